@@ -1,0 +1,1 @@
+"""Business-day calendar, business hours, DST handling and staggering (pure)."""

@@ -1,0 +1,208 @@
+"""Every error the library raises, under one root.
+
+Each error names the offending object and field in its message and also subclasses the
+builtin that fits, so ``except ValueError`` in a host app keeps working::
+
+    StarlightError
+    ├── InvalidInput (ValueError)                 bad input from the caller
+    │   ├── UnknownCountry                        country code the holidays package lacks
+    │   ├── UnknownSubdivision                    subdivision the country lacks
+    │   ├── UnknownTimezone                       not an IANA zone name
+    │   ├── InvalidBusinessHours                  open >= close, bad weekday, ...
+    │   ├── InvalidStaggering                     negative spacing, zero cap, ...
+    │   ├── InvalidLead                           a lead's field (names lead and field)
+    │   │   └── MissingLocation                   no country/timezone on lead or campaign
+    │   ├── InvalidShape                          a send shape (names the step)
+    │   ├── InvalidDraft                          a draft breaks its channel's limits
+    │   ├── InvalidSettings                       campaign or workspace settings
+    │   └── InvalidEvent                          an inbound event that cannot apply
+    ├── NotFound (LookupError)                    something asked for does not exist
+    │   ├── UnknownShape                          lists the known keys
+    │   ├── CampaignNotFound
+    │   ├── EnrolmentNotFound
+    │   ├── DraftNotFound
+    │   └── UnknownContact                        an inbound event for nobody we wrote to
+    ├── InsufficientCredits                       carries needed and available
+    ├── IllegalTransition (RuntimeError)          e.g. approving a cancelled campaign
+    │   └── DraftsNeedAttention                   approval refused; lists the drafts
+    ├── LeaseLost (RuntimeError)                  a worker's claim expired or was taken
+    └── AdapterError (RuntimeError)               an adapter cannot work (config, auth)
+        └── StorageError                          the storage backend failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class StarlightError(Exception):
+    """Root of every error starlight_sequences raises."""
+
+
+class InvalidInput(StarlightError, ValueError):
+    """Input from the caller is malformed or out of range."""
+
+
+class UnknownCountry(InvalidInput):
+    """A country code that the ``holidays`` package does not know."""
+
+    def __init__(self, country: str, *, subject: str = "calendar") -> None:
+        self.country = country
+        super().__init__(
+            f"{subject}: country {country!r} is not an ISO 3166-1 alpha-2 code "
+            "that the holidays package supports"
+        )
+
+
+class UnknownSubdivision(InvalidInput):
+    """A subdivision code that the country does not have in the ``holidays`` package."""
+
+    def __init__(
+        self,
+        country: str,
+        subdivision: str,
+        known: Iterable[str] = (),
+        *,
+        subject: str = "calendar",
+    ) -> None:
+        self.country = country
+        self.subdivision = subdivision
+        self.known = tuple(sorted(known))
+        hint = f"; known: {', '.join(self.known)}" if self.known else ""
+        super().__init__(
+            f"{subject}: subdivision {subdivision!r} is not a subdivision of {country}{hint}"
+        )
+
+
+class UnknownTimezone(InvalidInput):
+    """A timezone that is not an IANA zone name."""
+
+    def __init__(self, timezone: str, *, subject: str = "calendar") -> None:
+        self.timezone = timezone
+        super().__init__(f"{subject}: timezone {timezone!r} is not an IANA zone name")
+
+
+class InvalidBusinessHours(InvalidInput):
+    """Business hours that cannot hold a send (open not before close, unknown weekday...)."""
+
+
+class InvalidStaggering(InvalidInput):
+    """Staggering limits that cannot be satisfied (negative spacing, a cap below one...)."""
+
+
+class InvalidLead(InvalidInput):
+    """A lead's field is invalid; the message names the lead and the field."""
+
+    def __init__(self, lead: str, field: str, reason: str) -> None:
+        self.lead = lead
+        self.field = field
+        self.reason = reason
+        super().__init__(f"lead {lead!r}: {field}: {reason}")
+
+
+class MissingLocation(InvalidLead):
+    """Neither the lead nor the campaign supplies a country or a timezone."""
+
+
+class InvalidShape(InvalidInput):
+    """A send shape fails validation; ``step`` is the step number at fault, if any."""
+
+    def __init__(self, shape: str, reason: str, *, step: int | None = None) -> None:
+        self.shape = shape
+        self.step = step
+        self.reason = reason
+        where = f" step {step}" if step is not None else ""
+        super().__init__(f"send shape {shape!r}{where}: {reason}")
+
+
+class InvalidDraft(InvalidInput):
+    """A draft breaks its channel's rules (subject with a line break, note too long...)."""
+
+    def __init__(self, subject: str, field: str, reason: str) -> None:
+        self.subject = subject
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{subject}: {field}: {reason}")
+
+
+class InvalidSettings(InvalidInput):
+    """Campaign or workspace settings that cannot work."""
+
+
+class InvalidEvent(InvalidInput):
+    """An inbound event that cannot apply (wrong channel, bad dates...)."""
+
+
+class NotFound(StarlightError, LookupError):
+    """Something asked for does not exist (in this workspace)."""
+
+
+class UnknownShape(NotFound):
+    """``shapes.get`` of a key that is not a stock shape."""
+
+    def __init__(self, key: str, known: Iterable[str]) -> None:
+        self.key = key
+        self.known = tuple(sorted(known))
+        super().__init__(f"no send shape {key!r}; known shapes: {', '.join(self.known)}")
+
+
+class CampaignNotFound(NotFound):
+    """No campaign with that id in this workspace."""
+
+
+class EnrolmentNotFound(NotFound):
+    """No enrolment of that lead in that campaign."""
+
+
+class DraftNotFound(NotFound):
+    """No draft for that lead and step."""
+
+
+class UnknownContact(NotFound):
+    """An inbound event names a contact that no campaign of the workspace wrote to."""
+
+
+class InsufficientCredits(StarlightError):
+    """A debit or reservation would take a workspace's balance below zero.
+
+    Nothing was drafted, reserved or scheduled when this is raised.
+    """
+
+    def __init__(self, workspace: str, needed: int, available: int, *, purpose: str = "") -> None:
+        self.workspace = workspace
+        self.needed = needed
+        self.available = available
+        why = f" for {purpose}" if purpose else ""
+        super().__init__(
+            f"workspace {workspace!r}: {needed} credits needed{why}, {available} available"
+        )
+
+
+class IllegalTransition(StarlightError, RuntimeError):
+    """A state change that the current state does not allow."""
+
+
+class DraftsNeedAttention(IllegalTransition):
+    """Approval refused: some drafts are invalid or failed and their leads are not excluded."""
+
+    def __init__(self, campaign: str, problems: Iterable[str]) -> None:
+        self.campaign = campaign
+        self.problems = tuple(problems)
+        listed = "; ".join(self.problems[:5])
+        more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
+        super().__init__(
+            f"campaign {campaign!r} cannot be approved: {len(self.problems)} draft(s) need "
+            f"attention: {listed}{more}"
+        )
+
+
+class LeaseLost(StarlightError, RuntimeError):
+    """A worker tried to record a send whose lease it no longer holds."""
+
+
+class AdapterError(StarlightError, RuntimeError):
+    """An adapter cannot work: bad configuration, rejected credentials, unreachable service."""
+
+
+class StorageError(AdapterError):
+    """The storage backend failed; the operation was rolled back."""

@@ -1,0 +1,1 @@
+"""Ports: the typing.Protocol interfaces the service talks to the world through."""

@@ -1,0 +1,1 @@
+"""Send shapes: steps, the stock shapes, validation and (de)serialisation (pure)."""

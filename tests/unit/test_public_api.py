@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import starlight_sequences
+
+EXPECTED_TOP_LEVEL = {
+    "Action",
+    "CampaignId",
+    "Channel",
+    "Lead",
+    "LeadId",
+    "SendId",
+    "SendShape",
+    "SenderId",
+    "StarlightError",
+    "Step",
+    "WaitAnchor",
+    "WorkspaceId",
+}
+
+
+def test_all_is_sorted_and_pinned() -> None:
+    exported = starlight_sequences.__all__
+    assert list(exported) == sorted(exported)
+    assert set(exported) == EXPECTED_TOP_LEVEL
+
+
+def test_every_exported_name_exists() -> None:
+    for name in starlight_sequences.__all__:
+        assert hasattr(starlight_sequences, name), name
