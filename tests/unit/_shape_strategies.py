@@ -64,7 +64,7 @@ def leads(draw: st.DrawFn, lead_id: str | None = None) -> Lead:
     return Lead(
         id=LeadId(ident),
         email=f"{ident.lower()}@example.com" if has_email else None,
-        linkedin_url=f"https://www.linkedin.com/in/{ident.lower()}" if has_linkedin else None,
+        linkedin_url=f"https://www.linkedin.com/in/lead-{ident.lower()}" if has_linkedin else None,
         linkedin_connected=draw(st.booleans()),
     )
 
