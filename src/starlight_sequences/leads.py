@@ -949,7 +949,9 @@ def import_leads_csv(stream: Iterable[str] | TextIO, *, delimiter: str | None = 
         return importer.result()
     first_line = first_line.removeprefix("\ufeff")
     separator = delimiter or _guess_delimiter(first_line)
-    records = _records(csv.reader(itertools.chain([first_line], lines), delimiter=separator))
+    records = _records(
+        csv.reader(itertools.chain([first_line], lines), delimiter=separator, strict=True)
+    )
 
     header = next(records)
     if isinstance(header, csv.Error):
@@ -985,7 +987,12 @@ def import_leads_csv(stream: Iterable[str] | TextIO, *, delimiter: str | None = 
 
     for row, record in enumerate(records, start=2):
         if isinstance(record, csv.Error):
-            importer.report(row, None, "row", f"cannot be read as CSV: {record}")
+            hint = (
+                "a quote opened here is never closed, so the rest of the file was read as this row"
+                if "unexpected end of data" in str(record)
+                else "a stray quote inside a quoted value?"
+            )
+            importer.report(row, None, "row", f"cannot be read as CSV ({record}): {hint}")
             continue
         if not any(cell.strip() for cell in record):
             continue
