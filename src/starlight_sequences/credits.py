@@ -34,6 +34,7 @@ __all__ = [
     "MovementKind",
     "PriceTable",
     "estimate_credits",
+    "estimate_lead",
     "replay",
 ]
 

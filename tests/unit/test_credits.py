@@ -15,6 +15,7 @@ from starlight_sequences.credits import (
     MovementKind,
     PriceTable,
     estimate_credits,
+    estimate_lead,
     replay,
 )
 from starlight_sequences.errors import (
@@ -54,6 +55,7 @@ def test_credits_module_exports_exactly_its_public_names() -> None:
         "MovementKind",
         "PriceTable",
         "estimate_credits",
+        "estimate_lead",
         "replay",
     }
 
@@ -353,3 +355,10 @@ def test_when_every_reservation_is_settled_charges_plus_releases_equal_reserves(
     assert account.reserved == 0
     assert reserved - released == charged
     assert account.available == 10_000 - charged
+
+
+def test_one_cadence_can_be_priced_on_its_own() -> None:
+    resolved = resolve_cadence(shapes.get("email-linkedin"), lead("a", linkedin=True))
+    assert isinstance(resolved, Cadence)
+    line = estimate_lead(resolved, PriceTable(linkedin_message=5))
+    assert (line.lead_id, line.drafts, line.max_send_cost, line.total) == ("a", 2, 9, 17)
