@@ -394,3 +394,45 @@ def test_a_dict_that_breaks_a_shape_rule_is_rejected_like_a_built_shape() -> Non
 def test_something_that_is_not_a_mapping_is_rejected() -> None:
     with pytest.raises(InvalidShape):
         SendShape.from_dict([1, 2])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"key": " padded "}, "whitespace"),
+        ({"for_connected_leads": "yes"}, "for_connected_leads"),
+        ({"steps": ("email",)}, "is not a Step"),
+    ],
+)
+def test_shape_level_fields_are_checked_when_built_in_python(
+    changes: dict[str, Any], reason: str
+) -> None:
+    fields: dict[str, Any] = {
+        "key": "k",
+        "name": "k",
+        "description": "",
+        "steps": (Step(number=1, action=EMAIL),),
+    }
+    fields.update(changes)
+    with pytest.raises(InvalidShape, match=reason):
+        SendShape(**fields)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [({"guidance": None}, "guidance"), ({"with_note": 1}, "with_note")],
+)
+def test_step_fields_of_the_wrong_type_are_rejected_when_built_in_python(
+    changes: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(InvalidShape, match=reason) as caught:
+        shape(Step(number=1, action=EMAIL, **changes))
+    assert caught.value.step == 1
+
+
+def test_an_action_name_that_is_not_text_names_the_step() -> None:
+    data = v1()
+    data["steps"][0]["action"] = None
+    with pytest.raises(InvalidShape, match="unknown action None") as caught:
+        SendShape.from_dict(data)
+    assert caught.value.step == 1
