@@ -1,0 +1,99 @@
+"""Shared hypothesis strategies (calendar section first; other areas add theirs below)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import holidays
+from hypothesis import strategies as st
+
+from starlight_sequences.calendar import BusinessCalendar, BusinessHours
+from starlight_sequences.locations import load_timezone, zones_of_country
+
+# --- calendar ---------------------------------------------------------------------------------
+
+SUPPORTED = holidays.list_supported_countries()
+
+# Alpha-2 codes only: the package also registers alpha-3 aliases of the same classes.
+COUNTRIES: tuple[str, ...] = tuple(sorted(code for code in SUPPORTED if len(code) == 2))
+
+# Zones with and without DST, southern-hemisphere DST, half-hour and 45-minute offsets, a zone
+# whose DST moves around Ramadan, one that skipped a whole day, and one with a midnight gap.
+ZONES: tuple[str, ...] = (
+    "UTC",
+    "America/New_York",
+    "America/Vancouver",
+    "America/Sao_Paulo",
+    "America/Santiago",
+    "Europe/London",
+    "Europe/Berlin",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Asia/Tehran",
+    "Asia/Kathmandu",
+    "Asia/Beirut",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Pacific/Apia",
+    "Africa/Casablanca",
+)
+
+FIRST_DAY = dt.date(1990, 1, 1)
+LAST_DAY = dt.date(2090, 12, 31)
+
+dates = st.dates(min_value=FIRST_DAY, max_value=LAST_DAY)
+"""Local dates from 1990 to 2090."""
+
+countries = st.sampled_from(COUNTRIES)
+
+
+@st.composite
+def business_hours(draw: st.DrawFn) -> BusinessHours:
+    """Default hours, or random opening/closing minutes, sometimes with a short weekday."""
+    if draw(st.booleans()):
+        return BusinessHours()
+    opens = draw(st.integers(min_value=0, max_value=22 * 60))
+    closes = draw(st.integers(min_value=opens + 30, max_value=23 * 60 + 59))
+    overrides: dict[int, tuple[dt.time, dt.time]] = {}
+    if draw(st.booleans()):
+        weekday = draw(st.integers(min_value=0, max_value=6))
+        short_close = draw(st.integers(min_value=opens + 15, max_value=closes))
+        overrides[weekday] = (_minute(opens), _minute(short_close))
+    return BusinessHours(open=_minute(opens), close=_minute(closes), weekdays=overrides)
+
+
+def _minute(minutes: int) -> dt.time:
+    return dt.time(minutes // 60, minutes % 60)
+
+
+@st.composite
+def calendars(draw: st.DrawFn) -> BusinessCalendar:
+    """A calendar of any supported country, random subdivision, zone, hours and closures."""
+    country = draw(countries)
+    subdivisions = SUPPORTED[country]
+    subdivision = draw(st.none() | st.sampled_from(subdivisions)) if subdivisions else None
+    zone = draw(st.sampled_from(ZONES + zones_of_country(country)))
+    closures = draw(st.frozensets(dates, max_size=3))
+    return BusinessCalendar(
+        country=country,
+        subdivision=subdivision,
+        timezone=zone,
+        hours=draw(business_hours()),
+        closures=closures,
+    )
+
+
+def aware_instants(
+    min_value: dt.datetime = dt.datetime(1990, 1, 2),
+    max_value: dt.datetime = dt.datetime(2090, 12, 30),
+) -> st.SearchStrategy[dt.datetime]:
+    """Aware instants (in UTC or a sample zone) between the given naive UTC bounds."""
+    utc = st.datetimes(min_value=min_value, max_value=max_value, timezones=st.just(dt.UTC))
+    return utc.flatmap(
+        lambda moment: st.sampled_from(ZONES).map(lambda zone: _in_zone(moment, zone))
+    )
+
+
+def _in_zone(moment: dt.datetime, zone: str) -> dt.datetime:
+    return moment.astimezone(load_timezone(zone))
