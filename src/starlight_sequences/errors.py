@@ -26,8 +26,9 @@ builtin that fits, so ``except ValueError`` in a host app keeps working::
     ├── IllegalTransition (RuntimeError)          e.g. approving a cancelled campaign
     │   └── DraftsNeedAttention                   approval refused; lists the drafts
     ├── LeaseLost (RuntimeError)                  a worker's claim expired or was taken
-    └── AdapterError (RuntimeError)               an adapter cannot work (config, auth)
-        └── StorageError                          the storage backend failed
+    ├── AdapterError (RuntimeError)               an adapter cannot work (config, auth)
+    │   └── StorageError                          the storage backend failed
+    └── ConcurrentUpdate (RuntimeError)           a record changed since it was read; retry
 """
 
 from __future__ import annotations
@@ -206,3 +207,10 @@ class AdapterError(StarlightError, RuntimeError):
 
 class StorageError(AdapterError):
     """The storage backend failed; the operation was rolled back."""
+
+
+class ConcurrentUpdate(StarlightError, RuntimeError):
+    """A stored record changed between reading and writing it; nothing was written.
+
+    The operation can be retried from a fresh read.
+    """

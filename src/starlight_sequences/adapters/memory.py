@@ -1,0 +1,399 @@
+"""In-memory adapters: first-class implementations of every port, for tests and demos.
+
+Host apps test their integration against these too. They are thread-safe (one lock each) but
+live in one process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Collection
+
+import attrs
+
+from starlight_sequences.campaigns import (
+    Campaign,
+    CampaignStatus,
+    Enrolment,
+    ScheduledSend,
+    SendStatus,
+)
+from starlight_sequences.channels import Action
+from starlight_sequences.credits import CreditAccount, CreditMovement, MovementKind
+from starlight_sequences.drafts import Draft
+from starlight_sequences.errors import (
+    CampaignNotFound,
+    EnrolmentNotFound,
+    InvalidInput,
+    LeaseLost,
+)
+from starlight_sequences.events import Activity
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
+from starlight_sequences.ports.senders import (
+    LinkedInAction,
+    OutgoingEmail,
+    SendFailure,
+    SendReceipt,
+)
+from starlight_sequences.ports.storage import Changes, check_revision, check_workspace
+
+__all__ = [
+    "InMemoryCreditLedger",
+    "InMemoryStorage",
+    "RecordingEmailSender",
+    "RecordingLinkedInSender",
+]
+
+
+def _email_domain(enrolment: Enrolment) -> str | None:
+    email = enrolment.lead.email
+    return email.rsplit("@", 1)[1].lower() if email else None
+
+
+class InMemoryStorage:
+    """The storage port in process memory. See :class:`~starlight_sequences.ports.Storage`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._campaigns: dict[tuple[WorkspaceId, CampaignId], Campaign] = {}
+        self._enrolments: dict[tuple[WorkspaceId, CampaignId, LeadId], Enrolment] = {}
+        self._drafts: dict[tuple[WorkspaceId, CampaignId, LeadId, int], Draft] = {}
+        self._sends: dict[tuple[WorkspaceId, str], ScheduledSend] = {}
+        self._activities: dict[WorkspaceId, list[Activity]] = {}
+        self._event_keys: dict[WorkspaceId, set[str]] = {}
+        self._suppressed: dict[WorkspaceId, set[str]] = {}
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def commit(self, workspace_id: WorkspaceId, changes: Changes) -> bool:
+        """See :meth:`Storage.commit`."""
+        with self._lock:
+            return self._commit(workspace_id, changes)
+
+    def _commit(self, workspace_id: WorkspaceId, changes: Changes) -> bool:
+        check_workspace(workspace_id, changes)
+        keys = self._event_keys.setdefault(workspace_id, set())
+        new_keys = [a.key for a in changes.activities if a.key]
+        if any(key in keys for key in new_keys):
+            return False
+        for campaign in changes.campaigns:
+            stored_c = self._campaigns.get((workspace_id, campaign.id))
+            check_revision(
+                "campaign",
+                campaign.id,
+                None if stored_c is None else stored_c.revision,
+                campaign.revision,
+            )
+        for enrolment in changes.enrolments:
+            stored_e = self._enrolments.get(
+                (workspace_id, enrolment.campaign_id, enrolment.lead_id)
+            )
+            check_revision(
+                "enrolment",
+                f"{enrolment.campaign_id}/{enrolment.lead_id}",
+                None if stored_e is None else stored_e.revision,
+                enrolment.revision,
+            )
+        for send in changes.sends:
+            stored_s = self._sends.get((workspace_id, send.id))
+            check_revision(
+                "send", send.id, None if stored_s is None else stored_s.revision, send.revision
+            )
+        for campaign in changes.campaigns:
+            self._campaigns[(workspace_id, campaign.id)] = campaign
+        for enrolment in changes.enrolments:
+            self._enrolments[(workspace_id, enrolment.campaign_id, enrolment.lead_id)] = enrolment
+        for send in changes.sends:
+            self._sends[(workspace_id, send.id)] = send
+        for draft in changes.drafts:
+            self._drafts[(workspace_id, draft.campaign_id, draft.lead_id, draft.step)] = draft
+        self._activities.setdefault(workspace_id, []).extend(changes.activities)
+        keys.update(new_keys)
+        self._suppressed.setdefault(workspace_id, set()).update(changes.suppress)
+        return True
+
+    def claim_due(
+        self,
+        now: dt.datetime,
+        *,
+        worker_id: str,
+        lease: dt.timedelta,
+        limit: int,
+        workspace_id: WorkspaceId | None = None,
+    ) -> list[ScheduledSend]:
+        """See :meth:`Storage.claim_due`."""
+        with self._lock:
+            due = [
+                send
+                for (ws, _), send in self._sends.items()
+                if (workspace_id is None or ws == workspace_id) and self._claimable(send, now)
+            ]
+            due.sort(key=lambda s: (s.due_at, s.id))
+            claimed = []
+            for send in due[: max(limit, 0)]:
+                taken = attrs.evolve(
+                    send,
+                    status=SendStatus.CLAIMED,
+                    lease_owner=worker_id,
+                    lease_expires_at=now + lease,
+                    attempts=send.attempts + 1,
+                    revision=send.revision + 1,
+                )
+                self._sends[(send.workspace_id, send.id)] = taken
+                claimed.append(taken)
+            return claimed
+
+    def _claimable(self, send: ScheduledSend, now: dt.datetime) -> bool:
+        if send.status in (SendStatus.SCHEDULED, SendStatus.WAITING):
+            if send.due_at > now:
+                return False
+            campaign = self._campaigns.get((send.workspace_id, send.campaign_id))
+            return campaign is not None and campaign.status is CampaignStatus.ACTIVE
+        return (
+            send.status is SendStatus.CLAIMED
+            and send.lease_expires_at is not None
+            and send.lease_expires_at <= now
+        )
+
+    def finish_send(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None = None,
+    ) -> None:
+        """See :meth:`Storage.finish_send`."""
+        with self._lock:
+            stored = self._sends.get((send.workspace_id, send.id))
+            if (
+                stored is None
+                or stored.status is not SendStatus.CLAIMED
+                or stored.lease_owner != worker_id
+                or stored.lease_expires_at is None
+                or stored.lease_expires_at < now
+            ):
+                raise LeaseLost(f"send {send.id!r}: worker {worker_id!r} no longer holds it")
+            extra = changes if changes is not None else Changes()
+            self._commit(send.workspace_id, attrs.evolve(extra, sends=(send, *extra.sends)))
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
+        """See :meth:`Storage.get_campaign`."""
+        with self._lock:
+            campaign = self._campaigns.get((workspace_id, campaign_id))
+        if campaign is None:
+            raise CampaignNotFound(f"workspace {workspace_id!r} has no campaign {campaign_id!r}")
+        return campaign
+
+    def list_campaigns(self, workspace_id: WorkspaceId) -> list[Campaign]:
+        """See :meth:`Storage.list_campaigns`."""
+        with self._lock:
+            return [c for (ws, _), c in self._campaigns.items() if ws == workspace_id]
+
+    def list_enrolments(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId
+    ) -> list[Enrolment]:
+        """See :meth:`Storage.list_enrolments`."""
+        with self._lock:
+            return [
+                e
+                for (ws, cid, _), e in self._enrolments.items()
+                if ws == workspace_id and cid == campaign_id
+            ]
+
+    def get_enrolment(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
+    ) -> Enrolment:
+        """See :meth:`Storage.get_enrolment`."""
+        with self._lock:
+            enrolment = self._enrolments.get((workspace_id, campaign_id, lead_id))
+        if enrolment is None:
+            raise EnrolmentNotFound(f"campaign {campaign_id!r} has no enrolment of {lead_id!r}")
+        return enrolment
+
+    def find_enrolments(
+        self,
+        workspace_id: WorkspaceId,
+        *,
+        lead_id: LeadId | None = None,
+        email_domain: str | None = None,
+    ) -> list[Enrolment]:
+        """See :meth:`Storage.find_enrolments`."""
+        if (lead_id is None) == (email_domain is None):
+            raise InvalidInput("find_enrolments: give exactly one of lead_id and email_domain")
+        with self._lock:
+            return [
+                e
+                for (ws, _, lid), e in self._enrolments.items()
+                if ws == workspace_id
+                and (lid == lead_id if lead_id is not None else _email_domain(e) == email_domain)
+            ]
+
+    def list_drafts(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        lead_id: LeadId | None = None,
+    ) -> list[Draft]:
+        """See :meth:`Storage.list_drafts`."""
+        with self._lock:
+            found = [
+                d
+                for (ws, cid, lid, _), d in self._drafts.items()
+                if ws == workspace_id and cid == campaign_id and lead_id in (None, lid)
+            ]
+        return sorted(found, key=lambda d: (d.lead_id, d.step))
+
+    def list_sends(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        lead_id: LeadId | None = None,
+    ) -> list[ScheduledSend]:
+        """See :meth:`Storage.list_sends`."""
+        with self._lock:
+            found = [
+                s
+                for (ws, _), s in self._sends.items()
+                if ws == workspace_id
+                and s.campaign_id == campaign_id
+                and lead_id in (None, s.lead_id)
+            ]
+        return sorted(found, key=lambda s: (s.lead_id, s.step))
+
+    def sender_bookings(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        actions: Collection[Action] | None = None,
+    ) -> list[dt.datetime]:
+        """See :meth:`Storage.sender_bookings`."""
+        with self._lock:
+            sends = [
+                s
+                for (ws, _), s in self._sends.items()
+                if ws == workspace_id
+                and s.sender_id == sender_id
+                and (actions is None or s.action in actions)
+            ]
+        instants = []
+        for send in sends:
+            if send.status is SendStatus.SENT and send.sent_at is not None:
+                instants.append(send.sent_at)
+            elif send.status in (SendStatus.SCHEDULED, SendStatus.CLAIMED):
+                instants.append(send.due_at)
+        return sorted(t for t in instants if start <= t < end)
+
+    def list_activities(
+        self,
+        workspace_id: WorkspaceId,
+        *,
+        campaign_id: CampaignId | None = None,
+        lead_id: LeadId | None = None,
+    ) -> list[Activity]:
+        """See :meth:`Storage.list_activities`."""
+        with self._lock:
+            return [
+                a
+                for a in self._activities.get(workspace_id, [])
+                if campaign_id in (None, a.campaign_id) and lead_id in (None, a.lead_id)
+            ]
+
+    def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
+        """See :meth:`Storage.suppressed`."""
+        with self._lock:
+            return set(keys) & self._suppressed.get(workspace_id, set())
+
+
+class InMemoryCreditLedger:
+    """The credit ledger in process memory. See :class:`~starlight_sequences.ports.CreditLedger`."""
+
+    def __init__(self, balances: dict[WorkspaceId, int] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._accounts: dict[WorkspaceId, CreditAccount] = {}
+        self._journal: dict[WorkspaceId, list[CreditMovement]] = {}
+        self._keys: dict[WorkspaceId, set[str]] = {}
+        for workspace_id, amount in (balances or {}).items():
+            self.post(
+                workspace_id,
+                CreditMovement(kind=MovementKind.TOP_UP, amount=amount, note="opening balance"),
+            )
+
+    def balance(self, workspace_id: WorkspaceId) -> CreditAccount:
+        """See :meth:`CreditLedger.balance`."""
+        with self._lock:
+            return self._accounts.get(workspace_id, CreditAccount(workspace=workspace_id))
+
+    def post(self, workspace_id: WorkspaceId, *movements: CreditMovement) -> CreditAccount:
+        """See :meth:`CreditLedger.post`."""
+        with self._lock:
+            account = self._accounts.get(workspace_id, CreditAccount(workspace=workspace_id))
+            keys = self._keys.setdefault(workspace_id, set())
+            applied: list[CreditMovement] = []
+            for movement in movements:
+                if movement.key and (movement.key in keys or movement in applied):
+                    continue
+                account = account.apply(movement)
+                applied.append(movement)
+            self._accounts[workspace_id] = account
+            self._journal.setdefault(workspace_id, []).extend(applied)
+            keys.update(m.key for m in applied if m.key)
+            return account
+
+    def movements(
+        self, workspace_id: WorkspaceId, *, campaign_id: CampaignId | None = None
+    ) -> list[CreditMovement]:
+        """See :meth:`CreditLedger.movements`."""
+        with self._lock:
+            return [
+                m
+                for m in self._journal.get(workspace_id, [])
+                if campaign_id in (None, m.campaign_id)
+            ]
+
+
+class RecordingEmailSender:
+    """An email sender that keeps what it is given, for tests: ``sent`` holds one message per
+    idempotency key (a repeat of a key returns the first receipt and is counted in
+    ``attempts``). ``fail_next`` queues failures to return instead of sending."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent: dict[str, OutgoingEmail] = {}
+        self.attempts: list[str] = []
+        self.fail_next: list[SendFailure] = []
+
+    def send_email(self, message: OutgoingEmail) -> SendReceipt | SendFailure:
+        """Record ``message`` once per idempotency key."""
+        with self._lock:
+            self.attempts.append(message.idempotency_key)
+            if self.fail_next:
+                return self.fail_next.pop(0)
+            self.sent.setdefault(message.idempotency_key, message)
+            return SendReceipt(message_id=f"<{message.idempotency_key}@recording>")
+
+
+class RecordingLinkedInSender:
+    """A LinkedIn sender that keeps what it is given, for tests (as
+    :class:`RecordingEmailSender`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent: dict[str, LinkedInAction] = {}
+        self.attempts: list[str] = []
+        self.fail_next: list[SendFailure] = []
+
+    def send_linkedin(self, action: LinkedInAction) -> SendReceipt | SendFailure:
+        """Record ``action`` once per idempotency key."""
+        with self._lock:
+            self.attempts.append(action.idempotency_key)
+            if self.fail_next:
+                return self.fail_next.pop(0)
+            self.sent.setdefault(action.idempotency_key, action)
+            return SendReceipt(message_id=f"li-{action.idempotency_key}")

@@ -1,0 +1,384 @@
+"""Campaigns, enrolments and scheduled sends: the state the service stores, and its transitions.
+
+Everything here is an immutable value; a transition returns a new value or raises
+:class:`~starlight_sequences.errors.IllegalTransition`. Instants are UTC-aware datetimes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+
+import attrs
+
+from starlight_sequences.cadence import CadenceStep
+from starlight_sequences.calendar import BusinessHours
+from starlight_sequences.channels import Action, Channel
+from starlight_sequences.errors import IllegalTransition, InvalidSettings
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
+from starlight_sequences.leads import Lead
+from starlight_sequences.shapes import SendShape
+
+__all__ = [
+    "Campaign",
+    "CampaignSettings",
+    "CampaignStatus",
+    "EmailIdentity",
+    "Enrolment",
+    "EnrolmentStatus",
+    "Excluded",
+    "LinkedInIdentity",
+    "ScheduledSend",
+    "SendStatus",
+    "StopScope",
+    "send_id_for",
+]
+
+
+class CampaignStatus(enum.StrEnum):
+    """Lifecycle: ``draft`` → ``active`` ⇄ ``paused`` → ``completed`` or ``cancelled``."""
+
+    DRAFT = "draft"
+    """Created and drafted; in review. Nothing is scheduled or sent."""
+    ACTIVE = "active"
+    """Approved and scheduled; the dispatcher sends what is due."""
+    PAUSED = "paused"
+    """Nothing is sent; pending sends are kept and re-timed on resume."""
+    COMPLETED = "completed"
+    """Every enrolment reached a final status."""
+    CANCELLED = "cancelled"
+    """Stopped for good; reserved credits released."""
+
+
+class EnrolmentStatus(enum.StrEnum):
+    """Where one lead stands in one campaign."""
+
+    IN_REVIEW = "in_review"
+    ACTIVE = "active"
+    WAITING_ON_CONNECTION = "waiting_on_connection"
+    PAUSED = "paused"
+    OUT_OF_OFFICE = "out_of_office"
+    REPLIED = "replied"
+    MEETING_BOOKED = "meeting_booked"
+    BOUNCED = "bounced"
+    UNSUBSCRIBED = "unsubscribed"
+    FAILED = "failed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXCLUDED = "excluded"
+
+    @property
+    def is_final(self) -> bool:
+        """True when no further step will be sent to this lead."""
+        return self in _FINAL_ENROLMENT
+
+
+_FINAL_ENROLMENT = frozenset(
+    {
+        EnrolmentStatus.REPLIED,
+        EnrolmentStatus.MEETING_BOOKED,
+        EnrolmentStatus.BOUNCED,
+        EnrolmentStatus.UNSUBSCRIBED,
+        EnrolmentStatus.FAILED,
+        EnrolmentStatus.COMPLETED,
+        EnrolmentStatus.CANCELLED,
+        EnrolmentStatus.EXCLUDED,
+    }
+)
+
+
+class SendStatus(enum.StrEnum):
+    """Lifecycle of one scheduled send (one lead, one step)."""
+
+    PENDING = "pending"
+    """Forecast only: waits for the previous step; ``due_at`` is the forecast."""
+    WAITING = "waiting"
+    """Gated on the LinkedIn connection being accepted; ``due_at`` is the acceptance deadline
+    (the step is skipped if no acceptance comes by then)."""
+    SCHEDULED = "scheduled"
+    """Due at ``due_at``; claimable by a dispatcher from then on."""
+    CLAIMED = "claimed"
+    """Held by a worker until ``lease_expires_at``."""
+    SENT = "sent"
+    SKIPPED = "skipped"
+    """Will not be sent (reply, timeout, bounce, cancel...); ``reason`` says why."""
+    FAILED = "failed"
+    """Permanent sender failure; ``reason`` says why."""
+
+    @property
+    def is_final(self) -> bool:
+        """True when the send will never go out (again)."""
+        return self in (SendStatus.SENT, SendStatus.SKIPPED, SendStatus.FAILED)
+
+
+class StopScope(enum.StrEnum):
+    """Which campaigns a reply stops."""
+
+    CAMPAIGN = "campaign"
+    WORKSPACE = "workspace"
+
+
+@attrs.frozen(kw_only=True)
+class EmailIdentity:
+    """A mailbox that sends a campaign's emails.
+
+    Attributes:
+        id: the sender id (stable; caps and spacing are counted per id across campaigns).
+        address: the From address.
+        display_name: the From name.
+        timezone: where the mailbox's day and week are counted for caps.
+        min_spacing: shortest gap between two emails of this mailbox.
+        daily_cap: most emails per mailbox-local day.
+    """
+
+    id: SenderId
+    address: str
+    display_name: str = ""
+    timezone: str = "UTC"
+    min_spacing: dt.timedelta = dt.timedelta(minutes=3)
+    daily_cap: int = 40
+
+
+@attrs.frozen(kw_only=True)
+class LinkedInIdentity:
+    """A LinkedIn account that sends a campaign's connection requests and messages.
+
+    Attributes:
+        id: the sender id.
+        profile_url: the account's own profile.
+        premium: premium accounts may write 300-character notes; free ones 200.
+        notes_exhausted: the account's monthly quota of notes is used up.
+        send_without_note_when_exhausted: then plan requests without a note instead of
+            stalling (the default); when False, such drafts need attention.
+        timezone: where the account's day and week are counted for caps.
+        min_spacing: shortest gap between two actions of this account.
+        weekly_connect_cap: most connection requests per account-local ISO week.
+        daily_message_cap: most messages per account-local day.
+    """
+
+    id: SenderId
+    profile_url: str = ""
+    premium: bool = False
+    notes_exhausted: bool = False
+    send_without_note_when_exhausted: bool = True
+    timezone: str = "UTC"
+    min_spacing: dt.timedelta = dt.timedelta(minutes=5)
+    weekly_connect_cap: int = 100
+    daily_message_cap: int = 50
+
+
+@attrs.frozen(kw_only=True)
+class CampaignSettings:
+    """How a campaign is timed and when it stops.
+
+    Attributes:
+        business_hours: the recipients' local business hours.
+        start: earliest moment of the first sends (None: approval time).
+        default_country, default_timezone, default_subdivision: for leads without their own.
+        closures: extra non-business dates for every recipient.
+        connection_timeout_days: business days to wait for an acceptance before gated steps
+            are skipped.
+        stop_scope: a reply stops the contact in this campaign, or in every campaign.
+        stop_company_on_reply: a reply also stops every contact with the same email domain.
+        allow_overlap: enrol contacts already active in another campaign of the workspace.
+        out_of_office_days: business days an out-of-office pauses a lead when no return date.
+        max_attempts: transient failures retried this many times in all before giving up.
+        seed: seeds the staggering jitter; the same seed gives the same slots.
+    """
+
+    business_hours: BusinessHours = attrs.field(factory=BusinessHours)
+    start: dt.datetime | None = None
+    default_country: str | None = None
+    default_timezone: str | None = None
+    default_subdivision: str | None = None
+    closures: frozenset[dt.date] = frozenset()
+    connection_timeout_days: int = 15
+    stop_scope: StopScope = StopScope.CAMPAIGN
+    stop_company_on_reply: bool = False
+    allow_overlap: bool = False
+    out_of_office_days: int = 5
+    max_attempts: int = 5
+    seed: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.start is not None and self.start.utcoffset() is None:
+            raise InvalidSettings("campaign settings: start must be timezone-aware")
+        if self.connection_timeout_days < 1:
+            raise InvalidSettings("campaign settings: connection_timeout_days must be at least 1")
+        if self.out_of_office_days < 1:
+            raise InvalidSettings("campaign settings: out_of_office_days must be at least 1")
+        if self.max_attempts < 1:
+            raise InvalidSettings("campaign settings: max_attempts must be at least 1")
+
+
+@attrs.frozen(kw_only=True)
+class Excluded:
+    """A lead left out of a campaign, and why (shown in the preview; never silent).
+
+    Attributes:
+        lead_id: the lead (or the row's best identifier).
+        reason: a stable code ("no_channel", "suppressed", "active_elsewhere", ...).
+        message: a sentence for people.
+    """
+
+    lead_id: LeadId
+    reason: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class Campaign:
+    """A campaign: who is written to, with which shape and brief, from which identities.
+
+    ``revision`` is bumped by every stored change (optimistic concurrency, see ports.Storage).
+    """
+
+    workspace_id: WorkspaceId
+    id: CampaignId
+    name: str
+    brief: str
+    shape: SendShape
+    settings: CampaignSettings
+    email_identity: EmailIdentity | None
+    linkedin_identity: LinkedInIdentity | None
+    status: CampaignStatus
+    created_at: dt.datetime
+    approved_at: dt.datetime | None = None
+    paused_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    excluded: tuple[Excluded, ...] = ()
+    revision: int = 0
+
+    def sender_for(self, action: Action) -> SenderId:
+        """The identity that sends ``action``.
+
+        Raises:
+            InvalidSettings: the campaign has no identity for that channel.
+        """
+        if action.channel is Channel.EMAIL:
+            if self.email_identity is None:
+                raise InvalidSettings(f"campaign {self.id!r}: no email identity")
+            return self.email_identity.id
+        if self.linkedin_identity is None:
+            raise InvalidSettings(f"campaign {self.id!r}: no LinkedIn identity")
+        return self.linkedin_identity.id
+
+    def approve(self, at: dt.datetime) -> Campaign:
+        """Approved and scheduled from ``at``."""
+        if self.status is not CampaignStatus.DRAFT:
+            raise IllegalTransition(f"campaign {self.id!r} is {self.status}, not draft")
+        return attrs.evolve(self, status=CampaignStatus.ACTIVE, approved_at=at)
+
+    def pause(self, at: dt.datetime) -> Campaign:
+        """Stop sending; pending sends are kept."""
+        if self.status is not CampaignStatus.ACTIVE:
+            raise IllegalTransition(f"campaign {self.id!r} is {self.status}; only active pauses")
+        return attrs.evolve(self, status=CampaignStatus.PAUSED, paused_at=at)
+
+    def resume(self) -> Campaign:
+        """Send again; the caller re-times pending sends."""
+        if self.status is not CampaignStatus.PAUSED:
+            raise IllegalTransition(f"campaign {self.id!r} is {self.status}, not paused")
+        return attrs.evolve(self, status=CampaignStatus.ACTIVE, paused_at=None)
+
+    def cancel(self, at: dt.datetime) -> Campaign:
+        """Stop for good."""
+        if self.status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
+            raise IllegalTransition(f"campaign {self.id!r} is already {self.status}")
+        return attrs.evolve(self, status=CampaignStatus.CANCELLED, finished_at=at)
+
+
+@attrs.frozen(kw_only=True)
+class Enrolment:
+    """One lead in one campaign: its cadence and where it stands.
+
+    Attributes:
+        workspace_id, campaign_id: where it belongs.
+        lead: the lead, with country and timezone resolved.
+        steps: the lead's cadence (the shape's steps it can receive).
+        status: see :class:`EnrolmentStatus`.
+        approved: the reviewer approved this recipient.
+        reason: why it stopped or is paused ("" otherwise).
+        resume_at: for an out-of-office pause, when to resume (UTC).
+        accepted_at: when the LinkedIn connection was accepted (or None).
+        connect_sent_at: when the connection request went out (or None).
+        revision: bumped by every stored change (optimistic concurrency, see ports.Storage).
+    """
+
+    workspace_id: WorkspaceId
+    campaign_id: CampaignId
+    lead: Lead
+    steps: tuple[CadenceStep, ...]
+    status: EnrolmentStatus = EnrolmentStatus.IN_REVIEW
+    approved: bool = False
+    reason: str = ""
+    resume_at: dt.datetime | None = None
+    accepted_at: dt.datetime | None = None
+    connect_sent_at: dt.datetime | None = None
+    revision: int = 0
+
+    @property
+    def lead_id(self) -> LeadId:
+        """The enrolled lead's id."""
+        return self.lead.id
+
+    def stop(self, status: EnrolmentStatus, reason: str) -> Enrolment:
+        """A final status with its reason; a final enrolment stays as it is."""
+        if not status.is_final:
+            raise IllegalTransition(f"{status} is not a final enrolment status")
+        if self.status.is_final:
+            return self
+        return attrs.evolve(self, status=status, reason=reason, resume_at=None)
+
+
+def send_id_for(campaign_id: CampaignId, lead_id: LeadId, step: int) -> SendId:
+    """The stable id of the send of ``step`` to ``lead_id`` in ``campaign_id``."""
+    return SendId(f"{campaign_id}:{lead_id}:{step}")
+
+
+@attrs.frozen(kw_only=True)
+class ScheduledSend:
+    """One step to one lead: when it is due, who holds it, and what became of it.
+
+    Attributes:
+        id: stable across retries (see :func:`send_id_for`).
+        workspace_id, campaign_id, lead_id, step: what it is.
+        action: the step's action.
+        sender_id: the identity it goes out from.
+        due_at: when it is due (UTC); for PENDING sends, the forecast.
+        forecast_at: the instant planned at approval (for reports).
+        status: see :class:`SendStatus`.
+        attempts: how many times it was handed to a sender.
+        lease_owner, lease_expires_at: the worker holding the claim, and until when.
+        sent_at: when the sender accepted it.
+        receipt: the sender's id for the sent message.
+        reason: why it was skipped or failed, or the last transient error.
+        with_note: a connection request carries its note.
+        revision: bumped by every stored change (optimistic concurrency, see ports.Storage).
+    """
+
+    id: SendId
+    workspace_id: WorkspaceId
+    campaign_id: CampaignId
+    lead_id: LeadId
+    step: int
+    action: Action
+    sender_id: SenderId
+    due_at: dt.datetime
+    forecast_at: dt.datetime
+    status: SendStatus
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+    receipt: str = ""
+    reason: str = ""
+    with_note: bool = False
+    revision: int = 0
+
+    @property
+    def idempotency_key(self) -> str:
+        """A stable key for the sender: the same for every attempt of this send."""
+        digest = hashlib.sha256(f"{self.workspace_id}\x00{self.id}".encode()).hexdigest()
+        return f"stl-{digest[:32]}"

@@ -1,0 +1,231 @@
+"""The storage port: campaigns, enrolments, drafts, sends, the journal and suppression list."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from typing import Protocol
+
+import attrs
+
+from starlight_sequences.campaigns import Campaign, Enrolment, ScheduledSend
+from starlight_sequences.channels import Action
+from starlight_sequences.drafts import Draft
+from starlight_sequences.errors import ConcurrentUpdate, InvalidInput
+from starlight_sequences.events import Activity
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
+
+__all__ = ["Changes", "Storage", "check_revision", "check_workspace"]
+
+
+@attrs.frozen(kw_only=True)
+class Changes:
+    """Everything one use case writes, applied by :meth:`Storage.commit` all or nothing.
+
+    Campaigns, enrolments and sends carry a ``revision``: a record written with revision 0
+    must not exist yet; a record written with revision ``n > 0`` replaces the stored one only
+    if that one has revision ``n - 1``. Otherwise the whole commit fails with
+    :class:`~starlight_sequences.errors.ConcurrentUpdate` and nothing is written. Callers bump
+    the revision with ``attrs.evolve(record, revision=record.revision + 1, ...)``.
+
+    Attributes:
+        campaigns: campaigns to insert or update.
+        enrolments: enrolments to insert or update.
+        sends: scheduled sends to insert or update.
+        drafts: drafts to insert or replace (keyed by campaign, lead, step; no revision check).
+        activities: journal lines to append. An activity with a non-empty ``key`` is an
+            inbound event: if the workspace already holds an activity with that key, the commit
+            writes nothing and returns False (the event was already applied).
+        suppress: contact keys (lead ids, lower-cased email addresses) to add to the
+            workspace's suppression list.
+    """
+
+    campaigns: tuple[Campaign, ...] = ()
+    enrolments: tuple[Enrolment, ...] = ()
+    sends: tuple[ScheduledSend, ...] = ()
+    drafts: tuple[Draft, ...] = ()
+    activities: tuple[Activity, ...] = ()
+    suppress: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.campaigns
+            or self.enrolments
+            or self.sends
+            or self.drafts
+            or self.activities
+            or self.suppress
+        )
+
+
+def check_revision(kind: str, name: str, stored_revision: int | None, new_revision: int) -> None:
+    """Raise ConcurrentUpdate unless ``new_revision`` follows ``stored_revision``.
+
+    ``stored_revision`` is None when nothing is stored under that key.
+    """
+    if new_revision == 0:
+        if stored_revision is not None:
+            raise ConcurrentUpdate(f"{kind} {name!r} already exists")
+    elif stored_revision != new_revision - 1:
+        raise ConcurrentUpdate(
+            f"{kind} {name!r} is at revision {stored_revision}, "
+            f"expected {new_revision - 1}; read it again and retry"
+        )
+
+
+def check_workspace(workspace_id: WorkspaceId, changes: Changes) -> None:
+    """Raise InvalidInput when a record in ``changes`` belongs to another workspace."""
+    owners: Iterable[tuple[str, WorkspaceId]] = (
+        *((f"campaign {c.id!r}", c.workspace_id) for c in changes.campaigns),
+        *((f"enrolment {e.lead_id!r}", e.workspace_id) for e in changes.enrolments),
+        *((f"send {s.id!r}", s.workspace_id) for s in changes.sends),
+    )
+    for what, owner in owners:
+        if owner != workspace_id:
+            raise InvalidInput(f"{what} belongs to workspace {owner!r}, not {workspace_id!r}")
+
+
+class Storage(Protocol):
+    """Where the service keeps its state. Every call is scoped to one workspace.
+
+    Implementations: :class:`~starlight_sequences.adapters.memory.InMemoryStorage`,
+    ``SQLiteStorage``, ``PostgresStorage``; all pass ``tests/contract``. Instants go in and
+    come out as UTC-aware datetimes. Reads return immutable values; nothing returned aliases
+    stored state. No call made for one workspace reads or changes another's data, even when ids
+    collide across workspaces.
+    """
+
+    def commit(self, workspace_id: WorkspaceId, changes: Changes) -> bool:
+        """Apply ``changes`` atomically: all of them or none.
+
+        Every record in ``changes`` must belong to ``workspace_id``.
+
+        Returns:
+            True when applied; False when an inbound-event activity's key was already recorded
+            (then nothing is written).
+
+        Raises:
+            ConcurrentUpdate: a revision check failed (see :class:`Changes`); nothing written.
+            InvalidInput: a record belongs to another workspace; nothing written.
+        """
+        ...
+
+    def get_campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
+        """The campaign. Raises ``CampaignNotFound`` if this workspace has none by that id."""
+        ...
+
+    def list_campaigns(self, workspace_id: WorkspaceId) -> list[Campaign]:
+        """Every campaign of the workspace, oldest first."""
+        ...
+
+    def list_enrolments(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId
+    ) -> list[Enrolment]:
+        """The campaign's enrolments, in the order they were enrolled."""
+        ...
+
+    def get_enrolment(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
+    ) -> Enrolment:
+        """One enrolment. Raises ``EnrolmentNotFound``."""
+        ...
+
+    def find_enrolments(
+        self,
+        workspace_id: WorkspaceId,
+        *,
+        lead_id: LeadId | None = None,
+        email_domain: str | None = None,
+    ) -> list[Enrolment]:
+        """Enrolments of a contact (by lead id) or of a company (by lower-case email domain)
+        across every campaign of the workspace. Exactly one of the two must be given."""
+        ...
+
+    def list_drafts(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        lead_id: LeadId | None = None,
+    ) -> list[Draft]:
+        """The campaign's drafts (of one lead when given), ordered by lead then step."""
+        ...
+
+    def list_sends(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        lead_id: LeadId | None = None,
+    ) -> list[ScheduledSend]:
+        """The campaign's sends (of one lead when given), ordered by lead then step."""
+        ...
+
+    def sender_bookings(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        actions: Collection[Action] | None = None,
+    ) -> list[dt.datetime]:
+        """Instants in ``[start, end)`` at which this sender has sent or will send, across all
+        campaigns: ``sent_at`` of sent sends and ``due_at`` of scheduled or claimed ones (of
+        the given actions only, when given). Sorted. Keeps spacing and caps across campaigns."""
+        ...
+
+    def claim_due(
+        self,
+        now: dt.datetime,
+        *,
+        worker_id: str,
+        lease: dt.timedelta,
+        limit: int,
+        workspace_id: WorkspaceId | None = None,
+    ) -> list[ScheduledSend]:
+        """Claim up to ``limit`` sends that are due, oldest ``due_at`` first, atomically.
+
+        Due: status SCHEDULED or WAITING with ``due_at <= now`` in an ACTIVE campaign (for a
+        WAITING send, ``due_at`` is the acceptance deadline: the dispatcher then skips it), or
+        status CLAIMED whose lease expired (``lease_expires_at <= now``; the crashed worker's
+        send is retried with the same idempotency key). Each returned send is stored, and
+        returned, as CLAIMED by ``worker_id`` until ``now + lease``, with ``attempts`` and
+        ``revision`` bumped.
+        Two concurrent callers (threads, processes or hosts) never receive the same send while
+        its lease is live. ``workspace_id=None`` claims across every workspace (a dispatcher
+        serving them all).
+        """
+        ...
+
+    def finish_send(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None = None,
+    ) -> None:
+        """Record what became of a claimed send, with the writes that follow from it.
+
+        ``send`` is the new state (SENT, FAILED, SKIPPED, or SCHEDULED again for a retry) with
+        its revision bumped. Atomic with ``changes`` (the next step re-timed, the enrolment...).
+
+        Raises:
+            LeaseLost: the stored send is not CLAIMED by ``worker_id``, or its lease expired
+                before ``now``; nothing is written (another worker may hold it now).
+            ConcurrentUpdate: as for :meth:`commit`.
+        """
+        ...
+
+    def list_activities(
+        self,
+        workspace_id: WorkspaceId,
+        *,
+        campaign_id: CampaignId | None = None,
+        lead_id: LeadId | None = None,
+    ) -> list[Activity]:
+        """Journal lines (filtered when given), in the order they were appended."""
+        ...
+
+    def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
+        """Which of ``keys`` are on the workspace's suppression list."""
+        ...

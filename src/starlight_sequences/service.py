@@ -1,0 +1,1943 @@
+"""The application service: every use case, driven through the ports.
+
+A host app builds one :class:`CampaignService` from its adapters and calls it. The service
+loads, decides with the pure core, stores, and calls the senders; it reads the time only from
+its :class:`~starlight_sequences.ports.Clock`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import attrs
+
+from starlight_sequences import shapes as _shapes
+from starlight_sequences.cadence import CadenceStep, Exclusion, resolve_cadence
+from starlight_sequences.calendar import (
+    BusinessCalendar,
+    SenderLimits,
+    SlotRequest,
+    allocate_slots,
+)
+from starlight_sequences.campaigns import (
+    Campaign,
+    CampaignSettings,
+    CampaignStatus,
+    EmailIdentity,
+    Enrolment,
+    EnrolmentStatus,
+    Excluded,
+    LinkedInIdentity,
+    ScheduledSend,
+    SendStatus,
+    StopScope,
+    send_id_for,
+)
+from starlight_sequences.channels import Action, Channel
+from starlight_sequences.credits import (
+    CreditAccount,
+    CreditEstimate,
+    CreditMovement,
+    MovementKind,
+    PriceTable,
+    estimate_credits,
+)
+from starlight_sequences.drafts import ChannelLimits, Draft, DraftStatus, draft_problems
+from starlight_sequences.errors import (
+    CampaignNotFound,
+    ConcurrentUpdate,
+    DraftNotFound,
+    DraftsNeedAttention,
+    IllegalTransition,
+    InvalidDraft,
+    InvalidEvent,
+    InvalidSettings,
+    LeaseLost,
+    MissingLocation,
+    UnknownContact,
+)
+from starlight_sequences.events import Activity, ActivityKind, EventKind, InboundEvent
+from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
+from starlight_sequences.leads import Lead, locate
+from starlight_sequences.planning import calendar_for, forecast, step_moment
+from starlight_sequences.ports.clock import Clock
+from starlight_sequences.ports.credits import CreditLedger
+from starlight_sequences.ports.drafter import (
+    DraftedMessage,
+    Drafter,
+    DraftFailure,
+    DraftRequest,
+    EarlierTouch,
+)
+from starlight_sequences.ports.senders import (
+    EmailSender,
+    LinkedInAction,
+    LinkedInSender,
+    OutgoingEmail,
+    SendFailure,
+    SendReceipt,
+)
+from starlight_sequences.ports.storage import Changes, Storage
+from starlight_sequences.shapes import SendShape, WaitAnchor
+
+__all__ = [
+    "CampaignPreview",
+    "CampaignService",
+    "CampaignStatusReport",
+    "ContactStatus",
+    "CreationReport",
+    "DispatchReport",
+    "PlannedStep",
+    "ProgressCallback",
+    "RecipientPreview",
+    "WaitingOnConnection",
+]
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` while drafting: messages drafted so far, and in all."""
+
+_ACTION_LABEL = {
+    Action.EMAIL: "Email",
+    Action.LINKEDIN_CONNECT: "LinkedIn connection request",
+    Action.LINKEDIN_MESSAGE: "LinkedIn message",
+}
+
+
+@attrs.frozen(kw_only=True)
+class CreationReport:
+    """What :meth:`CampaignService.create_campaign` did.
+
+    Attributes:
+        campaign: the stored campaign (status ``draft``).
+        enrolled: how many leads were enrolled.
+        excluded: the leads left out, each with its reason.
+        needs_attention: drafts that are invalid or failed (they block approval of their lead).
+        drafts: how many messages were drafted (and charged).
+        drafting_credits: credits charged for drafting.
+    """
+
+    campaign: Campaign
+    enrolled: int
+    excluded: tuple[Excluded, ...]
+    needs_attention: tuple[Draft, ...]
+    drafts: int
+    drafting_credits: int
+
+
+@attrs.frozen(kw_only=True)
+class PlannedStep:
+    """One step of a recipient as the preview shows it.
+
+    Attributes:
+        step: the shape's step number.
+        action: what it does.
+        draft: its draft (None for a connection request without note).
+        due_utc: when it is planned (UTC); None when it waits on an event not forecast.
+        due_local: the same instant in the recipient's timezone.
+        status: the send's status once scheduled (None before approval).
+        gated: waits for the connection request to be accepted.
+        reason: why it was skipped or failed, if it was.
+    """
+
+    step: int
+    action: Action
+    draft: Draft | None
+    due_utc: dt.datetime | None
+    due_local: dt.datetime | None
+    status: SendStatus | None
+    gated: bool
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class RecipientPreview:
+    """A recipient's cadence, drafts and planned dates."""
+
+    lead: Lead
+    status: EnrolmentStatus
+    approved: bool
+    reason: str
+    steps: tuple[PlannedStep, ...]
+
+
+@attrs.frozen(kw_only=True)
+class CampaignPreview:
+    """The review screen of a campaign: every recipient, and every lead left out."""
+
+    campaign: Campaign
+    recipients: tuple[RecipientPreview, ...]
+    excluded: tuple[Excluded, ...]
+
+    @property
+    def needs_attention(self) -> tuple[Draft, ...]:
+        """Drafts that block approval (of recipients that are not excluded)."""
+        return tuple(
+            step.draft
+            for recipient in self.recipients
+            if recipient.status is not EnrolmentStatus.EXCLUDED
+            for step in recipient.steps
+            if step.draft is not None and step.draft.needs_attention
+        )
+
+
+_Record = TypeVar("_Record", Campaign, Enrolment, ScheduledSend)
+
+
+@attrs.frozen(kw_only=True)
+class ContactStatus:
+    """One enrolled contact in the status view.
+
+    Attributes:
+        lead: the contact.
+        step: the step it is on (the next one to send, or the last one when finished).
+        action: that step's action.
+        status: the enrolment's status.
+        send_status: that step's send status (None before approval).
+        next_send_utc, next_send_local: when it goes out (None when not scheduled).
+        reason: why it stopped or is paused.
+    """
+
+    lead: Lead
+    step: int
+    action: Action
+    status: EnrolmentStatus
+    send_status: SendStatus | None
+    next_send_utc: dt.datetime | None
+    next_send_local: dt.datetime | None
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class CampaignStatusReport:
+    """A campaign's contacts and the counts per (step, send status)."""
+
+    campaign: Campaign
+    contacts: tuple[ContactStatus, ...]
+    counts: tuple[tuple[int, str, int], ...]
+
+
+@attrs.frozen(kw_only=True)
+class WaitingOnConnection:
+    """A lead whose LinkedIn message waits for the connection request to be accepted."""
+
+    campaign_id: CampaignId
+    lead: Lead
+    step: int
+    since: dt.datetime | None
+    times_out_at: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class DispatchReport:
+    """What one dispatcher pass did: how many claimed sends ended each way."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    timed_out: int = 0
+    deferred: int = 0
+    lease_lost: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Every claimed send this pass dealt with."""
+        return sum(attrs.astuple(self))
+
+    def count(self, outcome: str) -> DispatchReport:
+        """This report with one more ``outcome``."""
+        return attrs.evolve(self, **{outcome: getattr(self, outcome) + 1})
+
+
+_RETRIES = 5
+_OPEN_UNCLAIMED = frozenset({SendStatus.PENDING, SendStatus.WAITING, SendStatus.SCHEDULED})
+
+
+def _bump(record: _Record, **changes: Any) -> _Record:
+    """The record with ``changes`` applied and its revision bumped (see ports.Changes)."""
+    return attrs.evolve(record, revision=record.revision + 1, **changes)
+
+
+class CampaignService:
+    """Creates, reviews, approves, runs and reports campaigns through the ports.
+
+    Args:
+        storage: where state lives (in-memory, SQLite, PostgreSQL, or the host's own).
+        ledger: the credit ledger.
+        drafter: drafts messages (``TemplateDrafter`` offline, or an LLM).
+        clock: the only source of "now".
+        email_sender: sends emails (needed to dispatch email steps).
+        linkedin_sender: performs LinkedIn actions (needed to dispatch LinkedIn steps).
+        prices: the credit price table.
+        draft_batch_size: messages per drafter call.
+        unsubscribe_url: builds the ``List-Unsubscribe`` target of an email send.
+    """
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        ledger: CreditLedger,
+        drafter: Drafter,
+        clock: Clock,
+        email_sender: EmailSender | None = None,
+        linkedin_sender: LinkedInSender | None = None,
+        prices: PriceTable | None = None,
+        draft_batch_size: int = 50,
+        unsubscribe_url: Callable[[ScheduledSend], str] | None = None,
+    ) -> None:
+        self.email_sender = email_sender
+        self.linkedin_sender = linkedin_sender
+        self.unsubscribe_url = unsubscribe_url
+        self.storage = storage
+        self.ledger = ledger
+        self.drafter = drafter
+        self.clock = clock
+        self.prices = prices if prices is not None else PriceTable()
+        self.draft_batch_size = max(1, draft_batch_size)
+
+    # -- estimate -------------------------------------------------------------------------
+
+    def estimate(self, shape: SendShape | str, leads: Iterable[Lead]) -> CreditEstimate:
+        """The exact credits a campaign would cost: drafting plus the maximum send cost.
+
+        Uses the same cadence rules the service charges by. Excluded leads cost nothing.
+        """
+        return estimate_credits(self._shape(shape), list(leads), self.prices)
+
+    @staticmethod
+    def _shape(shape: SendShape | str) -> SendShape:
+        return _shapes.get(shape) if isinstance(shape, str) else shape
+
+    # -- create ---------------------------------------------------------------------------
+
+    def create_campaign(
+        self,
+        workspace_id: WorkspaceId,
+        *,
+        name: str,
+        brief: str,
+        shape: SendShape | str,
+        leads: Iterable[Lead],
+        email_identity: EmailIdentity | None = None,
+        linkedin_identity: LinkedInIdentity | None = None,
+        settings: CampaignSettings | None = None,
+        campaign_id: CampaignId | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> CreationReport:
+        """Enrol leads, draft every message, and store the campaign for review.
+
+        Nothing is scheduled or sent: that takes :meth:`approve`. Leads that cannot be enrolled
+        are excluded with a reason (no channel for the shape, no location, suppressed, active
+        in another campaign, listed twice); the rest are enrolled.
+
+        Raises:
+            InsufficientCredits: the workspace cannot pay for the drafts; nothing is stored.
+            InvalidSettings: the campaign id exists, the brief is empty, or an identity the
+                cadences need is missing.
+            InvalidShape, UnknownShape: a bad shape.
+        """
+        settings = settings if settings is not None else CampaignSettings()
+        the_shape = self._shape(shape)
+        now = self.clock.now()
+        campaign_id = campaign_id or CampaignId(f"cmp-{uuid.uuid4().hex[:12]}")
+        if not brief.strip():
+            raise InvalidSettings(f"campaign {campaign_id!r}: the brief is empty")
+        try:
+            self.storage.get_campaign(workspace_id, campaign_id)
+        except CampaignNotFound:
+            pass
+        else:
+            raise InvalidSettings(f"campaign {campaign_id!r} already exists in {workspace_id!r}")
+
+        enrolments, excluded = self._enrol(
+            workspace_id, campaign_id, the_shape, leads, settings, linkedin_identity
+        )
+        needed = {step.channel for e in enrolments for step in e.steps}
+        if Channel.EMAIL in needed and email_identity is None:
+            raise InvalidSettings(f"campaign {campaign_id!r}: email steps need an email_identity")
+        if Channel.LINKEDIN in needed and linkedin_identity is None:
+            raise InvalidSettings(
+                f"campaign {campaign_id!r}: LinkedIn steps need a linkedin_identity"
+            )
+
+        campaign = Campaign(
+            workspace_id=workspace_id,
+            id=campaign_id,
+            name=name,
+            brief=brief,
+            shape=the_shape,
+            settings=settings,
+            email_identity=email_identity,
+            linkedin_identity=linkedin_identity,
+            status=CampaignStatus.DRAFT,
+            created_at=now,
+            excluded=tuple(excluded),
+        )
+        # Hold the whole drafting cost first so a concurrent spender cannot leave us drafting
+        # what we cannot pay for; then charge what was drafted and give back the rest.
+        wanted = sum(1 for e in enrolments for s in e.steps if s.needs_draft)
+        hold = wanted * self.prices.draft
+        self.ledger.post(
+            workspace_id,
+            CreditMovement(
+                kind=MovementKind.RESERVE,
+                amount=hold,
+                campaign_id=campaign_id,
+                key=f"draft-hold:{campaign_id}",
+                note=f"hold for drafting {wanted} messages",
+            ),
+        )
+        try:
+            drafts = self._draft_all(campaign, enrolments, progress)
+        except BaseException:
+            self._settle_drafting(workspace_id, campaign_id, hold, 0)
+            raise
+        made = sum(1 for d in drafts if not d.problem.startswith(_DRAFTER_FAILED_PREFIX))
+        charged = made * self.prices.draft
+        self.storage.commit(
+            workspace_id,
+            Changes(
+                campaigns=(campaign,),
+                enrolments=tuple(enrolments),
+                drafts=tuple(drafts),
+                activities=(
+                    Activity(
+                        kind=ActivityKind.DRAFTED,
+                        at=now,
+                        campaign_id=campaign_id,
+                        detail=f"{len(enrolments)} leads enrolled, {len(excluded)} excluded, "
+                        f"{made} messages drafted",
+                    ),
+                ),
+            ),
+        )
+        self._settle_drafting(workspace_id, campaign_id, hold, charged)
+        return CreationReport(
+            campaign=campaign,
+            enrolled=len(enrolments),
+            excluded=tuple(excluded),
+            needs_attention=tuple(d for d in drafts if d.needs_attention),
+            drafts=made,
+            drafting_credits=charged,
+        )
+
+    def _settle_drafting(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, hold: int, charged: int
+    ) -> None:
+        self.ledger.post(
+            workspace_id,
+            CreditMovement(
+                kind=MovementKind.RELEASE,
+                amount=hold,
+                campaign_id=campaign_id,
+                key=f"draft-unhold:{campaign_id}",
+                note="drafting hold settled",
+            ),
+            CreditMovement(
+                kind=MovementKind.DRAFT,
+                amount=charged,
+                campaign_id=campaign_id,
+                key=f"draft:{campaign_id}",
+                note=f"drafting {charged // max(self.prices.draft, 1)} messages",
+            ),
+        )
+
+    def _enrol(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        shape: SendShape,
+        leads: Iterable[Lead],
+        settings: CampaignSettings,
+        linkedin_identity: LinkedInIdentity | None,
+    ) -> tuple[list[Enrolment], list[Excluded]]:
+        leads = list(leads)
+        keys = {lead.id for lead in leads} | {lead.email.lower() for lead in leads if lead.email}
+        suppressed = self.storage.suppressed(workspace_id, keys)
+        drop_notes = (
+            linkedin_identity is not None
+            and linkedin_identity.notes_exhausted
+            and linkedin_identity.send_without_note_when_exhausted
+        )
+        enrolments: list[Enrolment] = []
+        excluded: list[Excluded] = []
+        seen: set[str] = set()
+        for lead in leads:
+            identities = {lead.id, *([lead.email.lower()] if lead.email else [])}
+            if identities & seen:
+                excluded.append(
+                    Excluded(
+                        lead_id=lead.id,
+                        reason="duplicate",
+                        message=f"lead {lead.id!r} is listed twice (same id or email); "
+                        "enrolled once",
+                    )
+                )
+                continue
+            seen |= identities
+            if identities & suppressed:
+                excluded.append(
+                    Excluded(
+                        lead_id=lead.id,
+                        reason="suppressed",
+                        message=f"lead {lead.id!r} is on the workspace's suppression list",
+                    )
+                )
+                continue
+            try:
+                located = locate(
+                    lead,
+                    default_country=settings.default_country,
+                    default_timezone=settings.default_timezone,
+                    default_subdivision=settings.default_subdivision,
+                )
+            except MissingLocation as exc:
+                excluded.append(
+                    Excluded(lead_id=lead.id, reason="missing_location", message=str(exc))
+                )
+                continue
+            if not settings.allow_overlap:
+                busy = self._active_elsewhere(workspace_id, campaign_id, lead.id)
+                if busy is not None:
+                    excluded.append(
+                        Excluded(
+                            lead_id=lead.id,
+                            reason="active_elsewhere",
+                            message=f"lead {lead.id!r} is already active in campaign {busy!r}",
+                        )
+                    )
+                    continue
+            cadence = resolve_cadence(shape, located)
+            if isinstance(cadence, Exclusion):
+                excluded.append(
+                    Excluded(lead_id=lead.id, reason=cadence.reason.value, message=cadence.message)
+                )
+                continue
+            steps = cadence.steps
+            if drop_notes:
+                steps = tuple(
+                    attrs.evolve(s, with_note=False) if s.action is Action.LINKEDIN_CONNECT else s
+                    for s in steps
+                )
+            enrolments.append(
+                Enrolment(
+                    workspace_id=workspace_id,
+                    campaign_id=campaign_id,
+                    lead=located,
+                    steps=steps,
+                )
+            )
+        return enrolments, excluded
+
+    def _active_elsewhere(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
+    ) -> CampaignId | None:
+        for enrolment in self.storage.find_enrolments(workspace_id, lead_id=lead_id):
+            if enrolment.campaign_id == campaign_id or enrolment.status.is_final:
+                continue
+            campaign = self.storage.get_campaign(workspace_id, enrolment.campaign_id)
+            if campaign.status in (
+                CampaignStatus.DRAFT,
+                CampaignStatus.ACTIVE,
+                CampaignStatus.PAUSED,
+            ):
+                return campaign.id
+        return None
+
+    # -- drafting -------------------------------------------------------------------------
+
+    def _limits(self, campaign: Campaign, action: Action) -> ChannelLimits:
+        identity = campaign.linkedin_identity
+        return ChannelLimits.for_action(
+            action, premium_linkedin=identity.premium if identity is not None else False
+        )
+
+    def _sender_name(self, campaign: Campaign, action: Action) -> str:
+        if action is Action.EMAIL and campaign.email_identity is not None:
+            return campaign.email_identity.display_name
+        return ""
+
+    def _request(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        step: CadenceStep,
+        earlier: Sequence[Draft],
+    ) -> DraftRequest:
+        index = enrolment.steps.index(step) + 1
+        return DraftRequest(
+            key=f"{enrolment.lead_id}:{step.number}",
+            brief=campaign.brief,
+            guidance=step.guidance,
+            step=step.number,
+            step_index=index,
+            step_count=len(enrolment.steps),
+            limits=self._limits(campaign, step.action),
+            lead=enrolment.lead,
+            sender_name=self._sender_name(campaign, step.action),
+            earlier=tuple(
+                EarlierTouch(
+                    step=d.step,
+                    action_label=_ACTION_LABEL[d.action],
+                    subject=d.subject,
+                    body=d.body,
+                )
+                for d in earlier
+                if d.body
+            ),
+        )
+
+    def _to_draft(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        step: CadenceStep,
+        result: DraftedMessage | DraftFailure,
+        version: int = 1,
+    ) -> Draft:
+        base = {
+            "campaign_id": campaign.id,
+            "lead_id": enrolment.lead_id,
+            "step": step.number,
+            "action": step.action,
+            "version": version,
+        }
+        if isinstance(result, DraftFailure):
+            return Draft(
+                subject=None,
+                body="",
+                status=DraftStatus.NEEDS_ATTENTION,
+                problem=f"{_DRAFTER_FAILED_PREFIX}: {result.reason}",
+                **base,  # type: ignore[arg-type]
+            )
+        return self._checked_draft(
+            campaign,
+            Draft(subject=result.subject, body=result.body, status=DraftStatus.READY, **base),  # type: ignore[arg-type]
+        )
+
+    def _checked_draft(self, campaign: Campaign, draft: Draft) -> Draft:
+        problems = list(
+            draft_problems(draft.subject, draft.body, self._limits(campaign, draft.action))
+        )
+        identity = campaign.linkedin_identity
+        if (
+            draft.action is Action.LINKEDIN_CONNECT
+            and identity is not None
+            and identity.notes_exhausted
+        ):
+            problems.append("the LinkedIn account's monthly quota of connection notes is used up")
+        if problems:
+            return attrs.evolve(
+                draft, status=DraftStatus.NEEDS_ATTENTION, problem="; ".join(problems)
+            )
+        return attrs.evolve(draft, status=DraftStatus.READY, problem="")
+
+    def _draft_all(
+        self,
+        campaign: Campaign,
+        enrolments: Sequence[Enrolment],
+        progress: ProgressCallback | None,
+    ) -> list[Draft]:
+        total = sum(1 for e in enrolments for s in e.steps if s.needs_draft)
+        done = 0
+        if progress is not None:
+            progress(0, total)
+        drafts: dict[LeadId, list[Draft]] = {e.lead_id: [] for e in enrolments}
+        depth = max((len(e.steps) for e in enrolments), default=0)
+        for index in range(depth):
+            work = [
+                (e, e.steps[index])
+                for e in enrolments
+                if index < len(e.steps) and e.steps[index].needs_draft
+            ]
+            for start in range(0, len(work), self.draft_batch_size):
+                batch = work[start : start + self.draft_batch_size]
+                requests = [self._request(campaign, e, s, drafts[e.lead_id]) for e, s in batch]
+                results = self.drafter.draft(requests)
+                if len(results) != len(requests):
+                    raise InvalidSettings(
+                        f"drafter returned {len(results)} results for {len(requests)} requests"
+                    )
+                for (enrolment, step), result in zip(batch, results, strict=True):
+                    drafts[enrolment.lead_id].append(
+                        self._to_draft(campaign, enrolment, step, result)
+                    )
+                done += len(batch)
+                if progress is not None:
+                    progress(done, total)
+        return [d for per_lead in drafts.values() for d in per_lead]
+
+    # -- review ---------------------------------------------------------------------------
+
+    def preview(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId | None = None
+    ) -> CampaignPreview:
+        """Every recipient's cadence, drafts and planned dates (local and UTC), and the leads
+        left out with their reasons. Before approval the dates are a forecast from now (or the
+        campaign's start); after, they are the scheduled instants."""
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        enrolments = self.storage.list_enrolments(workspace_id, campaign_id)
+        if lead_id is not None:
+            enrolments = [e for e in enrolments if e.lead_id == lead_id]
+        drafts: dict[tuple[LeadId, int], Draft] = {
+            (d.lead_id, d.step): d
+            for d in self.storage.list_drafts(workspace_id, campaign_id, lead_id)
+        }
+        sends: dict[tuple[LeadId, int], ScheduledSend] = {
+            (s.lead_id, s.step): s
+            for s in self.storage.list_sends(workspace_id, campaign_id, lead_id)
+        }
+        start = self._start(campaign)
+        recipients = []
+        for enrolment in enrolments:
+            calendar = calendar_for(
+                enrolment.lead, campaign.settings.business_hours, campaign.settings.closures
+            )
+            planned: list[dt.datetime] | None = None
+            if not sends:
+                planned = forecast(calendar, enrolment.steps, step_moment(calendar, start, 0))
+            rows = []
+            for index, step in enumerate(enrolment.steps):
+                send = sends.get((enrolment.lead_id, step.number))
+                due = send.due_at if send is not None else (planned[index] if planned else None)
+                if send is not None and send.status is SendStatus.SENT:
+                    due = send.sent_at
+                rows.append(
+                    PlannedStep(
+                        step=step.number,
+                        action=step.action,
+                        draft=drafts.get((enrolment.lead_id, step.number)),
+                        due_utc=due,
+                        due_local=due.astimezone(calendar.zone) if due is not None else None,
+                        status=send.status if send is not None else None,
+                        gated=step.gated_on_acceptance,
+                        reason=send.reason if send is not None else "",
+                    )
+                )
+            recipients.append(
+                RecipientPreview(
+                    lead=enrolment.lead,
+                    status=enrolment.status,
+                    approved=enrolment.approved,
+                    reason=enrolment.reason,
+                    steps=tuple(rows),
+                )
+            )
+        return CampaignPreview(
+            campaign=campaign, recipients=tuple(recipients), excluded=campaign.excluded
+        )
+
+    def _start(self, campaign: Campaign) -> dt.datetime:
+        now = self.clock.now()
+        start = campaign.settings.start
+        return max(now, start) if start is not None else now
+
+    def _draft(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId, step: int
+    ) -> Draft:
+        for draft in self.storage.list_drafts(workspace_id, campaign_id, lead_id):
+            if draft.step == step:
+                return draft
+        raise DraftNotFound(f"campaign {campaign_id!r} has no draft for {lead_id!r} step {step}")
+
+    def _require_draft_status(self, campaign: Campaign) -> None:
+        if campaign.status is not CampaignStatus.DRAFT:
+            raise IllegalTransition(
+                f"campaign {campaign.id!r} is {campaign.status}; drafts change only in review"
+            )
+
+    def edit_draft(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        lead_id: LeadId,
+        step: int,
+        *,
+        subject: str | None = None,
+        body: str | None = None,
+    ) -> Draft:
+        """Replace a draft's subject and/or body; the result is validated again.
+
+        Raises:
+            InvalidDraft: the edit breaks the channel's rules; the stored draft is unchanged.
+            IllegalTransition: the campaign is no longer in review.
+        """
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        self._require_draft_status(campaign)
+        current = self._draft(workspace_id, campaign_id, lead_id, step)
+        edited = attrs.evolve(
+            current,
+            subject=subject if subject is not None else current.subject,
+            body=body if body is not None else current.body,
+            version=current.version + 1,
+            edited=True,
+        )
+        checked = self._checked_draft(campaign, edited)
+        if checked.needs_attention:
+            raise InvalidDraft(
+                f"campaign {campaign_id!r} lead {lead_id!r} step {step}", "draft", checked.problem
+            )
+        self.storage.commit(workspace_id, Changes(drafts=(checked,)))
+        return checked
+
+    def regenerate_draft(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId, step: int
+    ) -> Draft:
+        """Draft one message again (charged as a draft). A failure is stored as needing
+        attention, like any failed draft.
+
+        Raises:
+            InsufficientCredits: nothing is drafted.
+        """
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        self._require_draft_status(campaign)
+        current = self._draft(workspace_id, campaign_id, lead_id, step)
+        enrolment = self.storage.get_enrolment(workspace_id, campaign_id, lead_id)
+        cadence_step = next(s for s in enrolment.steps if s.number == step)
+        earlier = [
+            d for d in self.storage.list_drafts(workspace_id, campaign_id, lead_id) if d.step < step
+        ]
+        key = f"redraft:{campaign_id}:{lead_id}:{step}:{current.version + 1}"
+        self.ledger.post(
+            workspace_id,
+            CreditMovement(
+                kind=MovementKind.RESERVE,
+                amount=self.prices.draft,
+                campaign_id=campaign_id,
+                lead_id=lead_id,
+                key=f"hold-{key}",
+            ),
+        )
+        charged = 0
+        try:
+            request = self._request(campaign, enrolment, cadence_step, earlier)
+            result = self.drafter.draft([request])[0]
+            draft = self._to_draft(campaign, enrolment, cadence_step, result, current.version + 1)
+            self.storage.commit(workspace_id, Changes(drafts=(draft,)))
+            charged = 0 if isinstance(result, DraftFailure) else self.prices.draft
+        finally:
+            self._settle_redraft(workspace_id, campaign_id, lead_id, step, key, charged)
+        return draft
+
+    def _settle_redraft(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        lead_id: LeadId,
+        step: int,
+        key: str,
+        charged: int,
+    ) -> None:
+        self.ledger.post(
+            workspace_id,
+            CreditMovement(
+                kind=MovementKind.RELEASE,
+                amount=self.prices.draft,
+                campaign_id=campaign_id,
+                lead_id=lead_id,
+                key=f"unhold-{key}",
+            ),
+            CreditMovement(
+                kind=MovementKind.DRAFT,
+                amount=charged,
+                campaign_id=campaign_id,
+                lead_id=lead_id,
+                key=key,
+                note=f"regenerated draft of step {step}",
+            ),
+        )
+
+    def exclude_recipient(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        lead_id: LeadId,
+        reason: str = "excluded by the reviewer",
+    ) -> Enrolment:
+        """Leave a recipient out of the campaign (before approval)."""
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        self._require_draft_status(campaign)
+        enrolment = self.storage.get_enrolment(workspace_id, campaign_id, lead_id)
+        updated = _bump(enrolment, status=EnrolmentStatus.EXCLUDED, reason=reason, approved=False)
+        self.storage.commit(workspace_id, Changes(enrolments=(updated,)))
+        return updated
+
+    def approve_recipient(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
+    ) -> Enrolment:
+        """Mark one recipient as reviewed. Raises ``DraftsNeedAttention`` if one of its
+        drafts needs attention."""
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        self._require_draft_status(campaign)
+        enrolment = self.storage.get_enrolment(workspace_id, campaign_id, lead_id)
+        bad = [
+            f"{d.lead_id} step {d.step}: {d.problem}"
+            for d in self.storage.list_drafts(workspace_id, campaign_id, lead_id)
+            if d.needs_attention
+        ]
+        if bad:
+            raise DraftsNeedAttention(campaign_id, bad)
+        updated = _bump(enrolment, approved=True, status=EnrolmentStatus.IN_REVIEW)
+        self.storage.commit(workspace_id, Changes(enrolments=(updated,)))
+        return updated
+
+    # -- approve --------------------------------------------------------------------------
+
+    def approve(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
+        """Approve the campaign: reserve the send credits and schedule every recipient that is
+        not excluded. Approving an approved campaign changes nothing.
+
+        Raises:
+            DraftsNeedAttention: a recipient that is not excluded has a draft needing attention.
+            InsufficientCredits: the send credits cannot be reserved; nothing is scheduled.
+            IllegalTransition: the campaign was cancelled or completed.
+        """
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        if campaign.status in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
+            return campaign
+        if campaign.status is not CampaignStatus.DRAFT:
+            raise IllegalTransition(f"campaign {campaign_id!r} is {campaign.status}")
+        enrolments = [
+            e
+            for e in self.storage.list_enrolments(workspace_id, campaign_id)
+            if e.status is not EnrolmentStatus.EXCLUDED
+        ]
+        live = {e.lead_id for e in enrolments}
+        bad = [
+            f"{d.lead_id} step {d.step}: {d.problem}"
+            for d in self.storage.list_drafts(workspace_id, campaign_id)
+            if d.needs_attention and d.lead_id in live
+        ]
+        if bad:
+            raise DraftsNeedAttention(campaign_id, bad)
+        now = self.clock.now()
+        sends = self._plan(campaign, enrolments, self._start(campaign))
+        cost = sum(self.prices.price_of(s.action) for s in sends)
+        hold_key = f"approve:{campaign_id}:{campaign.revision}"
+        self.ledger.post(
+            workspace_id,
+            CreditMovement(
+                kind=MovementKind.RESERVE,
+                amount=cost,
+                campaign_id=campaign_id,
+                key=hold_key,
+                note=f"reserve {len(sends)} sends at approval",
+            ),
+        )
+        approved = _bump(campaign.approve(now))
+        try:
+            self.storage.commit(
+                workspace_id,
+                Changes(
+                    campaigns=(approved,),
+                    enrolments=tuple(
+                        _bump(e, status=EnrolmentStatus.ACTIVE, approved=True) for e in enrolments
+                    ),
+                    sends=tuple(sends),
+                    activities=(
+                        Activity(
+                            kind=ActivityKind.APPROVED,
+                            at=now,
+                            campaign_id=campaign_id,
+                            detail=f"{len(enrolments)} recipients, {len(sends)} sends scheduled",
+                        ),
+                    ),
+                ),
+            )
+        except BaseException:
+            self.ledger.post(
+                workspace_id,
+                CreditMovement(
+                    kind=MovementKind.RELEASE,
+                    amount=cost,
+                    campaign_id=campaign_id,
+                    key=f"undo-{hold_key}",
+                    note="approval failed; reservation returned",
+                ),
+            )
+            raise
+        return approved
+
+    def _limits_for(self, campaign: Campaign, action: Action) -> SenderLimits:
+        if action is Action.EMAIL:
+            mailbox = campaign.email_identity
+            assert mailbox is not None
+            return SenderLimits(
+                min_spacing=mailbox.min_spacing,
+                daily_cap=mailbox.daily_cap,
+                weekly_cap=None,
+                timezone=mailbox.timezone,
+            )
+        account = campaign.linkedin_identity
+        assert account is not None
+        if action is Action.LINKEDIN_CONNECT:
+            return SenderLimits(
+                min_spacing=account.min_spacing,
+                daily_cap=None,
+                weekly_cap=account.weekly_connect_cap,
+                timezone=account.timezone,
+            )
+        return SenderLimits(
+            min_spacing=account.min_spacing,
+            daily_cap=account.daily_message_cap,
+            weekly_cap=None,
+            timezone=account.timezone,
+        )
+
+    def _allocate(
+        self,
+        campaign: Campaign,
+        action: Action,
+        requests: Sequence[SlotRequest],
+    ) -> dict[str, dt.datetime]:
+        """Stagger ``requests`` (all of one action) for the campaign's identity of it."""
+        if not requests:
+            return {}
+        sender = campaign.sender_for(action)
+        earliest = min(r.earliest for r in requests)
+        booked = self.storage.sender_bookings(
+            campaign.workspace_id,
+            sender,
+            earliest - dt.timedelta(days=8),
+            earliest + dt.timedelta(days=400),
+            actions=_SAME_CAP_GROUP[action],
+        )
+        return allocate_slots(
+            requests,
+            self._limits_for(campaign, action),
+            seed=f"{campaign.settings.seed}:{campaign.id}:{action}",
+            booked=booked,
+        )
+
+    def _plan(
+        self, campaign: Campaign, enrolments: Sequence[Enrolment], start: dt.datetime
+    ) -> list[ScheduledSend]:
+        by_action: dict[Action, list[SlotRequest]] = {}
+        calendars = {}
+        for enrolment in enrolments:
+            calendar = calendar_for(
+                enrolment.lead, campaign.settings.business_hours, campaign.settings.closures
+            )
+            calendars[enrolment.lead_id] = calendar
+            first = enrolment.steps[0]
+            by_action.setdefault(first.action, []).append(
+                SlotRequest(
+                    key=enrolment.lead_id,
+                    earliest=step_moment(calendar, start, 0),
+                    calendar=calendar,
+                    follow_up=False,
+                )
+            )
+        slots: dict[str, dt.datetime] = {}
+        for action, requests in sorted(by_action.items()):
+            slots.update(self._allocate(campaign, action, requests))
+        sends: list[ScheduledSend] = []
+        for enrolment in enrolments:
+            calendar = calendars[enrolment.lead_id]
+            moments = forecast(calendar, enrolment.steps, slots[enrolment.lead_id])
+            for index, (step, moment) in enumerate(zip(enrolment.steps, moments, strict=True)):
+                sends.append(
+                    ScheduledSend(
+                        id=send_id_for(campaign.id, enrolment.lead_id, step.number),
+                        workspace_id=campaign.workspace_id,
+                        campaign_id=campaign.id,
+                        lead_id=enrolment.lead_id,
+                        step=step.number,
+                        action=step.action,
+                        sender_id=campaign.sender_for(step.action),
+                        due_at=moment,
+                        forecast_at=moment,
+                        status=SendStatus.SCHEDULED if index == 0 else SendStatus.PENDING,
+                        with_note=step.with_note,
+                    )
+                )
+        return sends
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def dispatch_due(
+        self,
+        *,
+        worker_id: str = "worker",
+        lease: dt.timedelta = dt.timedelta(minutes=5),
+        limit: int = 100,
+        workspace_id: WorkspaceId | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> DispatchReport:
+        """Send what is due now: claim with a lease, re-check, send, record, charge, re-time.
+
+        Each claimed send is checked again against its lead's status, its campaign's status
+        and its business window at this moment; what no longer fits is re-timed or skipped,
+        not sent. A sent step re-times the lead's next step from the actual send. Transient
+        sender failures retry with backoff inside business hours, up to the campaign's
+        ``max_attempts``; permanent ones stop the lead and release its reserved credits.
+
+        Args:
+            worker_id: this worker's identity (leases are held in its name).
+            lease: how long a claim lasts; a crashed worker's sends are retried after it, with
+                the same idempotency key.
+            limit: most sends to claim in this pass.
+            workspace_id: serve one workspace only (None: all).
+            should_stop: checked between sends; True stops the pass after the send in hand.
+        """
+        now = self.clock.now()
+        claimed = self.storage.claim_due(
+            now, worker_id=worker_id, lease=lease, limit=limit, workspace_id=workspace_id
+        )
+        report = DispatchReport()
+        for send in claimed:
+            if should_stop is not None and should_stop():
+                break
+            try:
+                outcome = self._dispatch_one(send, worker_id)
+            except LeaseLost:
+                outcome = "lease_lost"
+            report = report.count(outcome)
+        return report
+
+    def _dispatch_one(self, send: ScheduledSend, worker_id: str) -> str:
+        ws = send.workspace_id
+        campaign = self.storage.get_campaign(ws, send.campaign_id)
+        enrolment = stored = self.storage.get_enrolment(ws, send.campaign_id, send.lead_id)
+        step = next(s for s in enrolment.steps if s.number == send.step)
+        calendar = calendar_for(
+            enrolment.lead, campaign.settings.business_hours, campaign.settings.closures
+        )
+        now = self.clock.now()
+
+        if campaign.status is not CampaignStatus.ACTIVE:
+            # Paused (or cancelled) after the claim: hand it back untouched.
+            self.storage.finish_send(
+                _bump(send, status=SendStatus.SCHEDULED, lease_owner=None, lease_expires_at=None),
+                worker_id=worker_id,
+                now=now,
+            )
+            return "deferred"
+        if enrolment.status.is_final:
+            self._finish_skipped(send, worker_id, now, enrolment.reason or str(enrolment.status))
+            return "skipped"
+        if step.gated_on_acceptance and enrolment.accepted_at is None:
+            reason = (
+                "connection request not accepted within "
+                f"{campaign.settings.connection_timeout_days} business days"
+            )
+            self._finish_skipped(send, worker_id, now, reason, enrolment, timed_out=True)
+            return "timed_out"
+        if enrolment.status in (EnrolmentStatus.PAUSED, EnrolmentStatus.OUT_OF_OFFICE):
+            resume = enrolment.resume_at
+            if enrolment.status is EnrolmentStatus.PAUSED or resume is None or resume > now:
+                later = resume if resume is not None else now + dt.timedelta(days=1)
+                self._finish_retimed(
+                    send, worker_id, now, self._slot(campaign, send, calendar, later)
+                )
+                return "deferred"
+            # Back from out-of-office: written (bumped) with whatever this send records.
+            enrolment = attrs.evolve(
+                enrolment, status=EnrolmentStatus.ACTIVE, resume_at=None, reason=""
+            )
+        changed = _bump(enrolment) if enrolment is not stored else None
+        moment = calendar.next_business_moment(now)
+        if moment != now.astimezone(moment.tzinfo):
+            # Outside the recipient's business hours now (hours changed, or a late worker).
+            self._finish_retimed(
+                send, worker_id, now, self._slot(campaign, send, calendar, moment), changed
+            )
+            return "deferred"
+
+        draft = None
+        if step.needs_draft and (step.action is not Action.LINKEDIN_CONNECT or send.with_note):
+            draft = self._draft(ws, send.campaign_id, send.lead_id, send.step)
+        result = self._send(campaign, enrolment, send, draft)
+        if isinstance(result, SendReceipt):
+            self._finish_sent(campaign, enrolment, send, calendar, worker_id, result)
+            return "sent"
+        if not result.permanent and send.attempts < campaign.settings.max_attempts:
+            backoff = result.retry_after or dt.timedelta(minutes=5 * 2 ** (send.attempts - 1))
+            retry = calendar.next_business_moment(now + backoff).astimezone(dt.UTC)
+            self._finish_retimed(
+                send, worker_id, now, retry, changed, reason=f"retrying: {result.reason}"
+            )
+            return "retried"
+        reason = (
+            result.reason
+            if result.permanent
+            else f"gave up after {send.attempts} attempts: {result.reason}"
+        )
+        self._finish_failed(campaign, enrolment, send, worker_id, now, reason)
+        return "failed"
+
+    def _send(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        draft: Draft | None,
+    ) -> SendReceipt | SendFailure:
+        lead = enrolment.lead
+        name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+        if send.action is Action.EMAIL:
+            mailbox = campaign.email_identity
+            if self.email_sender is None or mailbox is None or draft is None or not lead.email:
+                return SendFailure(permanent=True, reason="no email sender, mailbox or address")
+            return self.email_sender.send_email(
+                OutgoingEmail(
+                    idempotency_key=send.idempotency_key,
+                    sender_id=mailbox.id,
+                    from_address=mailbox.address,
+                    from_name=mailbox.display_name,
+                    to_address=lead.email,
+                    to_name=name,
+                    subject=draft.subject or "",
+                    body=draft.body,
+                    campaign_id=send.campaign_id,
+                    lead_id=send.lead_id,
+                    step=send.step,
+                    unsubscribe=self.unsubscribe_url(send) if self.unsubscribe_url else "",
+                )
+            )
+        account = campaign.linkedin_identity
+        if self.linkedin_sender is None or account is None or not lead.linkedin_url:
+            return SendFailure(permanent=True, reason="no LinkedIn sender, account or profile")
+        return self.linkedin_sender.send_linkedin(
+            LinkedInAction(
+                idempotency_key=send.idempotency_key,
+                sender_id=account.id,
+                action=send.action,
+                profile_url=lead.linkedin_url,
+                recipient_name=name,
+                text=draft.body if draft is not None else None,
+                campaign_id=send.campaign_id,
+                lead_id=send.lead_id,
+                step=send.step,
+            )
+        )
+
+    def _slot(
+        self,
+        campaign: Campaign,
+        send: ScheduledSend,
+        calendar: BusinessCalendar,
+        earliest: dt.datetime,
+    ) -> dt.datetime:
+        """A staggered instant for one send of the campaign at or after ``earliest``."""
+        request = SlotRequest(
+            key=send.id,
+            earliest=calendar.next_business_moment(earliest),
+            calendar=calendar,
+            follow_up=send.step > 1,
+        )
+        return self._allocate(campaign, send.action, [request])[send.id]
+
+    def _finish_retimed(
+        self,
+        send: ScheduledSend,
+        worker_id: str,
+        now: dt.datetime,
+        due: dt.datetime,
+        enrolment: Enrolment | None = None,
+        reason: str = "",
+    ) -> None:
+        self.storage.finish_send(
+            _bump(
+                send,
+                status=SendStatus.SCHEDULED,
+                due_at=due.astimezone(dt.UTC),
+                lease_owner=None,
+                lease_expires_at=None,
+                reason=reason,
+            ),
+            worker_id=worker_id,
+            now=now,
+            changes=Changes(
+                enrolments=(enrolment,) if enrolment is not None and enrolment.revision else ()
+            ),
+        )
+
+    def _release(self, sends: Iterable[ScheduledSend], note: str) -> list[CreditMovement]:
+        return [
+            CreditMovement(
+                kind=MovementKind.RELEASE,
+                amount=self.prices.price_of(s.action),
+                campaign_id=s.campaign_id,
+                lead_id=s.lead_id,
+                key=f"release:{s.workspace_id}:{s.id}",
+                note=note,
+            )
+            for s in sends
+        ]
+
+    def _finish_skipped(
+        self,
+        send: ScheduledSend,
+        worker_id: str,
+        now: dt.datetime,
+        reason: str,
+        enrolment: Enrolment | None = None,
+        *,
+        timed_out: bool = False,
+    ) -> None:
+        skipped = _bump(
+            send, status=SendStatus.SKIPPED, reason=reason, lease_owner=None, lease_expires_at=None
+        )
+        extra: list[ScheduledSend] = []
+        enrolments: tuple[Enrolment, ...] = ()
+        if timed_out and enrolment is not None:
+            # Every later gated step goes too; the lead's other steps carry on.
+            others = self.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
+            gated = {s.number for s in enrolment.steps if s.gated_on_acceptance}
+            extra = [
+                _bump(o, status=SendStatus.SKIPPED, reason=reason)
+                for o in others
+                if o.id != send.id and o.step in gated and o.status in _OPEN_UNCLAIMED
+            ]
+            remaining = [
+                o
+                for o in others
+                if o.id != send.id
+                and o not in extra
+                and not o.status.is_final
+                and o.step not in gated
+            ]
+            if not remaining:
+                enrolments = (enrolment.stop(EnrolmentStatus.COMPLETED, reason),)
+                enrolments = (attrs.evolve(enrolments[0], revision=enrolment.revision + 1),)
+        self.storage.finish_send(
+            skipped,
+            worker_id=worker_id,
+            now=now,
+            changes=Changes(
+                sends=tuple(extra),
+                enrolments=enrolments,
+                activities=(
+                    Activity(
+                        kind=ActivityKind.SKIPPED,
+                        at=now,
+                        campaign_id=send.campaign_id,
+                        lead_id=send.lead_id,
+                        step=send.step,
+                        detail=reason,
+                    ),
+                ),
+            ),
+        )
+        # Released only once recorded: a lost lease must not give back credits that another
+        # worker's send will still charge.
+        self.ledger.post(send.workspace_id, *self._release([send, *extra], reason))
+
+    def _finish_failed(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        worker_id: str,
+        now: dt.datetime,
+        reason: str,
+    ) -> None:
+        failed = _bump(
+            send, status=SendStatus.FAILED, reason=reason, lease_owner=None, lease_expires_at=None
+        )
+        others = [
+            _bump(o, status=SendStatus.SKIPPED, reason=f"stopped: {reason}")
+            for o in self.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
+            if o.id != send.id and o.status in _OPEN_UNCLAIMED
+        ]
+        stopped = enrolment.stop(EnrolmentStatus.FAILED, reason)
+        self.storage.finish_send(
+            failed,
+            worker_id=worker_id,
+            now=now,
+            changes=Changes(
+                sends=tuple(others),
+                enrolments=(attrs.evolve(stopped, revision=enrolment.revision + 1),),
+                activities=(
+                    Activity(
+                        kind=ActivityKind.FAILED,
+                        at=now,
+                        campaign_id=send.campaign_id,
+                        lead_id=send.lead_id,
+                        step=send.step,
+                        detail=reason,
+                    ),
+                ),
+            ),
+        )
+        self.ledger.post(send.workspace_id, *self._release([send, *others], reason))
+
+    def _finish_sent(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        calendar: BusinessCalendar,
+        worker_id: str,
+        receipt: SendReceipt,
+    ) -> None:
+        now = self.clock.now()
+        ws = send.workspace_id
+        # Charge first, keyed by the idempotency key: a crash before the record below leads to
+        # a retry whose charge is a no-op, never a double charge.
+        self.ledger.post(
+            ws,
+            CreditMovement(
+                kind=MovementKind.CHARGE,
+                amount=self.prices.price_of(send.action),
+                campaign_id=send.campaign_id,
+                lead_id=send.lead_id,
+                key=f"charge:{send.idempotency_key}",
+                note=f"step {send.step} sent",
+            ),
+        )
+        sent = _bump(
+            send,
+            status=SendStatus.SENT,
+            sent_at=now,
+            receipt=receipt.message_id,
+            reason="",
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        index = next(i for i, s in enumerate(enrolment.steps) if s.number == send.step)
+        updated = enrolment
+        if send.action is Action.LINKEDIN_CONNECT:
+            updated = attrs.evolve(updated, connect_sent_at=now)
+        later = [
+            s
+            for s in self.storage.list_sends(ws, send.campaign_id, send.lead_id)
+            if s.step > send.step and s.status is SendStatus.PENDING
+        ]
+        changed: list[ScheduledSend] = []
+        if index + 1 < len(enrolment.steps):
+            nxt_step = enrolment.steps[index + 1]
+            nxt = next((s for s in later if s.step == nxt_step.number), None)
+            if nxt is not None:
+                if nxt_step.gated_on_acceptance and updated.accepted_at is None:
+                    deadline = self._acceptance_deadline(campaign, calendar, updated, now)
+                    changed.append(_bump(nxt, status=SendStatus.WAITING, due_at=deadline))
+                    updated = attrs.evolve(updated, status=EnrolmentStatus.WAITING_ON_CONNECTION)
+                else:
+                    anchor = now
+                    if (
+                        nxt_step.counts_from is WaitAnchor.CONNECTION_ACCEPTED
+                        and updated.accepted_at is not None
+                    ):
+                        anchor = updated.accepted_at
+                    earliest = max(
+                        step_moment(calendar, anchor, nxt_step.wait_days),
+                        calendar.next_business_moment(now),
+                    )
+                    due = self._slot(campaign, nxt, calendar, earliest)
+                    changed.append(_bump(nxt, status=SendStatus.SCHEDULED, due_at=due))
+        elif not any(not s.status.is_final for s in later):
+            updated = updated.stop(EnrolmentStatus.COMPLETED, "every step sent")
+        enrolments = (
+            (attrs.evolve(updated, revision=enrolment.revision + 1),)
+            if updated != enrolment
+            else ()
+        )
+        self.storage.finish_send(
+            sent,
+            worker_id=worker_id,
+            now=now,
+            changes=Changes(
+                sends=tuple(changed),
+                enrolments=enrolments,
+                activities=(
+                    Activity(
+                        kind=ActivityKind.SENT,
+                        at=now,
+                        campaign_id=send.campaign_id,
+                        lead_id=send.lead_id,
+                        step=send.step,
+                        detail=f"{_ACTION_LABEL[send.action]} sent ({receipt.message_id})",
+                    ),
+                ),
+            ),
+        )
+
+    def _acceptance_deadline(
+        self,
+        campaign: Campaign,
+        calendar: BusinessCalendar,
+        enrolment: Enrolment,
+        connect_sent: dt.datetime,
+    ) -> dt.datetime:
+        local = connect_sent.astimezone(calendar.zone)
+        day = calendar.add_business_days(local.date(), campaign.settings.connection_timeout_days)
+        window = calendar.business_window(day)
+        assert window is not None
+        return window[1].astimezone(dt.UTC)
+
+    # -- inbound events ------------------------------------------------------------------
+
+    def report_event(self, workspace_id: WorkspaceId, event: InboundEvent) -> tuple[Enrolment, ...]:
+        """Apply an event the host app observed (reply, acceptance, bounce...).
+
+        A reply (or a booked meeting) stops every remaining step of the contact in that
+        campaign — in every campaign when the campaign's ``stop_scope`` is ``workspace`` —
+        and, with ``stop_company_on_reply``, of every contact at the same email domain.
+        Unsubscribe and bounce stop the contact everywhere and add it to the suppression list.
+        An acceptance starts the gated message's wait; a decline skips the gated steps. An
+        out-of-office pauses the lead until the return date (or ``out_of_office_days``).
+        Reserved credits of every step that will not be sent are released.
+
+        Reporting the same event twice changes nothing.
+
+        Returns:
+            The enrolments the event changed (empty for a repeat).
+
+        Raises:
+            UnknownContact: no campaign of the workspace enrolled this lead.
+            InvalidEvent: the event's time is naive.
+        """
+        if event.at.utcoffset() is None:
+            raise InvalidEvent(f"event {event.kind} for {event.lead_id!r}: 'at' must be aware")
+        for _ in range(_RETRIES):
+            try:
+                return self._apply_event(workspace_id, event)
+            except ConcurrentUpdate:
+                continue
+        return self._apply_event(workspace_id, event)
+
+    def _apply_event(self, workspace_id: WorkspaceId, event: InboundEvent) -> tuple[Enrolment, ...]:
+        mine = self.storage.find_enrolments(workspace_id, lead_id=event.lead_id)
+        if event.campaign_id is not None:
+            scoped = [e for e in mine if e.campaign_id == event.campaign_id]
+        else:
+            scoped = mine
+        if not scoped:
+            where = f" in campaign {event.campaign_id!r}" if event.campaign_id else ""
+            raise UnknownContact(
+                f"workspace {workspace_id!r} never enrolled lead {event.lead_id!r}{where}"
+            )
+        now = self.clock.now()
+        kind = event.kind
+        changes: list[tuple[Enrolment, list[ScheduledSend]]] = []
+        suppress: tuple[str, ...] = ()
+        releases: list[ScheduledSend] = []
+        if kind in (EventKind.REPLY, EventKind.MEETING_BOOKED):
+            status = (
+                EnrolmentStatus.REPLIED
+                if kind is EventKind.REPLY
+                else EnrolmentStatus.MEETING_BOOKED
+            )
+            targets = {(e.campaign_id, e.lead_id): e for e in scoped}
+            for enrolment in scoped:
+                settings = self.storage.get_campaign(workspace_id, enrolment.campaign_id).settings
+                if settings.stop_scope is StopScope.WORKSPACE:
+                    targets.update({(e.campaign_id, e.lead_id): e for e in mine})
+                if settings.stop_company_on_reply and enrolment.lead.email:
+                    domain = enrolment.lead.email.rsplit("@", 1)[1].lower()
+                    for other in self.storage.find_enrolments(workspace_id, email_domain=domain):
+                        targets.setdefault((other.campaign_id, other.lead_id), other)
+            for enrolment in targets.values():
+                own = enrolment.lead_id == event.lead_id
+                why = f"{kind.value.replace('_', ' ')}" + ("" if own else f" from {event.lead_id}")
+                changes.append(
+                    self._stopped(
+                        enrolment, status if own else EnrolmentStatus.COMPLETED, why, releases
+                    )
+                )
+        elif kind in (EventKind.UNSUBSCRIBE, EventKind.BOUNCE):
+            status = (
+                EnrolmentStatus.UNSUBSCRIBED
+                if kind is EventKind.UNSUBSCRIBE
+                else EnrolmentStatus.BOUNCED
+            )
+            for enrolment in mine:
+                changes.append(self._stopped(enrolment, status, kind.value, releases))
+            emails = {e.lead.email.lower() for e in mine if e.lead.email}
+            suppress = (event.lead_id, *sorted(emails))
+        elif kind is EventKind.CONNECTION_ACCEPTED:
+            for enrolment in scoped:
+                if enrolment.accepted_at is None and not enrolment.status.is_final:
+                    changes.append(self._accepted(enrolment, event.at, now))
+        elif kind is EventKind.CONNECTION_DECLINED:
+            for enrolment in scoped:
+                if not enrolment.status.is_final:
+                    changes.append(self._declined(enrolment, releases))
+        elif kind is EventKind.OUT_OF_OFFICE:
+            for enrolment in scoped:
+                if not enrolment.status.is_final:
+                    changes.append(self._out_of_office(enrolment, event, now))
+        stored = self.storage.commit(
+            workspace_id,
+            Changes(
+                enrolments=tuple(e for e, _ in changes),
+                sends=tuple(s for _, sends in changes for s in sends),
+                suppress=suppress,
+                activities=(
+                    Activity(
+                        kind=ActivityKind.EVENT,
+                        at=event.at.astimezone(dt.UTC),
+                        campaign_id=event.campaign_id,
+                        lead_id=event.lead_id,
+                        detail=f"{kind.value}: {event.detail}".rstrip(": "),
+                        key=event.dedupe_key,
+                    ),
+                ),
+            ),
+        )
+        if not stored:
+            return ()
+        if releases:
+            self.ledger.post(workspace_id, *self._release(releases, kind.value))
+        return tuple(e for e, _ in changes)
+
+    def _stopped(
+        self,
+        enrolment: Enrolment,
+        status: EnrolmentStatus,
+        reason: str,
+        releases: list[ScheduledSend],
+    ) -> tuple[Enrolment, list[ScheduledSend]]:
+        sends = [
+            _bump(s, status=SendStatus.SKIPPED, reason=reason)
+            for s in self.storage.list_sends(
+                enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id
+            )
+            if s.status in _OPEN_UNCLAIMED
+        ]
+        releases.extend(sends)
+        stopped = enrolment.stop(status, reason) if not enrolment.status.is_final else enrolment
+        return _bump(stopped), sends
+
+    def _calendar_of(self, enrolment: Enrolment) -> tuple[Campaign, BusinessCalendar]:
+        campaign = self.storage.get_campaign(enrolment.workspace_id, enrolment.campaign_id)
+        calendar = calendar_for(
+            enrolment.lead, campaign.settings.business_hours, campaign.settings.closures
+        )
+        return campaign, calendar
+
+    def _accepted(
+        self, enrolment: Enrolment, at: dt.datetime, now: dt.datetime
+    ) -> tuple[Enrolment, list[ScheduledSend]]:
+        campaign, calendar = self._calendar_of(enrolment)
+        steps = {s.number: s for s in enrolment.steps}
+        sends = []
+        for send in self.storage.list_sends(
+            enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id
+        ):
+            if send.status is not SendStatus.WAITING:
+                continue
+            earliest = max(
+                step_moment(calendar, at, steps[send.step].wait_days),
+                calendar.next_business_moment(now),
+            )
+            sends.append(
+                _bump(
+                    send,
+                    status=SendStatus.SCHEDULED,
+                    due_at=self._slot(campaign, send, calendar, earliest),
+                )
+            )
+        status = (
+            EnrolmentStatus.ACTIVE
+            if enrolment.status is EnrolmentStatus.WAITING_ON_CONNECTION
+            else enrolment.status
+        )
+        return _bump(enrolment, accepted_at=at.astimezone(dt.UTC), status=status), sends
+
+    def _declined(
+        self, enrolment: Enrolment, releases: list[ScheduledSend]
+    ) -> tuple[Enrolment, list[ScheduledSend]]:
+        gated = {s.number for s in enrolment.steps if s.gated_on_acceptance}
+        all_sends = self.storage.list_sends(
+            enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id
+        )
+        sends = [
+            _bump(s, status=SendStatus.SKIPPED, reason="connection request declined")
+            for s in all_sends
+            if s.step in gated and s.status in _OPEN_UNCLAIMED
+        ]
+        releases.extend(sends)
+        skipped = {s.id for s in sends}
+        left = [s for s in all_sends if s.id not in skipped and not s.status.is_final]
+        if left:
+            status = (
+                EnrolmentStatus.ACTIVE
+                if enrolment.status is EnrolmentStatus.WAITING_ON_CONNECTION
+                else enrolment.status
+            )
+            return _bump(enrolment, status=status), sends
+        return _bump(
+            enrolment.stop(EnrolmentStatus.COMPLETED, "connection request declined")
+        ), sends
+
+    def _out_of_office(
+        self, enrolment: Enrolment, event: InboundEvent, now: dt.datetime
+    ) -> tuple[Enrolment, list[ScheduledSend]]:
+        campaign, calendar = self._calendar_of(enrolment)
+        if event.return_date is not None:
+            day = calendar.add_business_days(event.return_date, 0)
+        else:
+            local = event.at.astimezone(calendar.zone).date()
+            day = calendar.add_business_days(local, campaign.settings.out_of_office_days)
+        window = calendar.business_window(day)
+        assert window is not None
+        resume = window[0].astimezone(dt.UTC)
+        sends = [
+            _bump(s, due_at=self._slot(campaign, s, calendar, resume))
+            for s in self.storage.list_sends(
+                enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id
+            )
+            if s.status is SendStatus.SCHEDULED and s.due_at < resume
+        ]
+        updated = _bump(
+            enrolment,
+            status=EnrolmentStatus.OUT_OF_OFFICE,
+            resume_at=resume,
+            reason=f"out of office until {day.isoformat()}",
+        )
+        return updated, sends
+
+    # -- control ---------------------------------------------------------------------------
+
+    def pause_campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
+        """Stop sending; nothing pending is lost. Raises ``IllegalTransition`` unless active."""
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        paused = _bump(campaign.pause(self.clock.now()))
+        self.storage.commit(
+            workspace_id,
+            Changes(
+                campaigns=(paused,),
+                activities=(
+                    Activity(
+                        kind=ActivityKind.PAUSED, at=self.clock.now(), campaign_id=campaign_id
+                    ),
+                ),
+            ),
+        )
+        return paused
+
+    def resume_campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
+        """Send again. Sends that fell due during the pause are re-timed from now (staggered),
+        so the waits after them are honoured from their actual sends."""
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        resumed = _bump(campaign.resume())
+        now = self.clock.now()
+        retimed = self._retime_overdue(
+            resumed, self.storage.list_sends(workspace_id, campaign_id), now
+        )
+        self.storage.commit(
+            workspace_id,
+            Changes(
+                campaigns=(resumed,),
+                sends=tuple(retimed),
+                activities=(Activity(kind=ActivityKind.RESUMED, at=now, campaign_id=campaign_id),),
+            ),
+        )
+        return resumed
+
+    def _retime_overdue(
+        self, campaign: Campaign, sends: Sequence[ScheduledSend], now: dt.datetime
+    ) -> list[ScheduledSend]:
+        overdue = [s for s in sends if s.status is SendStatus.SCHEDULED and s.due_at < now]
+        by_action: dict[Action, list[SlotRequest]] = {}
+        for send in overdue:
+            enrolment = self.storage.get_enrolment(campaign.workspace_id, campaign.id, send.lead_id)
+            calendar = calendar_for(
+                enrolment.lead, campaign.settings.business_hours, campaign.settings.closures
+            )
+            by_action.setdefault(send.action, []).append(
+                SlotRequest(
+                    key=send.id,
+                    earliest=calendar.next_business_moment(now),
+                    calendar=calendar,
+                    follow_up=send.step > 1,
+                )
+            )
+        slots: dict[str, dt.datetime] = {}
+        for action, requests in sorted(by_action.items()):
+            slots.update(self._allocate(campaign, action, requests))
+        return [_bump(s, due_at=slots[s.id]) for s in overdue]
+
+    def cancel_campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
+        """Stop for good: every pending step is skipped and its reserved credits released."""
+        for _ in range(_RETRIES):
+            try:
+                return self._cancel(workspace_id, campaign_id)
+            except ConcurrentUpdate:
+                continue
+        return self._cancel(workspace_id, campaign_id)
+
+    def _cancel(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        now = self.clock.now()
+        cancelled = _bump(campaign.cancel(now))
+        releases: list[ScheduledSend] = []
+        enrolments = []
+        sends = []
+        for enrolment in self.storage.list_enrolments(workspace_id, campaign_id):
+            if enrolment.status.is_final:
+                continue
+            stopped, skipped = self._stopped(
+                enrolment, EnrolmentStatus.CANCELLED, "campaign cancelled", releases
+            )
+            enrolments.append(stopped)
+            sends.extend(skipped)
+        self.storage.commit(
+            workspace_id,
+            Changes(
+                campaigns=(cancelled,),
+                enrolments=tuple(enrolments),
+                sends=tuple(sends),
+                activities=(
+                    Activity(kind=ActivityKind.CANCELLED, at=now, campaign_id=campaign_id),
+                ),
+            ),
+        )
+        if releases:
+            self.ledger.post(workspace_id, *self._release(releases, "campaign cancelled"))
+        return cancelled
+
+    def pause_enrolment(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
+    ) -> Enrolment:
+        """Hold one lead's remaining steps until :meth:`resume_enrolment`."""
+        enrolment = self.storage.get_enrolment(workspace_id, campaign_id, lead_id)
+        if enrolment.status.is_final:
+            raise IllegalTransition(f"lead {lead_id!r} in {campaign_id!r} is {enrolment.status}")
+        paused = _bump(enrolment, status=EnrolmentStatus.PAUSED, reason="paused by the user")
+        self.storage.commit(workspace_id, Changes(enrolments=(paused,)))
+        return paused
+
+    def resume_enrolment(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
+    ) -> Enrolment:
+        """Resume one paused lead; its overdue step is re-timed from now."""
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        enrolment = self.storage.get_enrolment(workspace_id, campaign_id, lead_id)
+        if enrolment.status not in (EnrolmentStatus.PAUSED, EnrolmentStatus.OUT_OF_OFFICE):
+            raise IllegalTransition(f"lead {lead_id!r} in {campaign_id!r} is not paused")
+        sends = self.storage.list_sends(workspace_id, campaign_id, lead_id)
+        waiting = any(s.status is SendStatus.WAITING for s in sends)
+        resumed = _bump(
+            enrolment,
+            status=EnrolmentStatus.WAITING_ON_CONNECTION if waiting else EnrolmentStatus.ACTIVE,
+            reason="",
+            resume_at=None,
+        )
+        retimed = self._retime_overdue(campaign, sends, self.clock.now())
+        self.storage.commit(workspace_id, Changes(enrolments=(resumed,), sends=tuple(retimed)))
+        return resumed
+
+    # -- monitoring ------------------------------------------------------------------------
+
+    def status(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> CampaignStatusReport:
+        """Every enrolled contact with its current step, status and next send (local and UTC),
+        and the counts per step and status."""
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        sends_by_lead: dict[LeadId, list[ScheduledSend]] = {}
+        for send in self.storage.list_sends(workspace_id, campaign_id):
+            sends_by_lead.setdefault(send.lead_id, []).append(send)
+        rows = []
+        counts: dict[tuple[int, str], int] = {}
+        for enrolment in self.storage.list_enrolments(workspace_id, campaign_id):
+            calendar = calendar_for(
+                enrolment.lead, campaign.settings.business_hours, campaign.settings.closures
+            )
+            sends = sends_by_lead.get(enrolment.lead_id, [])
+            current = next((s for s in sends if not s.status.is_final), None)
+            if current is None and sends:
+                current = sends[-1]
+            step = current.step if current is not None else enrolment.steps[0].number
+            next_utc = (
+                current.due_at
+                if current is not None
+                and current.status in (SendStatus.SCHEDULED, SendStatus.CLAIMED)
+                else None
+            )
+            rows.append(
+                ContactStatus(
+                    lead=enrolment.lead,
+                    step=step,
+                    action=current.action if current is not None else enrolment.steps[0].action,
+                    status=enrolment.status,
+                    send_status=current.status if current is not None else None,
+                    next_send_utc=next_utc,
+                    next_send_local=next_utc.astimezone(calendar.zone) if next_utc else None,
+                    reason=enrolment.reason,
+                )
+            )
+            for send in sends:
+                key = (send.step, send.status.value)
+                counts[key] = counts.get(key, 0) + 1
+        return CampaignStatusReport(
+            campaign=campaign,
+            contacts=tuple(rows),
+            counts=tuple(sorted((step, st, n) for (step, st), n in counts.items())),
+        )
+
+    def waiting_on_connections(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId | None = None
+    ) -> list[WaitingOnConnection]:
+        """The tasks view: leads whose LinkedIn message waits for an acceptance, with since when
+        and when it times out."""
+        campaigns = (
+            [self.storage.get_campaign(workspace_id, campaign_id)]
+            if campaign_id is not None
+            else self.storage.list_campaigns(workspace_id)
+        )
+        tasks = []
+        for campaign in campaigns:
+            enrolments = {
+                e.lead_id: e for e in self.storage.list_enrolments(workspace_id, campaign.id)
+            }
+            for send in self.storage.list_sends(workspace_id, campaign.id):
+                if send.status is not SendStatus.WAITING:
+                    continue
+                enrolment = enrolments[send.lead_id]
+                tasks.append(
+                    WaitingOnConnection(
+                        campaign_id=campaign.id,
+                        lead=enrolment.lead,
+                        step=send.step,
+                        since=enrolment.connect_sent_at,
+                        times_out_at=send.due_at,
+                    )
+                )
+        return sorted(tasks, key=lambda t: (t.times_out_at, t.lead.id))
+
+    def lead_timeline_states(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
+    ) -> tuple[Enrolment, list[ScheduledSend]]:
+        """The enrolment and its sends, for timelines and reports."""
+        return (
+            self.storage.get_enrolment(workspace_id, campaign_id, lead_id),
+            self.storage.list_sends(workspace_id, campaign_id, lead_id),
+        )
+
+    # -- credits --------------------------------------------------------------------------
+
+    def balance(self, workspace_id: WorkspaceId) -> CreditAccount:
+        """The workspace's credits: available and reserved."""
+        return self.ledger.balance(workspace_id)
+
+    def movements(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId | None = None
+    ) -> list[CreditMovement]:
+        """The credit journal of the workspace (or of one campaign)."""
+        return self.ledger.movements(workspace_id, campaign_id=campaign_id)
+
+    def top_up(self, workspace_id: WorkspaceId, amount: int, note: str = "top-up") -> CreditAccount:
+        """Add credits to the workspace."""
+        return self.ledger.post(
+            workspace_id, CreditMovement(kind=MovementKind.TOP_UP, amount=amount, note=note)
+        )
+
+    def campaigns(self, workspace_id: WorkspaceId) -> list[Campaign]:
+        """The workspace's campaigns, oldest first."""
+        return self.storage.list_campaigns(workspace_id)
+
+
+_DRAFTER_FAILED_PREFIX = "drafter failed"
+
+_SAME_CAP_GROUP: dict[Action, frozenset[Action]] = {
+    Action.EMAIL: frozenset({Action.EMAIL}),
+    Action.LINKEDIN_CONNECT: frozenset({Action.LINKEDIN_CONNECT}),
+    Action.LINKEDIN_MESSAGE: frozenset({Action.LINKEDIN_MESSAGE}),
+}

@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from starlight_sequences.campaigns import CampaignStatus, EnrolmentStatus, SendStatus
+from starlight_sequences.errors import UnknownContact
+from starlight_sequences.events import EventKind, InboundEvent
+from starlight_sequences.ids import CampaignId, LeadId
+from starlight_sequences.planning import calendar_for
+from starlight_sequences.ports.senders import SendFailure
+from tests.service_kit import LINKEDIN, MAILBOX, WS, Kit, lead, make_kit
+
+CID = CampaignId("c1")
+DAY = dt.timedelta(days=1)
+
+
+def launch(kit: Kit, leads, shape="email-sequence"):  # type: ignore[no-untyped-def]
+    kit.service.create_campaign(
+        WS,
+        name="Q4",
+        brief="We cut cloud bills by 30%.",
+        shape=shape,
+        leads=leads,
+        email_identity=MAILBOX,
+        linkedin_identity=LINKEDIN,
+        campaign_id=CID,
+    )
+    kit.service.approve(WS, CID)
+
+
+def run_for(kit: Kit, days: float, step: dt.timedelta = dt.timedelta(minutes=30)) -> None:
+    end = kit.clock.now() + dt.timedelta(days=days)
+    while kit.clock.now() < end:
+        kit.service.dispatch_due(worker_id="w1")
+        kit.clock.advance(step)
+
+
+def sent_steps(kit: Kit, lead_id: str) -> list[int]:
+    return [
+        s.step
+        for s in kit.storage.list_sends(WS, CID, LeadId(lead_id))
+        if s.status is SendStatus.SENT
+    ]
+
+
+def test_nothing_is_sent_before_approval() -> None:
+    kit = make_kit()
+    kit.service.create_campaign(
+        WS,
+        name="x",
+        brief="b",
+        shape="cold-email",
+        leads=[lead("ann")],
+        email_identity=MAILBOX,
+        campaign_id=CID,
+    )
+    run_for(kit, 3)
+    assert kit.email.attempts == []
+
+
+def test_a_sequence_is_sent_in_business_hours_with_waits_honoured_from_actual_sends() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann"), lead("dov", country="IL", timezone="Asia/Jerusalem")])
+    run_for(kit, 21)
+    assert sent_steps(kit, "ann") == [1, 2, 3]
+    assert sent_steps(kit, "dov") == [1, 2, 3]
+    for lead_id in ("ann", "dov"):
+        enrolment = kit.storage.get_enrolment(WS, CID, LeadId(lead_id))
+        assert enrolment.status is EnrolmentStatus.COMPLETED
+        calendar = calendar_for(
+            enrolment.lead, kit.storage.get_campaign(WS, CID).settings.business_hours
+        )
+        sends = kit.storage.list_sends(WS, CID, LeadId(lead_id))
+        for send in sends:
+            assert send.sent_at is not None
+            local = send.sent_at.astimezone(calendar.zone)
+            assert calendar.is_business_day(local.date())
+            assert dt.time(9) <= local.time() < dt.time(17)
+        for earlier, later, wait in zip(sends, sends[1:], (3, 4), strict=False):
+            assert earlier.sent_at is not None
+            assert later.sent_at is not None
+            first_day = earlier.sent_at.astimezone(calendar.zone).date()
+            due_day = calendar.add_business_days(first_day, wait)
+            assert later.sent_at.astimezone(calendar.zone).date() >= due_day
+    # Each (lead, step) went to the sender exactly once.
+    assert len(kit.email.sent) == 6 == len(kit.email.attempts)
+
+
+def test_a_reply_stops_the_remaining_steps_and_releases_their_credits() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann")])
+    run_for(kit, 2)
+    assert sent_steps(kit, "ann") == [1]
+    reserved = kit.ledger.balance(WS).reserved
+    kit.service.report_event(
+        WS, InboundEvent(kind=EventKind.REPLY, lead_id=LeadId("ann"), at=kit.clock.now())
+    )
+    assert kit.ledger.balance(WS).reserved == reserved - 4
+    run_for(kit, 15)
+    assert sent_steps(kit, "ann") == [1]
+    assert kit.storage.get_enrolment(WS, CID, LeadId("ann")).status is EnrolmentStatus.REPLIED
+
+
+def test_the_same_event_twice_changes_nothing() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann")])
+    event = InboundEvent(kind=EventKind.REPLY, lead_id=LeadId("ann"), at=kit.clock.now(), key="m1")
+    assert kit.service.report_event(WS, event)
+    balance = kit.ledger.balance(WS)
+    assert kit.service.report_event(WS, event) == ()
+    assert kit.ledger.balance(WS) == balance
+
+
+def test_an_event_for_an_unknown_contact_is_a_typed_error() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann")])
+    with pytest.raises(UnknownContact):
+        kit.service.report_event(
+            WS, InboundEvent(kind=EventKind.REPLY, lead_id=LeadId("zed"), at=kit.clock.now())
+        )
+
+
+def test_unsubscribe_suppresses_the_contact_for_later_campaigns() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann")])
+    kit.service.report_event(
+        WS, InboundEvent(kind=EventKind.UNSUBSCRIBE, lead_id=LeadId("ann"), at=kit.clock.now())
+    )
+    report = kit.service.create_campaign(
+        WS,
+        name="y",
+        brief="b",
+        shape="cold-email",
+        leads=[lead("ann")],
+        email_identity=MAILBOX,
+        campaign_id=CampaignId("c2"),
+    )
+    assert [e.reason for e in report.excluded] == ["suppressed"]
+
+
+def test_a_linkedin_message_waits_for_acceptance_then_its_wait() -> None:
+    kit = make_kit()
+    launch(kit, [lead("bob", email=False, linkedin=True)], shape="email-linkedin")
+    run_for(kit, 2)
+    assert sent_steps(kit, "bob") == [2]
+    tasks = kit.service.waiting_on_connections(WS)
+    assert [t.lead.id for t in tasks] == ["bob"]
+    run_for(kit, 3)
+    assert sent_steps(kit, "bob") == [2]
+    accepted = kit.clock.now()
+    kit.service.report_event(
+        WS, InboundEvent(kind=EventKind.CONNECTION_ACCEPTED, lead_id=LeadId("bob"), at=accepted)
+    )
+    assert kit.service.waiting_on_connections(WS) == []
+    run_for(kit, 4)
+    assert sent_steps(kit, "bob") == [2, 3]
+    message = kit.storage.list_sends(WS, CID, LeadId("bob"))[-1]
+    assert message.sent_at is not None
+    assert message.sent_at > accepted + dt.timedelta(hours=12)
+
+
+def test_no_acceptance_within_the_timeout_skips_the_gated_message() -> None:
+    kit = make_kit()
+    launch(kit, [lead("bob", email=False, linkedin=True)], shape="email-linkedin")
+    run_for(kit, 25, step=dt.timedelta(hours=2))
+    sends = kit.storage.list_sends(WS, CID, LeadId("bob"))
+    assert [s.status for s in sends] == [SendStatus.SENT, SendStatus.SKIPPED]
+    assert "not accepted within 15 business days" in sends[1].reason
+    assert kit.ledger.balance(WS).reserved == 0
+
+
+def test_transient_failures_retry_and_permanent_ones_stop_the_lead() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann"), lead("bob")])
+    kit.email.fail_next = [SendFailure(permanent=False, reason="451 try later")]
+    run_for(kit, 1)
+    assert {s.lead_id for s in kit.email.sent.values()} == {"ann", "bob"}
+    kit.email.fail_next = [SendFailure(permanent=True, reason="550 no such user")] * 1
+    run_for(kit, 8)
+    statuses = {
+        lid: kit.storage.get_enrolment(WS, CID, LeadId(lid)).status for lid in ("ann", "bob")
+    }
+    assert EnrolmentStatus.FAILED in statuses.values()
+
+
+def test_pause_keeps_pending_sends_and_resume_retimes_them() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann")])
+    kit.service.pause_campaign(WS, CID)
+    run_for(kit, 3)
+    assert kit.email.attempts == []
+    kit.service.resume_campaign(WS, CID)
+    (first, *_) = kit.storage.list_sends(WS, CID, LeadId("ann"))
+    assert first.status is SendStatus.SCHEDULED
+    assert first.due_at >= kit.clock.now()
+    run_for(kit, 1)
+    assert sent_steps(kit, "ann") == [1]
+
+
+def test_cancel_skips_everything_pending_and_releases_all_reserved_credits() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann"), lead("bob")])
+    kit.service.cancel_campaign(WS, CID)
+    assert kit.ledger.balance(WS).reserved == 0
+    assert kit.storage.get_campaign(WS, CID).status is CampaignStatus.CANCELLED
+    run_for(kit, 3)
+    assert kit.email.attempts == []
+
+
+def test_status_lists_contacts_with_next_send_in_local_and_utc_time() -> None:
+    kit = make_kit()
+    launch(kit, [lead("dov", country="IL", timezone="Asia/Jerusalem")])
+    report = kit.service.status(WS, CID)
+    (row,) = report.contacts
+    assert row.next_send_utc is not None
+    assert row.next_send_local is not None
+    assert row.next_send_local == row.next_send_utc
+    assert str(row.next_send_local.tzinfo) == "Asia/Jerusalem"
+    assert (1, "scheduled", 1) in report.counts
