@@ -90,8 +90,6 @@ def _check_local_part(local: str) -> str:
     if local.startswith('"'):
         raise _Rejected("quoted local parts are not accepted")
     local = unicodedata.normalize("NFC", local)
-    if len(local.encode("utf-8")) > _LOCAL_MAX_OCTETS:
-        raise _Rejected(f"the part before the @ is longer than {_LOCAL_MAX_OCTETS} bytes")
     if local.startswith(".") or local.endswith(".") or ".." in local:
         raise _Rejected("the part before the @ has a leading, trailing or doubled dot")
     for char in local:
@@ -100,6 +98,8 @@ def _check_local_part(local: str) -> str:
         # Non-ASCII text is what SMTPUTF8 servers accept; controls and separators never are.
         if char.isascii() or unicodedata.category(char)[0] in "CZ":
             raise _Rejected(f"the part before the @ contains {char!r}")
+    if len(local.encode("utf-8")) > _LOCAL_MAX_OCTETS:
+        raise _Rejected(f"the part before the @ is longer than {_LOCAL_MAX_OCTETS} bytes")
     return local
 
 
@@ -125,6 +125,8 @@ def _check_domain(domain: str) -> tuple[str, str]:
                 continue
             if char.isascii() or not _is_unicode_word_char(char):
                 raise _Rejected(f"the domain contains {char!r}")
+        if unicodedata.category(label[0]).startswith("M"):
+            raise _Rejected(f"the domain label {label!r} starts with a combining mark")
         if label.startswith("-") or label.endswith("-"):
             raise _Rejected(f"the domain label {label!r} starts or ends with a hyphen")
         ascii_label = _ascii_label(label)

@@ -87,6 +87,8 @@ def test_valid_emails_are_kept_with_a_lower_case_domain(given: str, stored: str)
         ("jane@192.168.0.1", "top-level domain"),
         ("jane@[192.168.0.1]", "address literals"),
         ("jane@exa☃mple.com", "'☃'"),
+        ("jane@\u0301example.com", "combining mark"),
+        ("j\ud800ne@example.com", "'\\ud800'"),
         ("ja\u200bne@example.com", "'\\u200b'"),
         ("ja\x00ne@example.com", "'\\x00'"),
         ("mailto:jane@example.com", "':'"),
