@@ -14,8 +14,10 @@ See ``docs/leads.md`` for the accepted formats.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
+import math
 import re
 import unicodedata
 import urllib.parse
@@ -69,6 +71,7 @@ _ATEXT: Final = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~-"
 )
 # Full stops that IDNA treats as label separators (ideographic, fullwidth, halfwidth).
+_WHITESPACE: Final = re.compile(r"\s")
 _DOT_VARIANTS: Final = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
@@ -147,7 +150,7 @@ def _split_email(address: str) -> tuple[str, str, str]:
     text = address.strip()
     if not text:
         raise _Rejected("is empty")
-    if any(char.isspace() for char in text):
+    if _WHITESPACE.search(text):
         raise _Rejected(f"{text!r} contains whitespace")
     at_signs = text.count("@")
     if at_signs == 0:
@@ -205,7 +208,7 @@ def _normalise_linkedin_url(url: str) -> str:
     text = url.strip()
     if not text:
         raise _Rejected("is empty")
-    if any(char.isspace() for char in text):
+    if _WHITESPACE.search(text):
         raise _Rejected(f"{text!r} contains whitespace")
     if _SCHEMELESS_LINKEDIN.match(text):
         text = "https://" + text
@@ -572,6 +575,7 @@ def _header_key(name: str) -> str:
     return re.sub(r"[\s_.\-]+", "_", key).strip("_")
 
 
+@functools.lru_cache(maxsize=1024)  # every row of a file repeats the same column names
 def _field_of(column: str) -> str | None:
     return _FIELD_OF_ALIAS.get(_header_key(column))
 
@@ -584,7 +588,12 @@ def _cell_text(value: object) -> str:
         return value.strip()
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, float):
+        # Data frames write blank cells as NaN and whole numbers of a column with blanks as 1.0.
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, int):
         return str(value)
     raise _Rejected(f"must be text, not {type(value).__name__}")
 

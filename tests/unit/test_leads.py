@@ -430,6 +430,13 @@ def test_from_mapping_takes_json_numbers_as_ids() -> None:
     assert Lead.from_mapping({"id": 1042}).id == "1042"
 
 
+def test_from_mapping_reads_data_frame_blanks_and_whole_floats() -> None:
+    made = Lead.from_mapping({"id": 1042.0, "Email": float("nan"), "Score": 0.5, "Seats": 12.0})
+    assert made.id == "1042"
+    assert made.email is None
+    assert dict(made.fields) == {"Score": "0.5", "Seats": "12"}
+
+
 def test_from_mapping_rejects_lists_where_text_is_expected() -> None:
     with pytest.raises(InvalidLead) as caught:
         Lead.from_mapping({"id": "c-1", "email": ["a@example.com"]})
