@@ -369,6 +369,11 @@ def _node_detail(node: TimelineNode, replacement: str) -> str:
 # --------------------------------------------------------------------------- text
 
 
+def _columns(text: str) -> int:
+    # East Asian wide and fullwidth characters take two terminal columns.
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
 def render_text(timeline: Timeline, *, unicode: bool = False, width: int = 100) -> str:
     """The timeline as text for a terminal, ending with a newline.
 
@@ -387,7 +392,8 @@ def render_text(timeline: Timeline, *, unicode: bool = False, width: int = 100) 
     Args:
         timeline: what to render.
         unicode: draw with non-ASCII characters.
-        width: the widest single line allowed before switching to one step per line.
+        width: the most terminal columns the steps may take on one line (wide East Asian
+            characters count two) before they go one per line.
     """
     replacement = "\ufffd" if unicode else "?"
     steps = [
@@ -399,7 +405,7 @@ def render_text(timeline: Timeline, *, unicode: bool = False, width: int = 100) 
     else:
         joiners = [f" -- {c.label} --> " for c in timeline.connectors]
     one_line = steps[0] + "".join(j + s for j, s in zip(joiners, steps[1:], strict=True))
-    if len(one_line) <= width:
+    if _columns(one_line) <= width:
         lines.append(one_line)
     else:
         bar, head = ("│", "▼") if unicode else ("|", "v")

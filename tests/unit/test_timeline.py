@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
+import itertools
+import re
 import xml.etree.ElementTree as ET
 import zoneinfo
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -175,6 +180,15 @@ def test_a_line_of_exactly_the_width_stays_on_one_line() -> None:
     assert "\nv\n" in render_text(
         timeline_of_shape(shapes.get("email-sequence")), width=len(line) - 1
     )
+
+
+def test_wide_characters_count_two_columns() -> None:
+    states = (LeadStepState(step=1, reason="返信" * 20),)
+    timeline = timeline_of_lead("Cy", SEQUENCE_STEPS[:2], states)
+
+    line = "1 Email [" + "返信" * 20 + "] -- 3 business days --> 2 Email"
+    assert render_text(timeline, width=len(line) + 40) == f"Cy\n{line}\n"
+    assert "\nv\n" in render_text(timeline, width=len(line) + 39)
 
 
 # --------------------------------------------------------------------------- connectors
@@ -752,3 +766,36 @@ def test_any_lead_state_renders_to_text_in_order_and_to_well_formed_svg(
     assert _in_order(_steps_part(text), [f"{n.position} {n.label}" for n in timeline.nodes])
     assert len(text.splitlines()) in (2, 1 + 3 * len(SEQUENCE_STEPS) - 2)
     assert len(_node_circles(root)) == len(SEQUENCE_STEPS)
+
+
+# --------------------------------------------------------------------------- the docs
+
+DOC = Path(__file__).parents[2] / "docs" / "monitoring.md"
+
+
+def _timeline_examples() -> list[tuple[str, str]]:
+    """(python, expected output) pairs: each python block of the Timeline section of
+    docs/monitoring.md and the text block right after it."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("\n## Timeline\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, flags=re.DOTALL)
+    return [
+        (code, output)
+        for (kind, code), (next_kind, output) in itertools.pairwise(blocks)
+        if kind == "python" and next_kind == "text"
+    ]
+
+
+def test_docs_show_two_timeline_examples() -> None:
+    assert len(_timeline_examples()) == 2
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_docs_timeline_example_prints_what_the_docs_show(index: int) -> None:
+    code, expected = _timeline_examples()[index]
+    printed = io.StringIO()
+
+    with contextlib.redirect_stdout(printed):
+        exec(code, {})
+
+    assert printed.getvalue() == expected
