@@ -15,7 +15,8 @@ import datetime as dt
 import textwrap
 import unicodedata
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from xml.sax.saxutils import escape
 
 import attrs
@@ -397,21 +398,23 @@ def render_text(timeline: Timeline, *, unicode: bool = False, width: int = 100) 
     """
     replacement = "\ufffd" if unicode else "?"
     steps = [
-        f"{node.position} {node.label}{_node_detail(node, replacement)}" for node in timeline.nodes
+        f"{node.position} {_clean(node.label, replacement)}{_node_detail(node, replacement)}"
+        for node in timeline.nodes
     ]
+    waits = [_clean(connector.label, replacement) for connector in timeline.connectors]
     lines = [_clean(timeline.title, replacement)]
     if unicode:
-        joiners = [f" ── {c.label} ──▶ " for c in timeline.connectors]
+        joiners = [f" ── {wait} ──▶ " for wait in waits]
     else:
-        joiners = [f" -- {c.label} --> " for c in timeline.connectors]
+        joiners = [f" -- {wait} --> " for wait in waits]
     one_line = steps[0] + "".join(j + s for j, s in zip(joiners, steps[1:], strict=True))
     if _columns(one_line) <= width:
         lines.append(one_line)
     else:
         bar, head = ("│", "▼") if unicode else ("|", "v")
         lines.append(steps[0])
-        for connector, step in zip(timeline.connectors, steps[1:], strict=True):
-            lines.extend((f"{bar}   {connector.label}", head, step))
+        for wait, step in zip(waits, steps[1:], strict=True):
+            lines.extend((f"{bar}   {wait}", head, step))
     return "\n".join(lines) + "\n"
 
 
@@ -441,17 +444,21 @@ class _Style:
 
 
 _NEUTRAL = _Style("#ffffff", "#455a64", "#263238", "#263238", "step, in order")
-_STYLES: dict[SendStatus, _Style] = {
-    SendStatus.PENDING: _Style("#eceff1", "#90a4ae", "#37474f", "#546e7a", "pending (forecast)"),
-    SendStatus.WAITING: _Style(
-        "#ffb300", "#ef8f00", "#212121", "#a15c00", "waiting for acceptance"
-    ),
-    SendStatus.SCHEDULED: _Style("#1e88e5", "#1565c0", "#ffffff", "#1565c0", "scheduled"),
-    SendStatus.CLAIMED: _Style("#3949ab", "#283593", "#ffffff", "#283593", "claimed (sending)"),
-    SendStatus.SENT: _Style("#43a047", "#2e7d32", "#ffffff", "#2e7d32", "sent"),
-    SendStatus.SKIPPED: _Style("#bdbdbd", "#9e9e9e", "#212121", "#616161", "skipped"),
-    SendStatus.FAILED: _Style("#e53935", "#c62828", "#ffffff", "#c62828", "failed"),
-}
+_STYLES: Mapping[SendStatus, _Style] = MappingProxyType(
+    {
+        SendStatus.PENDING: _Style(
+            "#eceff1", "#90a4ae", "#37474f", "#546e7a", "pending (forecast)"
+        ),
+        SendStatus.WAITING: _Style(
+            "#ffb300", "#ef8f00", "#212121", "#a15c00", "waiting for acceptance"
+        ),
+        SendStatus.SCHEDULED: _Style("#1e88e5", "#1565c0", "#ffffff", "#1565c0", "scheduled"),
+        SendStatus.CLAIMED: _Style("#3949ab", "#283593", "#ffffff", "#283593", "claimed (sending)"),
+        SendStatus.SENT: _Style("#43a047", "#2e7d32", "#ffffff", "#2e7d32", "sent"),
+        SendStatus.SKIPPED: _Style("#bdbdbd", "#9e9e9e", "#212121", "#616161", "skipped"),
+        SendStatus.FAILED: _Style("#e53935", "#c62828", "#ffffff", "#c62828", "failed"),
+    }
+)
 
 
 def _style(status: SendStatus | None) -> _Style:

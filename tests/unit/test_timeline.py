@@ -551,6 +551,26 @@ def test_untrusted_text_cannot_drive_the_terminal() -> None:
     assert "\ufffd" in render_text(timeline_of_lead("\x1b", SEQUENCE_STEPS[:1], ()), unicode=True)
 
 
+def test_hand_built_labels_are_cleaned_too() -> None:
+    timeline = Timeline(
+        title="t",
+        nodes=(
+            TimelineNode(position=1, step=1, action=Action.EMAIL, label="E\x1b[1m"),
+            TimelineNode(position=2, step=2, action=Action.EMAIL, label="F"),
+        ),
+        connectors=(
+            TimelineConnector(
+                wait_days=1,
+                counts_from=WaitAnchor.PREVIOUS_STEP,
+                gated_on_acceptance=False,
+                label="one\nday",
+            ),
+        ),
+    )
+
+    assert render_text(timeline) == "t\n1 E?[1m -- one day --> 2 F\n"
+
+
 # --------------------------------------------------------------------------- SVG
 
 
