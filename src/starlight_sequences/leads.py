@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Final, TextIO, TypedDict
 
 import attrs
+import holidays
 
 from starlight_sequences.errors import (
     InvalidLead,
@@ -248,9 +249,15 @@ def _normalise_linkedin_url(url: str) -> str:
 
 # --- the lead --------------------------------------------------------------------------------
 
-# "UK" is reserved in ISO 3166-1 for the United Kingdom, whose code is GB; the holidays package
-# accepts both, the IANA zone table only GB.
-_COUNTRY_ALIASES: Final = {"UK": "GB"}
+
+@functools.cache
+def _alpha2(code: str) -> str:
+    """The ISO 3166-1 alpha-2 code of a code ``validate_country`` accepted.
+
+    The holidays package also accepts alpha-3 codes ("FRA") and a few aliases ("UK"); leads
+    store the alpha-2 code, which the IANA zone table and the calendar use.
+    """
+    return str(holidays.country_holidays(code).country)
 
 
 class _LeadValues(TypedDict):
@@ -334,7 +341,7 @@ def _checked(values: _LeadValues) -> tuple[_LeadValues, list[tuple[str, str]]]:
     country_ok = False
     if country is not None:
         try:
-            country = validate_country(_COUNTRY_ALIASES.get(country.upper(), country))
+            country = _alpha2(validate_country(country))
             country_ok = True
         except UnknownCountry as exc:
             problems.append(("country", _country_reason(exc)))
@@ -730,7 +737,9 @@ def locate(
         UnknownCountry, UnknownSubdivision, UnknownTimezone: a campaign default is invalid.
     """
     campaign_country = (
-        validate_country(default_country, subject=_CAMPAIGN_DEFAULT) if default_country else None
+        _alpha2(validate_country(default_country, subject=_CAMPAIGN_DEFAULT))
+        if default_country
+        else None
     )
     if default_timezone:
         load_timezone(default_timezone, subject=_CAMPAIGN_DEFAULT)

@@ -226,8 +226,21 @@ def test_country_and_subdivision_take_their_canonical_codes() -> None:
     assert (located.country, located.subdivision) == ("US", "CA")
 
 
-def test_uk_is_read_as_gb() -> None:
-    assert lead(country="uk").country == "GB"
+@pytest.mark.parametrize(
+    ("given", "stored"), [("uk", "GB"), ("USA", "US"), ("fra", "FR"), ("DEU", "DE"), ("XK", "XK")]
+)
+def test_countries_are_stored_as_alpha_2_codes(given: str, stored: str) -> None:
+    assert lead(country=given).country == stored
+
+
+def test_a_campaign_default_country_may_be_alpha_3() -> None:
+    located = locate(lead(), default_country="FRA", default_timezone=None)
+    assert (located.country, located.timezone) == ("FR", "Europe/Paris")
+
+
+def test_a_country_without_any_zone_needs_a_timezone() -> None:
+    with pytest.raises(MissingLocation, match="XK has no timezone of its own"):
+        locate(lead(country="XK"), default_country=None, default_timezone=None)
 
 
 @pytest.mark.parametrize(
@@ -437,6 +450,22 @@ def test_from_mapping_reads_data_frame_blanks_and_whole_floats() -> None:
     assert dict(made.fields) == {"Score": "0.5", "Seats": "12"}
 
 
+def test_from_mapping_reports_a_bad_entry_of_a_nested_fields_object() -> None:
+    with pytest.raises(InvalidLead) as caught:
+        Lead.from_mapping({"id": "c-1", "fields": {"tags": ["a", "b"]}})
+    assert caught.value.field == "tags"
+
+
+def test_a_fields_column_that_is_text_is_an_ordinary_field() -> None:
+    assert dict(Lead.from_mapping({"id": "c-1", "Fields": "x"}).fields) == {"Fields": "x"}
+
+
+def test_from_mapping_rejects_two_connection_columns_that_disagree() -> None:
+    with pytest.raises(InvalidLead) as caught:
+        Lead.from_mapping({"id": "c-1", "connected": "yes", "1st degree": "no"})
+    assert caught.value.field == "linkedin_connected"
+
+
 def test_from_mapping_rejects_lists_where_text_is_expected() -> None:
     with pytest.raises(InvalidLead) as caught:
         Lead.from_mapping({"id": "c-1", "email": ["a@example.com"]})
@@ -610,3 +639,19 @@ def test_invalid_campaign_defaults_are_typed_errors() -> None:
 def test_locate_is_idempotent() -> None:
     once = locate(lead(country="FR"), default_country="US", default_timezone="America/New_York")
     assert locate(once, default_country="US", default_timezone="America/New_York") is once
+
+
+def test_the_leads_module_exports_are_pinned() -> None:
+    from starlight_sequences import leads
+
+    assert leads.__all__ == [
+        "Lead",
+        "LeadImport",
+        "LeadProblem",
+        "derive_lead_id",
+        "import_leads",
+        "import_leads_csv",
+        "locate",
+    ]
+    for name in leads.__all__:
+        assert hasattr(leads, name)

@@ -234,6 +234,17 @@ def test_csv_with_tabs() -> None:
     assert [lead.country for lead in result.leads] == ["DE"]
 
 
+def test_the_delimiter_guess_ignores_quoted_header_names() -> None:
+    text = 'id;"Email";"Notes, misc, more"\na;a@example.com;x, y\n'
+    (made,) = import_leads_csv(io.StringIO(text)).leads
+    assert (made.email, dict(made.fields)) == ("a@example.com", {"Notes, misc, more": "x, y"})
+
+
+def test_columns_without_a_name_are_ignored() -> None:
+    (made,) = import_leads_csv(io.StringIO("id,,email\na,junk,a@example.com\n")).leads
+    assert (made.email, dict(made.fields)) == ("a@example.com", {})
+
+
 def test_csv_delimiter_can_be_given() -> None:
     result = import_leads_csv(io.StringIO("email|country\njane@example.com|DE\n"), delimiter="|")
     assert [lead.country for lead in result.leads] == ["DE"]
