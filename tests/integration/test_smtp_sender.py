@@ -1,0 +1,394 @@
+"""SMTPEmailSender against a real SMTP server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
+aiosmtpd_smtp = pytest.importorskip("aiosmtpd.smtp")
+
+from starlight_sequences.adapters.smtp import (  # noqa: E402
+    SMTPEmailSender,
+    SMTPSecurity,
+    compose_email,
+    message_id_for,
+)
+from starlight_sequences.errors import AdapterError, InvalidInput  # noqa: E402
+from starlight_sequences.ids import CampaignId, LeadId, SenderId  # noqa: E402
+from starlight_sequences.ports.senders import (  # noqa: E402
+    OutgoingEmail,
+    SendFailure,
+    SendReceipt,
+)
+
+MESSAGE = OutgoingEmail(
+    idempotency_key="stl-0123456789abcdef",
+    sender_id=SenderId("mailbox-1"),
+    from_address="sam@starlight.example",
+    from_name="Sam Lee",
+    to_address="ana@acme.example",
+    to_name="Ana Silva",
+    subject="An idea for Acme",
+    body="Hi Ana,\n\nA short note.\n.\nA line with a lone dot above.\n\nBest,\nSam",
+    campaign_id=CampaignId("c1"),
+    lead_id=LeadId("ana"),
+    step=1,
+    unsubscribe="https://starlight.example/u/abc",
+)
+
+
+class Handler:
+    """Accepts mail; answers RCPT by the local part: tempfail → 450, reject → 550."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.data_reply = "250 Message accepted for delivery"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        local = address.split("@")[0]
+        if local.startswith("tempfail"):
+            return "450 4.2.0 Mailbox busy, try later"
+        if local.startswith("reject"):
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self.data_reply.startswith("250"):
+            return self.data_reply
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        self.messages.append(parsed)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return self.data_reply
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@attrs.define
+class Server:
+    handler: Handler
+    port: int
+
+
+def _serve(**kwargs: Any) -> Iterator[Server]:
+    handler = Handler()
+    port = _free_port()
+    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    try:
+        yield Server(handler=handler, port=port)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    yield from _serve()
+
+
+def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+    ok = auth_data.login == b"sam" and auth_data.password == b"s3cret"
+    return aiosmtpd_smtp.AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def auth_server() -> Iterator[Server]:
+    yield from _serve(authenticator=_authenticate, auth_require_tls=False)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(certificate[0]), str(certificate[1]))
+    return context
+
+
+def _client_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(certificate[0]))
+
+
+def _sender(port: int, **kwargs: Any) -> SMTPEmailSender:
+    options: dict[str, Any] = {"security": SMTPSecurity.PLAIN, "timeout": 5.0}
+    options.update(kwargs)
+    return SMTPEmailSender(host="127.0.0.1", port=port, **options)
+
+
+def test_a_message_arrives_with_its_headers_and_body(server: Server) -> None:
+    result = _sender(server.port).send_email(MESSAGE)
+    assert result == SendReceipt(message_id="<stl-0123456789abcdef@starlight.example>")
+    (received,) = server.handler.messages
+    assert received["Message-ID"] == "<stl-0123456789abcdef@starlight.example>"
+    assert received["From"] == "Sam Lee <sam@starlight.example>"
+    assert received["To"] == "Ana Silva <ana@acme.example>"
+    assert received["Subject"] == "An idea for Acme"
+    assert received["List-Unsubscribe"] == "<https://starlight.example/u/abc>"
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert received["Date"] is not None
+    assert received.get_content().replace("\r\n", "\n") == MESSAGE.body + "\n"
+    assert server.handler.envelopes == [("sam@starlight.example", ["ana@acme.example"])]
+
+
+def test_a_mailto_unsubscribe_has_no_one_click_header(server: Server) -> None:
+    message = attrs.evolve(MESSAGE, unsubscribe="mailto:unsubscribe@starlight.example")
+    assert isinstance(_sender(server.port).send_email(message), SendReceipt)
+    (received,) = server.handler.messages
+    assert received["List-Unsubscribe"] == "<mailto:unsubscribe@starlight.example>"
+    assert received["List-Unsubscribe-Post"] is None
+
+
+def test_no_unsubscribe_means_no_list_headers(server: Server) -> None:
+    assert isinstance(
+        _sender(server.port).send_email(attrs.evolve(MESSAGE, unsubscribe="")), SendReceipt
+    )
+    (received,) = server.handler.messages
+    assert received["List-Unsubscribe"] is None
+
+
+def test_a_unicode_subject_and_names_arrive_intact(server: Server) -> None:
+    subject = "Ideas para Acme — café, 東京, and a subject long enough to need folding " * 2
+    message = attrs.evolve(MESSAGE, subject=subject.strip(), to_name="José Müller-Łukasz")
+    assert isinstance(_sender(server.port).send_email(message), SendReceipt)
+    (received,) = server.handler.messages
+    assert received["Subject"] == subject.strip()
+    assert received["To"].addresses[0].display_name == "José Müller-Łukasz"
+
+
+def test_the_same_key_is_not_sent_twice_by_one_sender(server: Server) -> None:
+    sender = _sender(server.port)
+    first = sender.send_email(MESSAGE)
+    second = sender.send_email(MESSAGE)
+    assert first == second
+    assert len(server.handler.messages) == 1
+
+
+def test_the_message_id_is_the_same_for_every_attempt_of_a_key(server: Server) -> None:
+    _sender(server.port).send_email(MESSAGE)
+    _sender(server.port).send_email(MESSAGE)
+    ids = {m["Message-ID"] for m in server.handler.messages}
+    assert ids == {message_id_for(MESSAGE.idempotency_key, MESSAGE.from_address)}
+
+
+def test_a_key_that_is_not_a_message_id_part_is_hashed_into_one() -> None:
+    made = message_id_for("campaign 1/lead <x>@y", "sam@bücher.example")
+    assert made.startswith("<")
+    assert made.endswith("@xn--bcher-kva.example>")
+    assert " " not in made
+    assert made.count("@") == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subject", "Hello\r\nBcc: victim@evil.example"),
+        ("subject", "Hello\nX-Injected: yes"),
+        ("subject", "Hello\rX-Injected: yes"),
+        ("subject", "Hello\u2028X-Injected: yes"),
+        ("subject", "Hello\x00"),
+        ("to_name", "Ana\r\nBcc: victim@evil.example"),
+        ("from_name", "Sam\nBcc: victim@evil.example"),
+        ("to_address", "ana@acme.example\r\nBcc: victim@evil.example"),
+        ("to_address", "ana@acme.example, victim@evil.example"),
+        ("from_address", "sam@starlight.example\nBcc: x@evil.example"),
+        ("unsubscribe", "https://x.example/u\r\nBcc: victim@evil.example"),
+        ("unsubscribe", "https://x.example/u>, <https://evil.example"),
+        ("unsubscribe", "javascript:alert(1)"),
+        ("idempotency_key", "stl-1\r\nBcc: victim@evil.example"),
+    ],
+)
+def test_header_injection_is_a_permanent_failure_naming_the_field(
+    server: Server, field: str, value: str
+) -> None:
+    message = attrs.evolve(MESSAGE, **{field: value})
+    result = _sender(server.port).send_email(message)
+    assert isinstance(result, SendFailure)
+    assert result.permanent
+    assert field in result.reason or "headers" in result.reason or "address" in result.reason
+    assert server.handler.messages == []
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=25)
+@given(
+    subject=st.text(min_size=1, max_size=200),
+    name=st.text(max_size=80),
+)
+def test_no_field_can_add_a_header(server: Server, subject: str, name: str) -> None:
+    message = attrs.evolve(MESSAGE, subject=subject, to_name=name, from_name=name)
+    try:
+        composed = compose_email(message)
+    except InvalidInput:
+        return
+    parsed = email.message_from_bytes(
+        composed.as_bytes(policy=email.policy.SMTPUTF8), policy=email.policy.default
+    )
+    assert sorted(parsed.keys()) == sorted(composed.keys())
+    assert parsed["Bcc"] is None
+    assert parsed["Cc"] is None
+    assert parsed["To"].addresses[0].addr_spec == "ana@acme.example"
+
+
+def test_a_550_recipient_is_a_permanent_failure(server: Server) -> None:
+    result = _sender(server.port).send_email(
+        attrs.evolve(MESSAGE, to_address="reject@acme.example")
+    )
+    assert isinstance(result, SendFailure)
+    assert result.permanent
+    assert "550" in result.reason
+
+
+def test_a_450_recipient_is_a_transient_failure(server: Server) -> None:
+    result = _sender(server.port).send_email(
+        attrs.evolve(MESSAGE, to_address="tempfail@acme.example")
+    )
+    assert isinstance(result, SendFailure)
+    assert not result.permanent
+    assert "450" in result.reason
+
+
+def test_data_refused_with_4xx_is_transient_and_with_5xx_permanent(server: Server) -> None:
+    server.handler.data_reply = "451 4.3.0 Try again later"
+    transient = _sender(server.port).send_email(MESSAGE)
+    server.handler.data_reply = "554 5.7.1 Message rejected as spam"
+    permanent = _sender(server.port).send_email(attrs.evolve(MESSAGE, idempotency_key="stl-2"))
+    assert isinstance(transient, SendFailure)
+    assert not transient.permanent
+    assert isinstance(permanent, SendFailure)
+    assert permanent.permanent
+
+
+def test_a_transient_failure_does_not_block_a_later_retry(server: Server) -> None:
+    sender = _sender(server.port)
+    server.handler.data_reply = "451 4.3.0 Try again later"
+    assert isinstance(sender.send_email(MESSAGE), SendFailure)
+    server.handler.data_reply = "250 OK"
+    assert isinstance(sender.send_email(MESSAGE), SendReceipt)
+    assert len(server.handler.messages) == 1
+
+
+def test_a_refused_connection_is_transient() -> None:
+    result = _sender(_free_port()).send_email(MESSAGE)
+    assert isinstance(result, SendFailure)
+    assert not result.permanent
+
+
+def test_a_server_that_never_answers_times_out_as_transient() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        result = _sender(port, timeout=0.3).send_email(MESSAGE)
+    assert isinstance(result, SendFailure)
+    assert not result.permanent
+
+
+# aiosmtpd itself sets the deprecated Session.login_data after a successful AUTH.
+@pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")
+def test_good_credentials_log_in_and_send(auth_server: Server) -> None:
+    sender = _sender(auth_server.port, username="sam", password="s3cret")
+    assert isinstance(sender.send_email(MESSAGE), SendReceipt)
+    assert len(auth_server.handler.messages) == 1
+
+
+def test_rejected_credentials_raise_adapter_error(auth_server: Server) -> None:
+    sender = _sender(auth_server.port, username="sam", password="wrong")
+    with pytest.raises(AdapterError, match="rejected the credentials"):
+        sender.send_email(MESSAGE)
+    assert auth_server.handler.messages == []
+
+
+def test_starttls_upgrades_the_connection(certificate: tuple[Path, Path]) -> None:
+    for server in _serve(tls_context=_server_context(certificate), require_starttls=True):
+        sender = _sender(
+            server.port,
+            security=SMTPSecurity.STARTTLS,
+            ssl_context=_client_context(certificate),
+        )
+        assert isinstance(sender.send_email(MESSAGE), SendReceipt)
+        assert len(server.handler.messages) == 1
+
+
+def test_starttls_required_but_not_offered_raises_adapter_error(server: Server) -> None:
+    sender = _sender(server.port, security="starttls")
+    with pytest.raises(AdapterError, match="STARTTLS"):
+        sender.send_email(MESSAGE)
+
+
+def test_ssl_from_the_first_byte(certificate: tuple[Path, Path]) -> None:
+    for server in _serve(ssl_context=_server_context(certificate)):
+        sender = _sender(
+            server.port, security=SMTPSecurity.SSL, ssl_context=_client_context(certificate)
+        )
+        assert isinstance(sender.send_email(MESSAGE), SendReceipt)
+        assert len(server.handler.messages) == 1
+
+
+def test_a_certificate_that_does_not_verify_raises_adapter_error(
+    certificate: tuple[Path, Path],
+) -> None:
+    for server in _serve(ssl_context=_server_context(certificate)):
+        sender = _sender(server.port, security=SMTPSecurity.SSL)
+        with pytest.raises(AdapterError, match="certificate"):
+            sender.send_email(MESSAGE)
+
+
+def test_an_unknown_security_mode_is_a_configuration_error() -> None:
+    with pytest.raises(AdapterError, match="security"):
+        SMTPEmailSender(host="127.0.0.1", security="tls-please")
+
+
+def test_a_non_ascii_address_goes_out_with_smtputf8_and_an_idna_domain(server: Server) -> None:
+    message = attrs.evolve(MESSAGE, to_address="josé@bücher.example")
+    assert isinstance(_sender(server.port).send_email(message), SendReceipt)
+    assert server.handler.envelopes[0][1] == ["josé@xn--bcher-kva.example"]
