@@ -7,7 +7,7 @@ import datetime as dt
 import holidays
 from hypothesis import strategies as st
 
-from starlight_sequences.calendar import BusinessCalendar, BusinessHours
+from starlight_sequences.calendar import BusinessCalendar, BusinessHours, SenderLimits, SlotRequest
 from starlight_sequences.locations import load_timezone, zones_of_country
 
 # --- calendar ---------------------------------------------------------------------------------
@@ -97,3 +97,52 @@ def aware_instants(
 
 def _in_zone(moment: dt.datetime, zone: str) -> dt.datetime:
     return moment.astimezone(load_timezone(zone))
+
+
+# --- staggering -------------------------------------------------------------------------------
+
+# A small pool keeps the tables warm; the calendar itself is covered by the calendar properties.
+RECIPIENT_CALENDARS: tuple[BusinessCalendar, ...] = (
+    BusinessCalendar(country="US", timezone="America/New_York"),
+    BusinessCalendar(country="DE", timezone="Europe/Berlin"),
+    BusinessCalendar(country="IL", timezone="Asia/Jerusalem"),
+    BusinessCalendar(country="CN", timezone="Asia/Shanghai"),
+    BusinessCalendar(
+        country="AU",
+        subdivision="NSW",
+        timezone="Australia/Sydney",
+        hours=BusinessHours(weekdays={4: (dt.time(9), dt.time(12))}),
+    ),
+)
+
+
+@st.composite
+def sender_limits(draw: st.DrawFn) -> SenderLimits:
+    """Spacing up to an hour, optional daily and weekly caps, optional jitter."""
+    return SenderLimits(
+        min_spacing=dt.timedelta(seconds=draw(st.integers(min_value=0, max_value=3600))),
+        timezone=draw(st.sampled_from(("UTC", "America/New_York", "Asia/Tokyo"))),
+        daily_cap=draw(st.none() | st.integers(min_value=1, max_value=6)),
+        weekly_cap=draw(st.none() | st.integers(min_value=1, max_value=15)),
+        jitter=dt.timedelta(seconds=draw(st.integers(min_value=0, max_value=900))),
+    )
+
+
+@st.composite
+def slot_requests(draw: st.DrawFn, max_size: int = 25) -> list[SlotRequest]:
+    """Requests with unique keys, bunched over a few weeks around December 2026."""
+    count = draw(st.integers(min_value=0, max_value=max_size))
+    earliest = st.datetimes(
+        min_value=dt.datetime(2026, 11, 25),
+        max_value=dt.datetime(2026, 12, 10),
+        timezones=st.just(dt.UTC),
+    )
+    return [
+        SlotRequest(
+            key=f"send-{index}",
+            earliest=draw(earliest),
+            calendar=draw(st.sampled_from(RECIPIENT_CALENDARS)),
+            follow_up=draw(st.booleans()),
+        )
+        for index in range(count)
+    ]

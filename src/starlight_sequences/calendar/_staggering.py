@@ -131,7 +131,9 @@ class _Sender:
         while root in skip:
             root = skip[root]
         while key != root:
-            key, skip[key] = skip[key], root
+            following = skip[key]
+            skip[key] = root
+            key = following
         return root
 
     def _run_end(self, instant: int) -> int:
