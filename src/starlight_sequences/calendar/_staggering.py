@@ -109,6 +109,9 @@ class _Sender:
         self.skip_day: dict[int, int] = {}
         self.skip_week: dict[int, int] = {}
         self.midnights: dict[int, int] = {}
+        # Per recipient calendar, union-find over its windows (by opening micros) that are
+        # exhausted; each leads to a later window that may still have room.
+        self.dead: dict[BusinessCalendar, dict[int, int]] = {}
 
     def day_of(self, micros: int) -> int:
         return dt.datetime.fromtimestamp(micros // _SECOND_US, self.zone).toordinal()
@@ -169,18 +172,39 @@ class _Sender:
         candidate = start
         spacing = self.spacing
         taken = self.taken
+        skip_day, skip_week = self.skip_day, self.skip_week
+        find = self._find
+        # The current recipient window and sender day stay valid while the candidate (which
+        # only grows) is inside them, so each is looked up again only when it is left.
+        opened = closed = -1
+        day = day_start = day_end = -1
+        # Windows of this recipient calendar in which no slot is left: a search that entered a
+        # window at its opening and left it past its close found every instant of it taken,
+        # too close to a taken one, or in a full day or week — all of which stay so.
+        dead = self.dead.setdefault(calendar, {})
+        exhausted = -1
         while True:
-            second = candidate // _SECOND_US
-            # The first window closing after `second` also closes after `candidate`.
-            opened, _ = window_after_second(calendar, second)
-            if opened * _SECOND_US > candidate:
-                candidate = opened * _SECOND_US
-            day = self.day_of(candidate)
-            free_day = self._find(self.skip_day, day)
-            week = free_day - (free_day + 6) % 7
-            free_week = self._find(self.skip_week, week)
-            if free_week != week:
-                free_day = free_week
+            if candidate >= closed:
+                # The first window closing after `second` also closes after `candidate`.
+                window_open, window_close = window_after_second(calendar, candidate // _SECOND_US)
+                if window_open * _SECOND_US in dead:
+                    alive = find(dead, window_open * _SECOND_US)
+                    window_open, window_close = window_after_second(calendar, alive // _SECOND_US)
+                if exhausted >= 0:
+                    dead[exhausted] = window_open * _SECOND_US
+                opened, closed = window_open * _SECOND_US, window_close * _SECOND_US
+                exhausted = opened if candidate <= opened else -1
+            if candidate < opened:
+                candidate = opened
+            if not day_start <= candidate < day_end:
+                day = self.day_of(candidate)
+                day_start, day_end = self.start_of_day(day), self.start_of_day(day + 1)
+            free_day = find(skip_day, day) if skip_day else day
+            if skip_week:
+                week = free_day - (free_day + 6) % 7
+                free_week = find(skip_week, week)
+                if free_week != week:
+                    free_day = free_week
             if free_day != day:
                 candidate = max(candidate, self.start_of_day(free_day))
                 continue
