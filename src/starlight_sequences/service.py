@@ -391,31 +391,31 @@ class CampaignService:
                 note=f"hold for drafting {wanted} messages",
             ),
         )
+        charged = 0
         try:
             drafts = self._draft_all(campaign, enrolments, progress)
-        except BaseException:
-            self._settle_drafting(workspace_id, campaign_id, hold, 0)
-            raise
-        made = sum(1 for d in drafts if not d.problem.startswith(_DRAFTER_FAILED_PREFIX))
-        charged = made * self.prices.draft
-        self.storage.commit(
-            workspace_id,
-            Changes(
-                campaigns=(campaign,),
-                enrolments=tuple(enrolments),
-                drafts=tuple(drafts),
-                activities=(
-                    Activity(
-                        kind=ActivityKind.DRAFTED,
-                        at=now,
-                        campaign_id=campaign_id,
-                        detail=f"{len(enrolments)} leads enrolled, {len(excluded)} excluded, "
-                        f"{made} messages drafted",
+            made = sum(1 for d in drafts if not d.problem.startswith(_DRAFTER_FAILED_PREFIX))
+            self.storage.commit(
+                workspace_id,
+                Changes(
+                    campaigns=(campaign,),
+                    enrolments=tuple(enrolments),
+                    drafts=tuple(drafts),
+                    activities=(
+                        Activity(
+                            kind=ActivityKind.DRAFTED,
+                            at=now,
+                            campaign_id=campaign_id,
+                            detail=f"{len(enrolments)} leads enrolled, {len(excluded)} excluded, "
+                            f"{made} messages drafted",
+                        ),
                     ),
                 ),
-            ),
-        )
-        self._settle_drafting(workspace_id, campaign_id, hold, charged)
+            )
+            # Charged only once stored: a failed store gives every held credit back.
+            charged = made * self.prices.draft
+        finally:
+            self._settle_drafting(workspace_id, campaign_id, hold, charged)
         return CreationReport(
             campaign=campaign,
             enrolled=len(enrolments),

@@ -336,11 +336,13 @@ class InMemoryCreditLedger:
             account = self._accounts.get(workspace_id, CreditAccount(workspace=workspace_id))
             keys = self._keys.setdefault(workspace_id, set())
             applied: list[CreditMovement] = []
+            seen = set(keys)
             for movement in movements:
-                if movement.key and (movement.key in keys or movement in applied):
+                if movement.key and movement.key in seen:
                     continue
                 account = account.apply(movement)
                 applied.append(movement)
+                seen.add(movement.key)
             self._accounts[workspace_id] = account
             self._journal.setdefault(workspace_id, []).extend(applied)
             keys.update(m.key for m in applied if m.key)
