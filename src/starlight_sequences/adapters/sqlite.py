@@ -235,8 +235,12 @@ _ENROLMENT_STATUSES: Final = {s.value: s for s in EnrolmentStatus}
 _DRAFT_STATUSES: Final = {s.value: s for s in DraftStatus}
 
 
+# json.dumps with options builds a new encoder per call; one shared encoder is much cheaper.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
@@ -759,7 +763,13 @@ class _Database:
         conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if str(mode).lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise StorageError(
+                f"SQLite {str(self.path)!r}: cannot switch to WAL mode (journal mode is "
+                f"{mode!r}); is the file on a network or read-only file system?"
+            )
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA cache_size = -32768")  # KiB: bulk writes of 10,000s of rows
         local.conn = conn
@@ -820,10 +830,14 @@ class _Database:
                 raise
 
     @contextlib.contextmanager
-    def read(self, operation: str) -> Iterator[sqlite3.Connection]:
-        """One read transaction: every query inside sees the same snapshot."""
+    def read(self, operation: str, *, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection to read with. One SELECT is atomic on its own; with ``snapshot``,
+        every query inside runs in one read transaction and sees the same state."""
         with self._guard(operation):
             conn = self._connection()
+            if not snapshot:
+                yield conn
+                return
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -1151,7 +1165,7 @@ class SQLiteStorage(_SQLiteAdapter):
         """See :meth:`Storage.suppressed`."""
         wanted = sorted(set(keys))
         found: set[str] = set()
-        with self._db.read("suppressed") as conn:
+        with self._db.read("suppressed", snapshot=len(wanted) > _CHUNK) as conn:
             for chunk in _chunks(wanted):
                 found.update(
                     row[0]
