@@ -10,7 +10,7 @@ from starlight_sequences.credits import CreditAccount, CreditMovement, MovementK
 from starlight_sequences.errors import InsufficientCredits, InvalidInput
 from starlight_sequences.ids import CampaignId, LeadId
 from starlight_sequences.ports.credits import CreditLedger
-from tests.contract.conftest import OTHER_WS, WS, xfail_for
+from tests.contract.conftest import OTHER_WS, WS
 
 CAMP = CampaignId("camp-1")
 
@@ -114,15 +114,8 @@ def test_a_key_repeated_within_one_post_is_applied_once(ledger: CreditLedger) ->
 
 
 def test_a_key_repeated_within_one_post_with_another_amount_is_skipped(
-    ledger: CreditLedger, request: pytest.FixtureRequest
+    ledger: CreditLedger,
 ) -> None:
-    xfail_for(
-        request,
-        "ledger",
-        "memory",
-        "InMemoryCreditLedger skips a repeated key within one post only when the whole movement "
-        "is equal (`movement in applied`), not by key as the port's docstring says",
-    )
     ledger.post(WS, top_up(10))
     assert ledger.post(WS, top_up(5, key="k"), top_up(7, key="k")).available == 15
 

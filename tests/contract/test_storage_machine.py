@@ -264,7 +264,6 @@ class StorageAgreement(RuleBasedStateMachine):
                 campaign_id=st.sampled_from([None, "c1"]),
             ),
             max_size=3,
-            unique_by=lambda m: m.key or object(),
         ),
     )
     def post(self, workspace_id: WorkspaceId, batch: list[CreditMovement]) -> None:
