@@ -1,0 +1,323 @@
+"""``starlight demo``: a whole campaign on the embedded defaults, on a simulated clock.
+
+SQLite storage and ledger in a fresh file, the offline template drafter, the outbox-folder
+email sender and the LinkedIn task sender; about three weeks of dispatching in a few seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from starlight_sequences.adapters.clock import SettableClock
+from starlight_sequences.adapters.linkedin_tasks import LinkedInTaskFile, LinkedInTaskSender
+from starlight_sequences.adapters.outbox import OutboxEmailSender
+from starlight_sequences.adapters.sqlite import SQLiteCreditLedger, SQLiteStorage
+from starlight_sequences.adapters.template_drafter import TemplateDrafter
+from starlight_sequences.campaigns import EmailIdentity, LinkedInIdentity
+from starlight_sequences.events import EventKind, InboundEvent
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
+from starlight_sequences.leads import Lead
+from starlight_sequences.ports.senders import (
+    LinkedInAction,
+    OutgoingEmail,
+    SendFailure,
+    SendReceipt,
+)
+from starlight_sequences.service import CampaignService
+from starlight_sequences.timeline import (
+    LeadStepState,
+    render_svg,
+    render_text,
+    timeline_of_lead,
+    timeline_of_shape,
+)
+
+__all__ = ["SAMPLE_LEADS", "run_demo"]
+
+WORKSPACE = WorkspaceId("demo")
+CAMPAIGN = CampaignId("q1-cloud-costs")
+BRIEF = (
+    "Nimbus cuts cloud bills by 30% for data teams without code changes. "
+    "We want a 20-minute call with whoever owns infrastructure spend."
+)
+
+
+def _lead(
+    lead_id: str, first: str, last: str, company: str, country: str, tz: str, **kw: object
+) -> Lead:
+    return Lead(
+        id=LeadId(lead_id),
+        first_name=first,
+        last_name=last,
+        company=company,
+        title=str(kw.pop("title", "Head of Data")),
+        country=country,
+        timezone=tz,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+SAMPLE_LEADS: tuple[Lead, ...] = (
+    _lead(
+        "maya",
+        "Maya",
+        "Cohen",
+        "Tidal Labs",
+        "IL",
+        "Asia/Jerusalem",
+        email="maya@tidal-labs.example.com",
+        linkedin_url="https://www.linkedin.com/in/maya-cohen",
+    ),
+    _lead(
+        "james",
+        "James",
+        "Porter",
+        "Quarry Analytics",
+        "US",
+        "America/New_York",
+        email="james@quarry.example.com",
+        linkedin_url="https://www.linkedin.com/in/jamesporter",
+    ),
+    _lead(
+        "olivia",
+        "Olivia",
+        "Hughes",
+        "Brightwell",
+        "GB",
+        "Europe/London",
+        email="olivia@brightwell.example.com",
+    ),
+    _lead(
+        "lukas",
+        "Lukas",
+        "Becker",
+        "Fernweh Data",
+        "DE",
+        "Europe/Berlin",
+        subdivision="BY",
+        linkedin_url="https://de.linkedin.com/in/lukas-becker/",
+    ),
+    _lead(
+        "wei",
+        "Wei",
+        "Zhang",
+        "Lotus Compute",
+        "CN",
+        "Asia/Shanghai",
+        email="wei@lotus.example.com",
+        linkedin_url="https://www.linkedin.com/in/wei-zhang",
+        linkedin_connected=True,
+    ),
+    _lead(
+        "chloe",
+        "Chloe",
+        "Martin",
+        "Atelier Cloud",
+        "FR",
+        "Europe/Paris",
+        email="chloe@atelier.example.com",
+        linkedin_url="https://www.linkedin.com/in/chloemartin",
+    ),
+    _lead(
+        "priya",
+        "Priya",
+        "Nair",
+        "Monsoon AI",
+        "IN",
+        "Asia/Kolkata",
+        email="priya@monsoon.example.com",
+        linkedin_url="https://www.linkedin.com/in/priya-nair",
+    ),
+    _lead(
+        "lucas",
+        "Lucas",
+        "Silva",
+        "Ipê Systems",
+        "BR",
+        "America/Sao_Paulo",
+        email="lucas@ipe.example.com",
+        linkedin_url="https://www.linkedin.com/in/lucas-silva",
+    ),
+    _lead(
+        "noah",
+        "Noah",
+        "Walker",
+        "Coral Reef Data",
+        "AU",
+        "Australia/Sydney",
+        email="noah@coralreef.example.com",
+        linkedin_url="https://www.linkedin.com/in/noahwalker",
+    ),
+    _lead("sam", "Sam", "Nobody", "Unreachable Ltd", "US", "America/Chicago"),
+)
+
+
+class _Narrating:
+    """Wraps the real senders and prints each send in the recipient's local time."""
+
+    def __init__(
+        self,
+        email: OutboxEmailSender,
+        linkedin: LinkedInTaskSender,
+        clock: SettableClock,
+        say: Callable[[str], None],
+    ) -> None:
+        self.email, self.linkedin, self.clock, self.say = email, linkedin, clock, say
+        self.zones: dict[str, str] = {lead.id: lead.timezone or "UTC" for lead in SAMPLE_LEADS}
+
+    def _local(self, lead_id: str) -> str:
+        from starlight_sequences.locations import load_timezone
+
+        zone = self.zones.get(lead_id, "UTC")
+        return f"{self.clock.now().astimezone(load_timezone(zone)):%a %d %b %H:%M} {zone}"
+
+    def send_email(self, message: OutgoingEmail) -> SendReceipt | SendFailure:
+        result = self.email.send_email(message)
+        if isinstance(result, SendReceipt):
+            self.say(
+                f"  ✉  {self._local(message.lead_id):<40} email #{message.step} to "
+                f"{message.to_name}: “{message.subject}”"
+            )
+        return result
+
+    def send_linkedin(self, action: LinkedInAction) -> SendReceipt | SendFailure:
+        result = self.linkedin.send_linkedin(action)
+        if isinstance(result, SendReceipt):
+            what = (
+                "connection request"
+                if action.text is None
+                else (
+                    "connection request with note"
+                    if action.action == "linkedin_connect"
+                    else "LinkedIn message"
+                )
+            )
+            self.say(f"  in {self._local(action.lead_id):<40} {what} to {action.recipient_name}")
+        return result
+
+
+def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> Path:
+    """Run the demo campaign; returns the folder holding the database, outbox and SVG."""
+    out = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="starlight-demo-"))
+    out.mkdir(parents=True, exist_ok=True)
+    database = out / "starlight.sqlite3"
+    database.unlink(missing_ok=True)
+    clock = SettableClock(dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC))
+    storage = SQLiteStorage(database)
+    ledger = SQLiteCreditLedger(database)
+    senders = _Narrating(
+        OutboxEmailSender(out / "outbox"),
+        LinkedInTaskSender(LinkedInTaskFile(out / "linkedin-tasks.jsonl")),
+        clock,
+        say,
+    )
+    service = CampaignService(
+        storage=storage,
+        ledger=ledger,
+        drafter=TemplateDrafter(),
+        clock=clock,
+        email_sender=senders,
+        linkedin_sender=senders,
+    )
+    service.top_up(WORKSPACE, 500, "demo credits")
+
+    say("starlight demo — the email → LinkedIn shape, 10 leads in 9 countries\n")
+    say(
+        render_text(
+            timeline_of_shape(__import__("starlight_sequences").shapes.get("email-linkedin"))
+        )
+    )
+    estimate = service.estimate("email-linkedin", SAMPLE_LEADS)
+    say(
+        f"\nCredit estimate: {estimate.drafting_cost} drafting + {estimate.max_send_cost} "
+        f"sends (max) = {estimate.total} credits; balance {service.balance(WORKSPACE).available}"
+    )
+
+    report = service.create_campaign(
+        WORKSPACE,
+        name="Q1 cloud costs",
+        brief=BRIEF,
+        shape="email-linkedin",
+        leads=SAMPLE_LEADS,
+        email_identity=EmailIdentity(
+            id=SenderId("ada-mailbox"),
+            address="ada@nimbus.example.com",
+            display_name="Ada from Nimbus",
+        ),
+        linkedin_identity=LinkedInIdentity(id=SenderId("ada-linkedin"), premium=True),
+        campaign_id=CAMPAIGN,
+    )
+    say(
+        f"\nCreated: {report.enrolled} enrolled, {report.drafts} drafts "
+        f"({report.drafting_credits} credits), {len(report.excluded)} excluded:"
+    )
+    for excluded in report.excluded:
+        say(f"  - {excluded.lead_id}: {excluded.message}")
+    preview = service.preview(WORKSPACE, CAMPAIGN, LeadId("maya"))
+    say("\nPreview for Maya (Israel, Sunday–Thursday week):")
+    for step in preview.recipients[0].steps:
+        when = f"{step.due_local:%a %d %b %H:%M}" if step.due_local else "after acceptance"
+        text = step.draft.subject or step.draft.body[:60] if step.draft else "(no note)"
+        say(f"  {step.step}. {step.action.value:<17} {when:<18} {text}")
+
+    service.approve(WORKSPACE, CAMPAIGN)
+    say(f"\nApproved. Reserved {service.balance(WORKSPACE).reserved} credits. Dispatching…\n")
+    accepted = {LeadId("lukas"), LeadId("maya")}
+    replied = False
+    end = clock.now() + dt.timedelta(days=28)
+    while clock.now() < end:
+        service.dispatch_due(worker_id="demo")
+        sent = {s.lead_id for s in storage.list_sends(WORKSPACE, CAMPAIGN) if s.sent_at}
+        if not replied and LeadId("james") in sent:
+            replied = True
+            service.report_event(
+                WORKSPACE,
+                InboundEvent(
+                    kind=EventKind.REPLY, lead_id=LeadId("james"), at=clock.now(), key="reply-james"
+                ),
+            )
+            say("  ↩  James replied — his remaining steps are stopped.")
+        for lead_id in list(accepted):
+            waiting = {t.lead.id for t in service.waiting_on_connections(WORKSPACE)}
+            if lead_id in waiting:
+                accepted.discard(lead_id)
+                service.report_event(
+                    WORKSPACE,
+                    InboundEvent(
+                        kind=EventKind.CONNECTION_ACCEPTED,
+                        lead_id=lead_id,
+                        at=clock.now(),
+                        key=f"accept-{lead_id}",
+                    ),
+                )
+                say(f"  ✓  {lead_id} accepted the connection request.")
+        clock.advance(dt.timedelta(minutes=20))
+
+    status = service.status(WORKSPACE, CAMPAIGN)
+    say("\nStatus:")
+    for row in status.contacts:
+        say(f"  {row.lead.id:<8} step {row.step}  {row.status.value:<22} {row.reason}")
+    tasks = service.waiting_on_connections(WORKSPACE)
+    say(f"\nWaiting on connections: {len(tasks) or 'none'}")
+    account = service.balance(WORKSPACE)
+    say(f"Credits: {account.available} available, {account.reserved} reserved")
+    for movement in service.movements(WORKSPACE, CAMPAIGN):
+        say(f"  {movement.kind.value:<8} {movement.amount:>4}  {movement.note}")
+    enrolment, sends = service.lead_timeline_states(WORKSPACE, CAMPAIGN, LeadId("maya"))
+    states = [
+        LeadStepState(step=s.step, status=s.status, at=s.sent_at or s.due_at, reason=s.reason)
+        for s in sends
+    ]
+    lead_timeline = timeline_of_lead(
+        "Maya Cohen", enrolment.steps, states, timezone=enrolment.lead.timezone
+    )
+    say("\n" + render_text(lead_timeline))
+    (out / "timeline-maya.svg").write_text(render_svg(lead_timeline), encoding="utf-8")
+    say(
+        f"\nEverything is in {out}\n"
+        "  (outbox/, linkedin-tasks.jsonl, timeline-maya.svg, starlight.sqlite3)"
+    )
+    return out

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from starlight_sequences.cli import main
+
+
+def test_starlight_demo_runs_end_to_end_and_writes_its_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "James replied" in out
+    assert "accepted the connection request" in out
+    assert "not accepted within 15 business days" in out
+    assert "sam: lead 'sam' has neither an email address nor a LinkedIn profile" in out
+    assert (tmp_path / "timeline-maya.svg").read_text().startswith("<svg") or "<svg" in (
+        tmp_path / "timeline-maya.svg"
+    ).read_text()
+    assert list((tmp_path / "outbox").glob("*.eml"))
+    assert ", 0 reserved" in out
