@@ -21,7 +21,7 @@ from pathlib import Path
 
 import attrs
 
-from starlight_sequences.adapters.sqlite import SQLiteStorage
+from starlight_sequences.adapters.sqlite import MIGRATIONS, SQLiteStorage
 from starlight_sequences.campaigns import ScheduledSend, SendStatus
 from starlight_sequences.errors import LeaseLost
 from starlight_sequences.ports.storage import Changes
@@ -214,3 +214,23 @@ def test_the_sends_of_a_killed_worker_are_reclaimed_after_its_lease_expires(
         stored = storage.list_sends(WS, sends[0].campaign_id)
     assert {s.status for s in stored} == {SendStatus.SENT}
     assert "doomed" not in {s.receipt for s in stored if s.id in held}
+
+
+def opening_worker(path: str, out: str, start: multiprocessing.synchronize.Barrier) -> None:
+    """Open (and so create and migrate) the file at the same moment as the others."""
+    start.wait(JOIN_TIMEOUT)
+    with SQLiteStorage(path) as storage:
+        Path(out).write_text(str(storage.schema_version))
+
+
+def test_processes_opening_a_new_file_at_once_all_get_the_whole_schema(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite3"
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(4)
+    outs = [tmp_path / f"open{n}.txt" for n in range(4)]
+    processes = [
+        ctx.Process(target=opening_worker, args=(str(path), str(out), start)) for out in outs
+    ]
+    with _reaped(*processes):
+        _join(processes)
+    assert {out.read_text() for out in outs} == {str(len(MIGRATIONS))}

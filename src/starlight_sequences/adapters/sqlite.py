@@ -23,6 +23,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -763,7 +764,7 @@ class _Database:
         conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if str(mode).lower() != "wal":
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal(conn)
         if str(mode).lower() != "wal":
             conn.close()
             raise StorageError(
@@ -777,6 +778,20 @@ class _Database:
         with self._lock:
             self._open.append(conn)
         return conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> object:
+        # Changing the journal mode needs the file to itself, and SQLite answers SQLITE_BUSY
+        # at once (without calling the busy handler) while another process opens it too: so
+        # retry, within the busy timeout.
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
