@@ -279,12 +279,13 @@ def reason(
     ours: dt.datetime,
     theirs: object,
     is_business: Callable[[dt.date], bool] | None,
-) -> str:
+) -> tuple[str, dt.date | None]:
+    """Why ``theirs`` differs from ours, and the first date where the calendars disagree."""
     country, zone, start, _ = item
     if theirs is None:
-        return f"{library} has no calendar for {country}"
+        return f"{library} has no calendar for {country}", None
     if isinstance(theirs, Exception):
-        return f"{library} raised {type(theirs).__name__}: {str(theirs)[:60]}"
+        return f"{library} raised {type(theirs).__name__}: {str(theirs)[:60]}", None
     assert isinstance(theirs, dt.datetime)
     system, ours_zone = zoneinfo.ZoneInfo(zone), load_timezone(zone)
     for instant in (start, ours, theirs):
@@ -293,7 +294,8 @@ def reason(
         if os_offset != tzdata_offset:
             return (
                 f"zone data: the OS gives {zone} UTC{_hours(os_offset)}, "
-                f"tzdata {TZDATA_VERSION} gives UTC{_hours(tzdata_offset)}"
+                f"tzdata {TZDATA_VERSION} gives UTC{_hours(tzdata_offset)}",
+                None,
             )
     calendar = BusinessCalendar(country=country, timezone=zone)
     day = start.astimezone(calendar.zone).date() - dt.timedelta(days=1)
@@ -303,16 +305,16 @@ def reason(
             year_entity = _entity(country, None, day.year)
             if calendar.is_business_day(day) and year_entity.is_weekend(day):
                 if day in year_entity.weekend_workdays:
-                    return "make-up working day (holidays weekend_workdays) on a weekend"
-                return "weekend of that date differs from the country's usual weekmask"
+                    return "make-up working day (holidays weekend_workdays) on a weekend", day
+                return "weekend of that date differs from the country's usual weekmask", day
             if not calendar.is_business_day(day):
                 name = year_entity.get(day)
                 if name:
-                    return f"holiday in the holidays package, a working day for {library}"
-                return "weekend day in the holidays package, a working day for " + library
-            return f"holiday for {library}, a working day in the holidays package"
+                    return f"holiday in the holidays package, a working day for {library}", day
+                return "weekend day in the holidays package, a working day for " + library, day
+            return f"holiday for {library}, a working day in the holidays package", day
         day += dt.timedelta(days=1)
-    return "other"
+    return "other", None
 
 
 def _hours(delta: dt.timedelta | None) -> str:
@@ -330,11 +332,13 @@ def report(
     show_all: bool,
 ) -> int:
     groups: dict[tuple[str, str], list[int]] = collections.defaultdict(list)
+    details: dict[int, dt.date | None] = {}
     for index, (item, mine, other) in enumerate(zip(inputs, ours, theirs, strict=True)):
         if other == mine:
             continue
-        why = reason(library, item, mine, other, is_business(item[0], item[1]))
+        why, day = reason(library, item, mine, other, is_business(item[0], item[1]))
         groups[item[0], why].append(index)
+        details[index] = day
     total = sum(len(rows) for rows in groups.values())
     print(
         f"\n{library}: {total} of {len(inputs)} inputs differ from ours "
@@ -346,16 +350,23 @@ def report(
         print(f"  {country}: {len(rows):6d}  {why}")
         print(
             f"      e.g. {start:%Y-%m-%d %H:%M}Z n={n}: ours {ours[first]:%Y-%m-%d %H:%M}Z, "
-            f"{library} {_show(theirs[first])}"
+            f"{library} {_show(theirs[first])}{_day(country, details[first])}"
         )
         if show_all:
             for row in rows[1:]:
                 _c, _z, start, n = inputs[row]
                 print(
                     f"      {start.isoformat()} n={n}: ours {ours[row].isoformat()}, "
-                    f"{library} {_show(theirs[row])}"
+                    f"{library} {_show(theirs[row])}{_day(country, details[row])}"
                 )
     return total
+
+
+def _day(country: str, day: dt.date | None) -> str:
+    if day is None:
+        return ""
+    name = _entity(country, None, day.year).get(day)
+    return f" [first disagreement {day:%a %Y-%m-%d}{f': {name}' if name else ''}]"
 
 
 def _show(value: object) -> str:

@@ -283,7 +283,9 @@ def test_a_wait_counts_business_days_from_the_local_date_of_the_event() -> None:
     calendar = BusinessCalendar(country="US", timezone="America/New_York")
     # Wednesday 25 Nov 2026 15:20 EST; three business days later is Tuesday 1 December.
     event = utc("2026-11-25T20:20:45")
-    assert calendar.moment_after_wait(event, 3) == utc("2026-12-01T20:20:45")
+    due = calendar.moment_after_wait(event, 3)
+    assert due == utc("2026-12-01T20:20:45")
+    assert due.tzinfo is UTC  # the scheduling result is in UTC, what storage keeps
     # A wait of 0 is the next business moment; the same instant inside hours.
     assert calendar.moment_after_wait(event, 0) == event
     # An event outside hours (Saturday) counts from its own local date: Monday, at opening.

@@ -24,8 +24,13 @@ _LAST_YEAR = 9_998
 _CALENDARS_CACHED = 4_096
 
 
-def _utc_year(ts: float) -> int:
-    return dt.date.fromordinal(int(ts // _DAY) + _EPOCH_ORDINAL).year
+_UTC = dt.UTC
+_MEAN_YEAR = 31_556_952  # seconds in a mean Gregorian year
+
+
+def _year_at_most(ts: float) -> int:
+    """A year no later than the UTC year of ``ts`` minus four days (arithmetic, no calendar)."""
+    return max(1970 + int((ts - 4 * _DAY) // _MEAN_YEAR), 1)
 
 
 def _wall_seconds(ordinal: int, second_of_day: int) -> int:
@@ -165,7 +170,10 @@ class _Tables:
 
     def window_after(self, ts: float) -> tuple[_Year, int]:
         """The first non-empty window whose close is after ``ts``: (year table, index)."""
-        table = self.year(max(_utc_year(ts - 2 * _DAY), 1))
+        # Windows close at most a day after their local date, and local dates are at most a
+        # day from UTC ones, so no window of an earlier year closes after `ts`.
+        year = _year_at_most(ts)
+        table = self.years.get(year) or self.year(year)
         while True:
             closes = table.closes
             index = bisect_right(closes, ts)
@@ -398,42 +406,57 @@ class BusinessCalendar:
         return opened + dt.timedelta(seconds=min(int(span * fraction), span - 1))
 
     def moment_after_wait(self, event: dt.datetime, business_days: int) -> dt.datetime:
-        """When a step that waits ``business_days`` after ``event`` is due (DESIGN 1.4).
+        """When a step that waits ``business_days`` after ``event`` is due (DESIGN 1.4), in UTC.
 
         A wait of 0 is the next business moment at or after ``event``. A wait of ``n >= 1`` is
         the n-th business day strictly after the local date of ``event``, at the event's local
         wall-clock time (whole seconds) when that lies inside the day's hours, else at opening.
-        The result is in the calendar's timezone; the cost does not depend on ``n``.
+
+        Unlike ``next_business_moment``, the result is an aware datetime in **UTC**: this is the
+        scheduling hot path and its result goes to storage, which keeps UTC instants. The cost
+        does not depend on ``n``.
 
         Raises:
             InvalidInput: ``event`` is naive, or ``business_days`` is negative.
         """
-        event = _aware_argument(event, "event", "moment_after_wait")
+        if type(event) is not dt.datetime or event.tzinfo is None:
+            event = _aware_argument(event, "event", "moment_after_wait")
+        tables = self._tables
         if business_days <= 0:
             if business_days < 0:
                 raise InvalidInput(
                     "BusinessCalendar.moment_after_wait: business_days must be >= 0, "
                     f"got {business_days}"
                 )
-            return self.next_business_moment(event)
-        tables = self._tables
-        zone = tables.zone
-        local = event.astimezone(zone)
-        table, index = tables.nth_after(local.toordinal(), local.year, business_days)
+            ts = event.timestamp()
+            table, index = tables.window_after(ts)
+            opened = table.opens[index]
+            if opened <= ts:
+                return event if event.tzinfo is _UTC else event.astimezone(_UTC)
+            return dt.datetime.fromtimestamp(opened, _UTC)
+        local = event.astimezone(tables.zone)
+        year = local.year
+        table = tables.years.get(year) or tables.year(year)
+        days = table.days
+        index = bisect_right(days, local.toordinal()) + business_days - 1
+        while index >= len(days):
+            index -= len(days)
+            table = tables.year(table.year + 1)
+            days = table.days
         opened = table.opens[index]
         closed = table.closes[index]
-        if opened >= closed:
-            return self.next_business_moment(dt.datetime.fromtimestamp(opened, zone))
-        ordinal = table.days[index]
+        if opened >= closed:  # the day's hours fall wholly into a DST gap
+            return self.moment_after_wait(dt.datetime.fromtimestamp(opened, _UTC), 0)
+        ordinal = days[index]
         second = local.hour * 3600 + local.minute * 60 + local.second
         open_second, close_second = tables.hours[(ordinal + 6) % 7]
         if open_second <= second < close_second:
             if table.exact[index]:
-                ts = _wall_seconds(ordinal, second) - table.offsets[index]
+                ts = (ordinal - _EPOCH_ORDINAL) * _DAY + second - table.offsets[index]
             else:
-                ts = min(max(_resolve(zone, ordinal, second), opened), closed - 1)
-            return dt.datetime.fromtimestamp(ts, zone)
-        return dt.datetime.fromtimestamp(opened, zone)
+                ts = min(max(_resolve(tables.zone, ordinal, second), opened), closed - 1)
+            return dt.datetime.fromtimestamp(ts, _UTC)
+        return dt.datetime.fromtimestamp(opened, _UTC)
 
 
 def window_after_second(calendar: BusinessCalendar, second: int) -> tuple[int, int]:
