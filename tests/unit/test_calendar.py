@@ -293,6 +293,24 @@ def test_a_wait_counts_business_days_from_the_local_date_of_the_event() -> None:
     assert calendar.moment_after_wait(saturday, 1) == utc("2026-11-30T14:00")
 
 
+def test_a_wait_keeps_the_clock_time_on_a_day_whose_hours_span_a_dst_jump() -> None:
+    # Israel's calendar (Sunday works) in New York's zone, open 01:00–17:00: on Sunday
+    # 8 March 2026 the clocks jump from 02:00 to 03:00 inside the window.
+    calendar = BusinessCalendar(
+        country="IL",
+        timezone="America/New_York",
+        hours=BusinessHours(open=dt.time(1), close=dt.time(17)),
+    )
+    event = utc("2026-03-01T15:00")  # Sunday 10:00 EST
+    n = calendar.business_days_between(D("2026-03-01"), D("2026-03-08"))
+    due = calendar.moment_after_wait(event, n)
+    assert due == utc("2026-03-08T14:00")  # 10:00 EDT
+    window = calendar.business_window(D("2026-03-08"))
+    assert window is not None
+    assert window[0] == utc("2026-03-08T06:00")  # 01:00 EST
+    assert window[1] == utc("2026-03-08T21:00")  # 17:00 EDT
+
+
 def test_naive_datetimes_are_refused_with_the_argument_named() -> None:
     calendar = BusinessCalendar(country="US", timezone="America/New_York")
     with pytest.raises(InvalidInput, match=r"'moment'.*naive"):
@@ -347,3 +365,42 @@ def test_calendars_are_hashable_values_usable_as_cache_keys() -> None:
     assert first.country == "US"
     other = BusinessCalendar(country="US", timezone="America/Chicago", subdivision="CA")
     assert other != first
+
+
+def test_hours_wholly_inside_a_dst_gap_leave_that_day_without_a_window() -> None:
+    calendar = BusinessCalendar(
+        country="IL",
+        timezone="America/New_York",
+        hours=BusinessHours(open=dt.time(2), close=dt.time(2, 30)),
+    )
+    gap_day = D("2026-03-08")  # 02:00–03:00 does not exist in New York
+    assert calendar.is_business_day(gap_day)
+    assert calendar.business_window(gap_day) is None
+    # The next business moment skips to Monday 02:00 EDT.
+    assert calendar.next_business_moment(utc("2026-03-08T05:00")) == utc("2026-03-09T06:00")
+    n = calendar.business_days_between(D("2026-03-05"), gap_day)
+    assert calendar.moment_after_wait(utc("2026-03-05T07:10"), n) == utc("2026-03-09T06:00")
+
+
+def test_weekday_hours_accept_tuples_and_refuse_malformed_rows() -> None:
+    hours = BusinessHours(weekdays=[(4, dt.time(9), dt.time(13)), (0, (dt.time(10), dt.time(18)))])
+    assert hours.weekdays == ((0, dt.time(10), dt.time(18)), (4, dt.time(9), dt.time(13)))
+    assert hours.on(0) == (dt.time(10), dt.time(18))
+    assert hours.on(2) == (dt.time(9), dt.time(17))
+    for bad in ([(4, dt.time(9), dt.time(13)), (4, dt.time(9), dt.time(12))], [4], [(4, 9)]):
+        with pytest.raises(InvalidBusinessHours):
+            BusinessHours(weekdays=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidBusinessHours, match=r"datetime\.time"):
+        BusinessHours(open="09:00")  # type: ignore[arg-type]
+
+
+def test_other_bad_arguments_raise_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="closures"):
+        BusinessCalendar(country="US", timezone="UTC", closures=[utc("2026-12-24T00:00")])
+    with pytest.raises(InvalidInput, match="hours"):
+        BusinessCalendar(country="US", timezone="UTC", hours="9-17")  # type: ignore[arg-type]
+    calendar = BusinessCalendar(country="US", timezone="UTC")
+    with pytest.raises(InvalidInput, match="business_days must be >= 0"):
+        calendar.moment_after_wait(utc("2026-11-27T10:00"), -1)
+    with pytest.raises(InvalidInput, match="outside"):
+        calendar.is_business_day(dt.date(9999, 1, 1))
