@@ -252,6 +252,20 @@ class DispatchReport:
         return attrs.evolve(self, **{outcome: getattr(self, outcome) + 1})
 
 
+def _send_activity(
+    kind: ActivityKind, send: ScheduledSend, at: dt.datetime, detail: str
+) -> Activity:
+    """The journal line of something that happened to one send."""
+    return Activity(
+        kind=kind,
+        at=at,
+        campaign_id=send.campaign_id,
+        lead_id=send.lead_id,
+        step=send.step,
+        detail=detail,
+    )
+
+
 _RETRIES = 5
 _OPEN_UNCLAIMED = frozenset({SendStatus.PENDING, SendStatus.WAITING, SendStatus.SCHEDULED})
 
@@ -1312,16 +1326,7 @@ class CampaignService:
             changes=Changes(
                 sends=tuple(extra),
                 enrolments=enrolments,
-                activities=(
-                    Activity(
-                        kind=ActivityKind.SKIPPED,
-                        at=now,
-                        campaign_id=send.campaign_id,
-                        lead_id=send.lead_id,
-                        step=send.step,
-                        detail=reason,
-                    ),
-                ),
+                activities=(_send_activity(ActivityKind.SKIPPED, send, now, reason),),
             ),
         )
         # Released only once recorded: a lost lease must not give back credits that another
@@ -1353,16 +1358,7 @@ class CampaignService:
             changes=Changes(
                 sends=tuple(others),
                 enrolments=(attrs.evolve(stopped, revision=enrolment.revision + 1),),
-                activities=(
-                    Activity(
-                        kind=ActivityKind.FAILED,
-                        at=now,
-                        campaign_id=send.campaign_id,
-                        lead_id=send.lead_id,
-                        step=send.step,
-                        detail=reason,
-                    ),
-                ),
+                activities=(_send_activity(ActivityKind.FAILED, send, now, reason),),
             ),
         )
         self.ledger.post(send.workspace_id, *self._release([send, *others], reason))
@@ -1446,13 +1442,11 @@ class CampaignService:
                 sends=tuple(changed),
                 enrolments=enrolments,
                 activities=(
-                    Activity(
-                        kind=ActivityKind.SENT,
-                        at=now,
-                        campaign_id=send.campaign_id,
-                        lead_id=send.lead_id,
-                        step=send.step,
-                        detail=f"{_ACTION_LABEL[send.action]} sent ({receipt.message_id})",
+                    _send_activity(
+                        ActivityKind.SENT,
+                        send,
+                        now,
+                        f"{_ACTION_LABEL[send.action]} sent ({receipt.message_id})",
                     ),
                 ),
             ),
