@@ -241,6 +241,7 @@ class DispatchReport:
     timed_out: int = 0
     deferred: int = 0
     lease_lost: int = 0
+    handed_back: int = 0
 
     @property
     def handled(self) -> int:
@@ -1103,8 +1104,12 @@ class CampaignService:
             now, worker_id=worker_id, lease=lease, limit=limit, workspace_id=workspace_id
         )
         report = DispatchReport()
-        for send in claimed:
+        for index, send in enumerate(claimed):
             if should_stop is not None and should_stop():
+                # Hand back what this pass will not send, so another worker need not wait
+                # for the lease to expire.
+                for left in claimed[index:]:
+                    report = report.count(self._hand_back(left, worker_id))
                 break
             try:
                 outcome = self._dispatch_one(send, worker_id)
@@ -1112,6 +1117,24 @@ class CampaignService:
                 outcome = "lease_lost"
             report = report.count(outcome)
         return report
+
+    def _hand_back(self, send: ScheduledSend, worker_id: str) -> str:
+        """Return a claimed, unsent send to the queue as it was before the claim."""
+        try:
+            self.storage.finish_send(
+                _bump(
+                    send,
+                    status=SendStatus.SCHEDULED,
+                    attempts=max(send.attempts - 1, 0),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                ),
+                worker_id=worker_id,
+                now=self.clock.now(),
+            )
+        except LeaseLost:
+            return "lease_lost"
+        return "handed_back"
 
     def _dispatch_one(self, send: ScheduledSend, worker_id: str) -> str:
         ws = send.workspace_id
