@@ -49,7 +49,6 @@ from tests.contract.conftest import (
     make_enrolment,
     make_lead,
     make_send,
-    xfail_for,
 )
 
 NEW_YORK = dt.timezone(dt.timedelta(hours=-5))
@@ -252,13 +251,6 @@ def test_instants_come_back_as_equal_utc_aware_instants(storage: Storage) -> Non
 def test_instants_given_in_another_zone_come_back_in_utc(
     storage: Storage, request: pytest.FixtureRequest
 ) -> None:
-    xfail_for(
-        request,
-        "storage",
-        "memory",
-        "InMemoryStorage returns the datetime object it was given, in the caller's zone; the "
-        "port says instants come out as UTC-aware datetimes",
-    )
     local = dt.datetime(2026, 11, 30, 9, tzinfo=NEW_YORK)
     campaign = make_campaign(created_at=local)
     storage.commit(WS, Changes(campaigns=(campaign,)))

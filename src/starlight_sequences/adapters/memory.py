@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Collection
+from typing import Any, TypeVar
 
 import attrs
 
@@ -49,6 +50,21 @@ __all__ = [
 def _email_domain(enrolment: Enrolment) -> str | None:
     email = enrolment.lead.email
     return email.rsplit("@", 1)[1].lower() if email else None
+
+
+_Stored = TypeVar("_Stored", Campaign, Enrolment, ScheduledSend, Activity)
+
+
+def _in_utc(record: _Stored) -> _Stored:
+    """The record with its instants in UTC, as the port promises they come back."""
+    moved: dict[str, Any] = {
+        field.name: value.astimezone(dt.UTC)
+        for field in attrs.fields(type(record))
+        if isinstance(value := getattr(record, field.name), dt.datetime)
+        and value.utcoffset() is not None
+        and value.tzinfo is not dt.UTC
+    }
+    return attrs.evolve(record, **moved) if moved else record
 
 
 class InMemoryStorage:
@@ -101,14 +117,15 @@ class InMemoryStorage:
                 "send", send.id, None if stored_s is None else stored_s.revision, send.revision
             )
         for campaign in changes.campaigns:
-            self._campaigns[(workspace_id, campaign.id)] = campaign
+            self._campaigns[(workspace_id, campaign.id)] = _in_utc(campaign)
         for enrolment in changes.enrolments:
-            self._enrolments[(workspace_id, enrolment.campaign_id, enrolment.lead_id)] = enrolment
+            key = (workspace_id, enrolment.campaign_id, enrolment.lead_id)
+            self._enrolments[key] = _in_utc(enrolment)
         for send in changes.sends:
-            self._sends[(workspace_id, send.id)] = send
+            self._sends[(workspace_id, send.id)] = _in_utc(send)
         for draft in changes.drafts:
             self._drafts[(workspace_id, draft.campaign_id, draft.lead_id, draft.step)] = draft
-        self._activities.setdefault(workspace_id, []).extend(changes.activities)
+        self._activities.setdefault(workspace_id, []).extend(map(_in_utc, changes.activities))
         keys.update(new_keys)
         self._suppressed.setdefault(workspace_id, set()).update(changes.suppress)
         return True
