@@ -24,31 +24,46 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Final, Self, TypeVar
 
 import attrs
 
+from starlight_sequences.adapters._rows import (
+    ACTIONS,
+    DRAFT_STATUSES,
+    ENROLMENT_STATUSES,
+    SEND_STATUSES,
+    email_identity_from_json,
+    email_identity_to_json,
+    instant,
+    json_text,
+    lead_email_domain,
+    lead_from_json,
+    lead_to_json,
+    linkedin_identity_from_json,
+    linkedin_identity_to_json,
+    optional_instant,
+    optional_utc,
+    settings_from_json,
+    settings_to_json,
+    steps_from_json,
+    steps_json,
+    utc,
+)
 from starlight_sequences.cadence import CadenceStep
-from starlight_sequences.calendar import BusinessHours
 from starlight_sequences.campaigns import (
     Campaign,
-    CampaignSettings,
     CampaignStatus,
-    EmailIdentity,
     Enrolment,
-    EnrolmentStatus,
     Excluded,
-    LinkedInIdentity,
     ScheduledSend,
     SendStatus,
-    StopScope,
 )
 from starlight_sequences.channels import Action
 from starlight_sequences.credits import CreditAccount, CreditMovement, MovementKind
-from starlight_sequences.drafts import Draft, DraftStatus
+from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import (
     CampaignNotFound,
     EnrolmentNotFound,
@@ -58,9 +73,8 @@ from starlight_sequences.errors import (
 )
 from starlight_sequences.events import Activity, ActivityKind
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
-from starlight_sequences.leads import Lead
 from starlight_sequences.ports.storage import Changes, check_revision, check_workspace
-from starlight_sequences.shapes import SendShape, WaitAnchor
+from starlight_sequences.shapes import SendShape
 
 __all__ = ["MIGRATIONS", "SQLiteCreditLedger", "SQLiteStorage"]
 
@@ -199,50 +213,6 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 _CHUNK: Final = 500
 """Most values bound in one ``IN (...)`` list (SQLite allows far more; this keeps it modest)."""
 
-# --- instants --------------------------------------------------------------------------------
-
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND: Final = dt.timedelta(microseconds=1)
-
-
-def _instant(value: dt.datetime, what: str) -> int:
-    """Microseconds since the epoch, UTC: unambiguous and sortable as an integer column."""
-    if value.utcoffset() is None:
-        raise InvalidInput(f"{what}: {value!r} is naive; storage keeps timezone-aware instants")
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def _optional_instant(value: dt.datetime | None, what: str) -> int | None:
-    return None if value is None else _instant(value, what)
-
-
-def _utc(micros: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=micros)
-
-
-def _optional_utc(micros: int | None) -> dt.datetime | None:
-    return None if micros is None else _utc(micros)
-
-
-def _micros(value: dt.timedelta) -> int:
-    return value // _MICROSECOND
-
-
-# Enum(value) costs microseconds; reading 30,000 sends calls it 90,000 times.
-_ACTIONS: Final = {a.value: a for a in Action}
-_ANCHORS: Final = {a.value: a for a in WaitAnchor}
-_SEND_STATUSES: Final = {s.value: s for s in SendStatus}
-_ENROLMENT_STATUSES: Final = {s.value: s for s in EnrolmentStatus}
-_DRAFT_STATUSES: Final = {s.value: s for s in DraftStatus}
-
-
-# json.dumps with options builds a new encoder per call; one shared encoder is much cheaper.
-_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _json(value: object) -> str:
-    return _ENCODER.encode(value)
-
 
 def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
     for start in range(0, len(values), _CHUNK):
@@ -254,125 +224,6 @@ def _marks(count: int) -> str:
 
 
 # --- campaigns -------------------------------------------------------------------------------
-
-
-def _hours_to_json(hours: BusinessHours) -> dict[str, Any]:
-    return {
-        "open": hours.open.isoformat(),
-        "close": hours.close.isoformat(),
-        "weekdays": [[day, o.isoformat(), c.isoformat()] for day, o, c in hours.weekdays],
-    }
-
-
-def _hours_from_json(data: Mapping[str, Any]) -> BusinessHours:
-    return BusinessHours(
-        open=dt.time.fromisoformat(data["open"]),
-        close=dt.time.fromisoformat(data["close"]),
-        weekdays=tuple(
-            (int(day), dt.time.fromisoformat(o), dt.time.fromisoformat(c))
-            for day, o, c in data["weekdays"]
-        ),
-    )
-
-
-def _settings_to_json(settings: CampaignSettings, campaign: str) -> dict[str, Any]:
-    return {
-        "business_hours": _hours_to_json(settings.business_hours),
-        "start": _optional_instant(settings.start, f"campaign {campaign!r}: settings.start"),
-        "default_country": settings.default_country,
-        "default_timezone": settings.default_timezone,
-        "default_subdivision": settings.default_subdivision,
-        "closures": sorted(day.isoformat() for day in settings.closures),
-        "connection_timeout_days": settings.connection_timeout_days,
-        "stop_scope": settings.stop_scope.value,
-        "stop_company_on_reply": settings.stop_company_on_reply,
-        "allow_overlap": settings.allow_overlap,
-        "out_of_office_days": settings.out_of_office_days,
-        "max_attempts": settings.max_attempts,
-        "seed": settings.seed,
-    }
-
-
-def _settings_from_json(data: Mapping[str, Any]) -> CampaignSettings:
-    return CampaignSettings(
-        business_hours=_hours_from_json(data["business_hours"]),
-        start=_optional_utc(data["start"]),
-        default_country=data["default_country"],
-        default_timezone=data["default_timezone"],
-        default_subdivision=data["default_subdivision"],
-        closures=frozenset(dt.date.fromisoformat(day) for day in data["closures"]),
-        connection_timeout_days=data["connection_timeout_days"],
-        stop_scope=StopScope(data["stop_scope"]),
-        stop_company_on_reply=data["stop_company_on_reply"],
-        allow_overlap=data["allow_overlap"],
-        out_of_office_days=data["out_of_office_days"],
-        max_attempts=data["max_attempts"],
-        seed=data["seed"],
-    )
-
-
-def _email_identity_to_json(identity: EmailIdentity | None) -> str | None:
-    if identity is None:
-        return None
-    return _json(
-        {
-            "id": identity.id,
-            "address": identity.address,
-            "display_name": identity.display_name,
-            "timezone": identity.timezone,
-            "min_spacing_us": _micros(identity.min_spacing),
-            "daily_cap": identity.daily_cap,
-        }
-    )
-
-
-def _email_identity_from_json(text: str | None) -> EmailIdentity | None:
-    if text is None:
-        return None
-    data = json.loads(text)
-    return EmailIdentity(
-        id=SenderId(data["id"]),
-        address=data["address"],
-        display_name=data["display_name"],
-        timezone=data["timezone"],
-        min_spacing=dt.timedelta(microseconds=data["min_spacing_us"]),
-        daily_cap=data["daily_cap"],
-    )
-
-
-def _linkedin_identity_to_json(identity: LinkedInIdentity | None) -> str | None:
-    if identity is None:
-        return None
-    return _json(
-        {
-            "id": identity.id,
-            "profile_url": identity.profile_url,
-            "premium": identity.premium,
-            "notes_exhausted": identity.notes_exhausted,
-            "send_without_note_when_exhausted": identity.send_without_note_when_exhausted,
-            "timezone": identity.timezone,
-            "min_spacing_us": _micros(identity.min_spacing),
-            "weekly_connect_cap": identity.weekly_connect_cap,
-            "daily_message_cap": identity.daily_message_cap,
-        }
-    )
-
-
-def _linkedin_identity_from_json(text: str | None) -> LinkedInIdentity | None:
-    if text is None:
-        return None
-    data = json.loads(text)
-    return LinkedInIdentity(
-        id=SenderId(data["id"]),
-        profile_url=data["profile_url"],
-        premium=data["premium"],
-        notes_exhausted=data["notes_exhausted"],
-        send_without_note_when_exhausted=data["send_without_note_when_exhausted"],
-        timezone=data["timezone"],
-        min_spacing=dt.timedelta(microseconds=data["min_spacing_us"]),
-        weekly_connect_cap=data["weekly_connect_cap"],
-        daily_message_cap=data["daily_message_cap"],
-    )
 
 
 _CAMPAIGN_COLUMNS: Final = (
@@ -390,15 +241,15 @@ def _campaign_row(campaign: Campaign) -> tuple[object, ...]:
         campaign.revision,
         campaign.name,
         campaign.brief,
-        _instant(campaign.created_at, f"{what}: created_at"),
-        _optional_instant(campaign.approved_at, f"{what}: approved_at"),
-        _optional_instant(campaign.paused_at, f"{what}: paused_at"),
-        _optional_instant(campaign.finished_at, f"{what}: finished_at"),
-        _json(campaign.shape.to_dict()),
-        _json(_settings_to_json(campaign.settings, campaign.id)),
-        _email_identity_to_json(campaign.email_identity),
-        _linkedin_identity_to_json(campaign.linkedin_identity),
-        _json([[x.lead_id, x.reason, x.message] for x in campaign.excluded]),
+        instant(campaign.created_at, f"{what}: created_at"),
+        optional_instant(campaign.approved_at, f"{what}: approved_at"),
+        optional_instant(campaign.paused_at, f"{what}: paused_at"),
+        optional_instant(campaign.finished_at, f"{what}: finished_at"),
+        json_text(campaign.shape.to_dict()),
+        json_text(settings_to_json(campaign.settings, campaign.id)),
+        email_identity_to_json(campaign.email_identity),
+        linkedin_identity_to_json(campaign.linkedin_identity),
+        json_text([[x.lead_id, x.reason, x.message] for x in campaign.excluded]),
     )
 
 
@@ -410,14 +261,14 @@ def _campaign_from_row(row: Sequence[Any]) -> Campaign:
         revision=row[3],
         name=row[4],
         brief=row[5],
-        created_at=_utc(row[6]),
-        approved_at=_optional_utc(row[7]),
-        paused_at=_optional_utc(row[8]),
-        finished_at=_optional_utc(row[9]),
+        created_at=utc(row[6]),
+        approved_at=optional_utc(row[7]),
+        paused_at=optional_utc(row[8]),
+        finished_at=optional_utc(row[9]),
         shape=SendShape.from_dict(json.loads(row[10])),
-        settings=_settings_from_json(json.loads(row[11])),
-        email_identity=_email_identity_from_json(row[12]),
-        linkedin_identity=_linkedin_identity_from_json(row[13]),
+        settings=settings_from_json(json.loads(row[11])),
+        email_identity=email_identity_from_json(row[12]),
+        linkedin_identity=linkedin_identity_from_json(row[13]),
         excluded=tuple(
             Excluded(lead_id=LeadId(lead_id), reason=reason, message=message)
             for lead_id, reason, message in json.loads(row[14])
@@ -427,90 +278,10 @@ def _campaign_from_row(row: Sequence[Any]) -> Campaign:
 
 # --- enrolments ------------------------------------------------------------------------------
 
-_LEAD_FIELDS: Final = (
-    "id",
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "email",
-    "linkedin_url",
-    "country",
-    "subdivision",
-    "timezone",
-    "linkedin_connected",
-)
-
-
-def _lead_to_json(lead: Lead) -> dict[str, Any]:
-    data: dict[str, Any] = {name: getattr(lead, name) for name in _LEAD_FIELDS}
-    data["fields"] = dict(lead.fields)
-    return data
-
-
-def _lead_from_json(data: Mapping[str, Any]) -> Lead:
-    # A stored lead was checked and normalised when it was built; checking it again costs
-    # ~100 µs a lead (10,000 leads: a second per read). So rebuild it field by field, the way
-    # attrs documents for frozen classes, without re-running Lead.__attrs_post_init__.
-    lead: Lead = object.__new__(Lead)
-    for name in _LEAD_FIELDS:
-        object.__setattr__(lead, name, data[name])
-    object.__setattr__(lead, "id", LeadId(data["id"]))
-    object.__setattr__(lead, "fields", MappingProxyType(dict(data["fields"])))
-    return lead
-
-
-def _step_to_json(step: CadenceStep) -> list[Any]:
-    return [
-        step.number,
-        step.action.value,
-        step.wait_days,
-        step.counts_from.value,
-        step.guidance,
-        step.with_note,
-        step.gated_on_acceptance,
-    ]
-
-
-def _step_from_json(data: Sequence[Any]) -> CadenceStep:
-    number, action, wait_days, counts_from, guidance, with_note, gated = data
-    return CadenceStep(
-        number=number,
-        action=_ACTIONS[action],
-        wait_days=wait_days,
-        counts_from=_ANCHORS[counts_from],
-        guidance=guidance,
-        with_note=with_note,
-        gated_on_acceptance=gated,
-    )
-
-
-def _email_domain(lead: Lead) -> str | None:
-    return lead.email.rsplit("@", 1)[1].lower() if lead.email else None
-
-
 _ENROLMENT_COLUMNS: Final = (
     "workspace_id, campaign_id, lead_id, email_domain, status, approved, reason, resume_at, "
     "accepted_at, connect_sent_at, revision, lead, steps"
 )
-
-
-def _steps_json(steps: tuple[CadenceStep, ...], cache: dict[tuple[CadenceStep, ...], str]) -> str:
-    # Most leads of a campaign share one cadence: encode each distinct one once per write.
-    text = cache.get(steps)
-    if text is None:
-        text = cache[steps] = _json([_step_to_json(step) for step in steps])
-    return text
-
-
-def _steps_from_json(
-    text: str, cache: dict[str, tuple[CadenceStep, ...]]
-) -> tuple[CadenceStep, ...]:
-    # ...and decode each distinct one once per read (the steps are immutable, so shared).
-    steps = cache.get(text)
-    if steps is None:
-        steps = cache[text] = tuple(_step_from_json(step) for step in json.loads(text))
-    return steps
 
 
 def _enrolment_row(
@@ -521,16 +292,16 @@ def _enrolment_row(
         enrolment.workspace_id,
         enrolment.campaign_id,
         enrolment.lead_id,
-        _email_domain(enrolment.lead),
+        lead_email_domain(enrolment.lead),
         enrolment.status.value,
         enrolment.approved,
         enrolment.reason,
-        _optional_instant(enrolment.resume_at, f"{what}: resume_at"),
-        _optional_instant(enrolment.accepted_at, f"{what}: accepted_at"),
-        _optional_instant(enrolment.connect_sent_at, f"{what}: connect_sent_at"),
+        optional_instant(enrolment.resume_at, f"{what}: resume_at"),
+        optional_instant(enrolment.accepted_at, f"{what}: accepted_at"),
+        optional_instant(enrolment.connect_sent_at, f"{what}: connect_sent_at"),
         enrolment.revision,
-        _json(_lead_to_json(enrolment.lead)),
-        _steps_json(enrolment.steps, cache),
+        json_text(lead_to_json(enrolment.lead)),
+        steps_json(enrolment.steps, cache),
     )
 
 
@@ -538,15 +309,15 @@ def _enrolment_from_row(row: Sequence[Any], cache: dict[str, tuple[CadenceStep, 
     return Enrolment(
         workspace_id=WorkspaceId(row[0]),
         campaign_id=CampaignId(row[1]),
-        status=_ENROLMENT_STATUSES[row[4]],
+        status=ENROLMENT_STATUSES[row[4]],
         approved=bool(row[5]),
         reason=row[6],
-        resume_at=_optional_utc(row[7]),
-        accepted_at=_optional_utc(row[8]),
-        connect_sent_at=_optional_utc(row[9]),
+        resume_at=optional_utc(row[7]),
+        accepted_at=optional_utc(row[8]),
+        connect_sent_at=optional_utc(row[9]),
         revision=row[10],
-        lead=_lead_from_json(json.loads(row[11])),
-        steps=_steps_from_json(row[12], cache),
+        lead=lead_from_json(json.loads(row[11])),
+        steps=steps_from_json(row[12], cache),
     )
 
 
@@ -579,10 +350,10 @@ def _draft_from_row(row: Sequence[Any]) -> Draft:
         campaign_id=CampaignId(row[1]),
         lead_id=LeadId(row[2]),
         step=row[3],
-        action=_ACTIONS[row[4]],
+        action=ACTIONS[row[4]],
         subject=row[5],
         body=row[6],
-        status=_DRAFT_STATUSES[row[7]],
+        status=DRAFT_STATUSES[row[7]],
         problem=row[8],
         version=row[9],
         edited=bool(row[10]),
@@ -606,13 +377,13 @@ def _send_row(send: ScheduledSend) -> tuple[object, ...]:
         send.step,
         send.action.value,
         send.sender_id,
-        _instant(send.due_at, f"{what}: due_at"),
-        _instant(send.forecast_at, f"{what}: forecast_at"),
+        instant(send.due_at, f"{what}: due_at"),
+        instant(send.forecast_at, f"{what}: forecast_at"),
         send.status.value,
         send.attempts,
         send.lease_owner,
-        _optional_instant(send.lease_expires_at, f"{what}: lease_expires_at"),
-        _optional_instant(send.sent_at, f"{what}: sent_at"),
+        optional_instant(send.lease_expires_at, f"{what}: lease_expires_at"),
+        optional_instant(send.sent_at, f"{what}: sent_at"),
         send.receipt,
         send.reason,
         send.with_note,
@@ -627,15 +398,15 @@ def _send_from_row(row: Sequence[Any]) -> ScheduledSend:
         campaign_id=CampaignId(row[2]),
         lead_id=LeadId(row[3]),
         step=row[4],
-        action=_ACTIONS[row[5]],
+        action=ACTIONS[row[5]],
         sender_id=SenderId(row[6]),
-        due_at=_utc(row[7]),
-        forecast_at=_utc(row[8]),
-        status=_SEND_STATUSES[row[9]],
+        due_at=utc(row[7]),
+        forecast_at=utc(row[8]),
+        status=SEND_STATUSES[row[9]],
         attempts=row[10],
         lease_owner=row[11],
-        lease_expires_at=_optional_utc(row[12]),
-        sent_at=_optional_utc(row[13]),
+        lease_expires_at=optional_utc(row[12]),
+        sent_at=optional_utc(row[13]),
         receipt=row[14],
         reason=row[15],
         with_note=bool(row[16]),
@@ -650,7 +421,7 @@ def _activity_row(workspace_id: WorkspaceId, activity: Activity) -> tuple[object
     return (
         workspace_id,
         activity.kind.value,
-        _instant(activity.at, f"activity {activity.kind.value}: at"),
+        instant(activity.at, f"activity {activity.kind.value}: at"),
         activity.campaign_id,
         activity.lead_id,
         activity.step,
@@ -662,7 +433,7 @@ def _activity_row(workspace_id: WorkspaceId, activity: Activity) -> tuple[object
 def _activity_from_row(row: Sequence[Any]) -> Activity:
     return Activity(
         kind=ActivityKind(row[1]),
-        at=_utc(row[2]),
+        at=utc(row[2]),
         campaign_id=None if row[3] is None else CampaignId(row[3]),
         lead_id=None if row[4] is None else LeadId(row[4]),
         step=row[5],
@@ -941,9 +712,9 @@ class SQLiteStorage(_SQLiteAdapter):
         """See :meth:`Storage.claim_due`."""
         if limit <= 0:
             return []
-        at = _instant(now, "claim_due: now")
-        expires_at = _instant(now + lease, "claim_due: now + lease")
-        expires = _utc(expires_at)
+        at = instant(now, "claim_due: now")
+        expires_at = instant(now + lease, "claim_due: now + lease")
+        expires = utc(expires_at)
         scope = "" if workspace_id is None else "AND s.workspace_id = :ws"
         query = f"""
             SELECT * FROM (
@@ -1005,7 +776,7 @@ class SQLiteStorage(_SQLiteAdapter):
         combined = attrs.evolve(extra, sends=(send, *extra.sends))
         check_workspace(send.workspace_id, combined)
         rows = _ChangeRows(send.workspace_id, combined)
-        at = _instant(now, "finish_send: now")
+        at = instant(now, "finish_send: now")
         with self._db.write("finish_send") as conn:
             stored = conn.execute(
                 "SELECT status, lease_owner, lease_expires_at FROM sends "
@@ -1135,7 +906,7 @@ class SQLiteStorage(_SQLiteAdapter):
         actions: Collection[Action] | None = None,
     ) -> list[dt.datetime]:
         """See :meth:`Storage.sender_bookings`."""
-        window = (_instant(start, "sender_bookings: start"), _instant(end, "sender_bookings: end"))
+        window = (instant(start, "sender_bookings: start"), instant(end, "sender_bookings: end"))
         only = ""
         kinds: tuple[str, ...] = ()
         if actions is not None:
@@ -1154,7 +925,7 @@ class SQLiteStorage(_SQLiteAdapter):
         params = (workspace_id, sender_id, *window, *kinds) * 2
         with self._db.read("sender_bookings") as conn:
             rows = conn.execute(query, params).fetchall()
-        return [_utc(row[0]) for row in rows]
+        return [utc(row[0]) for row in rows]
 
     def list_activities(
         self,
