@@ -916,10 +916,12 @@ class CampaignService:
             return campaign
         if campaign.status is not CampaignStatus.DRAFT:
             raise IllegalTransition(f"campaign {campaign_id!r} is {campaign.status}")
+        # Leads excluded in review, or stopped before approval (a reply, an unsubscribe),
+        # are not scheduled.
         enrolments = [
             e
             for e in self.storage.list_enrolments(workspace_id, campaign_id)
-            if e.status is not EnrolmentStatus.EXCLUDED
+            if e.status is EnrolmentStatus.IN_REVIEW
         ]
         live = {e.lead_id for e in enrolments}
         bad = [

@@ -219,3 +219,24 @@ def test_status_lists_contacts_with_next_send_in_local_and_utc_time() -> None:
     assert row.next_send_local == row.next_send_utc
     assert str(row.next_send_local.tzinfo) == "Asia/Jerusalem"
     assert (1, "scheduled", 1) in report.counts
+
+
+def test_a_reply_during_review_keeps_the_lead_out_of_the_approved_schedule() -> None:
+    kit = make_kit()
+    kit.service.create_campaign(
+        WS,
+        name="x",
+        brief="b",
+        shape="cold-email",
+        leads=[lead("ann"), lead("bob")],
+        email_identity=MAILBOX,
+        campaign_id=CID,
+    )
+    kit.service.report_event(
+        WS, InboundEvent(kind=EventKind.REPLY, lead_id=LeadId("ann"), at=kit.clock.now())
+    )
+    kit.service.approve(WS, CID)
+    assert {s.lead_id for s in kit.storage.list_sends(WS, CID)} == {"bob"}
+    assert kit.storage.get_enrolment(WS, CID, LeadId("ann")).status is EnrolmentStatus.REPLIED
+    run_for(kit, 3)
+    assert {m.lead_id for m in kit.email.sent.values()} == {"bob"}
