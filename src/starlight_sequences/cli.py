@@ -1,31 +1,288 @@
-"""The ``starlight`` command."""
+"""The ``starlight`` command: campaigns over a SQLite file, from the terminal.
+
+Every subcommand but ``demo`` works on the database given by ``--db PATH`` or the
+``STARLIGHT_DB`` environment variable, in the workspace given by ``--workspace`` or
+``STARLIGHT_WORKSPACE`` (default "default"). See ``docs/cli.md``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from starlight_sequences.errors import StarlightError
+from starlight_sequences.ports.clock import Clock
 
 __all__ = ["main"]
 
+_EPILOG = (
+    "Every subcommand but demo needs a database: --db PATH or STARLIGHT_DB. "
+    "`starlight SUBCOMMAND --help` shows its options; docs/cli.md has a walk-through."
+)
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``starlight`` command; returns the process exit code."""
-    parser = argparse.ArgumentParser(prog="starlight", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+
+def _typed(convert: Callable[[str], object], what: str) -> Callable[[str], object]:
+    """An argparse ``type`` whose ValueError message reaches the user as it is."""
+
+    def parse(value: str) -> object:
+        try:
+            return convert(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = what
+    return parse
+
+
+def _common(suppress: bool) -> argparse.ArgumentParser:
+    """The options every subcommand takes (also accepted before the subcommand)."""
+    default = argparse.SUPPRESS if suppress else None
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("where")
+    group.add_argument(
+        "--db", default=default, metavar="PATH", help="the SQLite file (env STARLIGHT_DB)"
+    )
+    group.add_argument(
+        "--workspace",
+        default=default,
+        metavar="NAME",
+        help='the workspace (env STARLIGHT_WORKSPACE; default "default")',
+    )
+    group.add_argument(
+        "--outbox",
+        default=default,
+        metavar="DIR",
+        help="folder of sent emails as .eml files (default: outbox/ beside the database)",
+    )
+    group.add_argument(
+        "--tasks",
+        default=default,
+        metavar="FILE",
+        help="LinkedIn task file (default: linkedin-tasks.jsonl beside the database)",
+    )
+    return common
+
+
+def _drafter_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("drafting")
+    group.add_argument(
+        "--drafter",
+        choices=("template", "openai"),
+        default="template",
+        help="template: offline and deterministic (default); openai: an OpenAI-compatible "
+        "chat-completions server (key from OPENAI_API_KEY)",
+    )
+    group.add_argument("--base-url", help="the server's API root, e.g. https://api.openai.com/v1")
+    group.add_argument("--model", help="the model name the server knows")
+
+
+def _limit_option(parser: argparse.ArgumentParser, default: int = 20) -> None:
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=default,
+        metavar="N",
+        help=f"show at most N rows of long lists (default {default}; 0: all)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``starlight``."""
+    from starlight_sequences._cli_commands import EVENT_KINDS
+    from starlight_sequences._cli_inputs import parse_date, parse_instant
+
+    parser = argparse.ArgumentParser(
+        prog="starlight",
+        description="Multi-step outreach campaigns over email and LinkedIn.",
+        epilog=_EPILOG,
+        parents=[_common(suppress=False)],
+    )
+    common = _common(suppress=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
     demo = sub.add_parser("demo", help="run a demonstration campaign on the embedded defaults")
     demo.add_argument("--out", type=Path, default=None, help="folder for the demo's files")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        from starlight_sequences.demo import run_demo
 
-        try:
-            run_demo(args.out)
-        except StarlightError as exc:
-            print(f"starlight demo: {exc}", file=sys.stderr)
-            return 1
-        return 0
-    return 2
+    imp = add("import", "check a CSV of leads and write the good ones to a JSON lead file")
+    imp.add_argument("csv", metavar="FILE.csv")
+    imp.add_argument("--out", metavar="FILE.json", help="default: FILE.leads.json beside the CSV")
+
+    lead_file_help = "leads: a CSV, or a JSON lead file written by `starlight import`"
+    skip_help = "go on with the good leads when some rows are bad (they are listed on stderr)"
+
+    estimate = add("estimate", "the credits a campaign would cost (changes nothing)")
+    estimate.add_argument("--shape", required=True, help="a stock shape key, or a shape JSON file")
+    estimate.add_argument("--leads", required=True, metavar="FILE", help=lead_file_help)
+    estimate.add_argument("--skip-invalid", action="store_true", help=skip_help)
+    estimate.add_argument("--per-lead", action="store_true", help="one line per lead")
+    _limit_option(estimate)
+
+    create = add("create", "create a campaign: enrol the leads and draft every message")
+    create.add_argument("--name", required=True)
+    create.add_argument("--brief", help="what you offer and what you ask for")
+    create.add_argument("--brief-file", metavar="FILE", help="the brief from a file (- : stdin)")
+    create.add_argument("--shape", required=True, help="a stock shape key, or a shape JSON file")
+    create.add_argument("--leads", required=True, metavar="FILE", help=lead_file_help)
+    create.add_argument("--skip-invalid", action="store_true", help=skip_help)
+    create.add_argument("--mailbox", metavar="ADDRESS", help="the From address of email steps")
+    create.add_argument("--mailbox-name", metavar="NAME", help="the From name")
+    create.add_argument("--linkedin-account", metavar="ID", help="the LinkedIn account's id")
+    create.add_argument(
+        "--linkedin-premium", action="store_true", help="notes of 300 characters, not 200"
+    )
+    create.add_argument("--campaign-id", metavar="ID", help="default: a generated one")
+    create.add_argument("--default-country", metavar="CC", help="for leads without a country")
+    create.add_argument("--default-timezone", metavar="ZONE", help="for leads without one")
+    _drafter_options(create)
+    _limit_option(create)
+
+    preview = add("preview", "recipients, their steps, planned dates and drafts")
+    preview.add_argument("campaign", metavar="CAMPAIGN")
+    preview.add_argument("--lead", metavar="ID", help="one recipient, with the full drafts")
+    _limit_option(preview)
+
+    edit = add("edit", "replace a draft's subject and/or body (validated again)")
+    edit.add_argument("campaign", metavar="CAMPAIGN")
+    edit.add_argument("lead", metavar="LEAD")
+    edit.add_argument("step", type=int, metavar="STEP")
+    edit.add_argument("--subject")
+    edit.add_argument("--body")
+    edit.add_argument("--body-file", metavar="FILE", help="the body from a file (- : stdin)")
+
+    regenerate = add("regenerate", "draft one message again (costs a draft)")
+    regenerate.add_argument("campaign", metavar="CAMPAIGN")
+    regenerate.add_argument("lead", metavar="LEAD")
+    regenerate.add_argument("step", type=int, metavar="STEP")
+    _drafter_options(regenerate)
+
+    exclude = add("exclude", "leave a recipient out of a campaign (before approval)")
+    exclude.add_argument("campaign", metavar="CAMPAIGN")
+    exclude.add_argument("lead", metavar="LEAD")
+    exclude.add_argument("--reason", default="excluded by the reviewer")
+
+    approve = add("approve", "approve a campaign: reserve the send credits and schedule it")
+    approve.add_argument("campaign", metavar="CAMPAIGN")
+    approve.add_argument("--lead", metavar="ID", help="mark one recipient as reviewed only")
+
+    for name, what in (
+        ("pause", "stop sending (nothing pending is lost)"),
+        ("resume", "send again"),
+        ("cancel", "stop for good and release the reserved credits"),
+    ):
+        add(name, what).add_argument("campaign", metavar="CAMPAIGN")
+
+    add("campaigns", "list the workspace's campaigns")
+
+    run = add("run", "run the dispatcher: send what is due, until stopped")
+    run.add_argument("--once", action="store_true", help="one pass, then exit (cron)")
+    run.add_argument("--poll", type=float, default=5.0, metavar="SECONDS", help="default 5")
+    run.add_argument("--batch", type=int, default=100, metavar="N", help="sends per pass")
+    run.add_argument("--worker-id", metavar="ID", help="default: host:pid")
+    run.add_argument(
+        "--this-workspace-only",
+        action="store_true",
+        help="serve only --workspace (default: every workspace in the file)",
+    )
+
+    status = add("status", "a campaign's contacts, steps, next sends and counts")
+    status.add_argument("campaign", metavar="CAMPAIGN")
+    _limit_option(status, default=50)
+
+    timeline = add("timeline", "the campaign as a timeline (of the shape, or of one lead)")
+    timeline.add_argument("campaign", metavar="CAMPAIGN")
+    timeline.add_argument("--lead", metavar="ID")
+    timeline.add_argument("--svg", metavar="FILE", help="also write it as SVG")
+
+    tasks = add("tasks", "Waiting on connections, and the pending LinkedIn tasks")
+    tasks.add_argument("--campaign", metavar="CAMPAIGN")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="done")
+    done = tasks_sub.add_parser("done", help="mark a LinkedIn task done", parents=[common])
+    done.add_argument("task_id", metavar="TASK_ID")
+
+    report = add("report", "report what a contact did: reply, accepted, bounce, ...")
+    report.add_argument("kind", choices=sorted(EVENT_KINDS))
+    report.add_argument("lead", metavar="LEAD")
+    report.add_argument("--campaign", metavar="CAMPAIGN", help="default: every campaign")
+    report.add_argument(
+        "--at",
+        type=_typed(parse_instant, "instant"),
+        metavar="ISO",
+        help="when it happened, with its UTC offset (default: now)",
+    )
+    report.add_argument(
+        "--return-date", type=_typed(parse_date, "date"), metavar="YYYY-MM-DD", help="for ooo"
+    )
+    report.add_argument("--key", help="your id of the event (reporting it twice changes nothing)")
+    report.add_argument("--detail", help="free text for the journal (a bounce reason, ...)")
+
+    credits_ = add("credits", "the workspace's credit balance and journal")
+    credits_.add_argument("--campaign", metavar="CAMPAIGN", help="that campaign's movements only")
+    credits_sub = credits_.add_subparsers(dest="credits_command", metavar="top-up")
+    top_up = credits_sub.add_parser("top-up", help="add credits", parents=[common])
+    top_up.add_argument("amount", type=int, metavar="N")
+    top_up.add_argument("--note", default="top-up")
+    return parser
+
+
+def _run_demo(out: Path | None) -> int:
+    from starlight_sequences.demo import run_demo
+
+    try:
+        run_demo(out)
+    except StarlightError as exc:
+        print(f"starlight demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run the ``starlight`` command; returns the process exit code.
+
+    Exit codes: 0 done; 1 the request failed (a bad lead file, an unknown campaign, too few
+    credits, a file that cannot be read...); 2 the command line is wrong. Errors are one line
+    on stderr, never a traceback.
+
+    Args:
+        argv: the arguments (None: ``sys.argv[1:]``).
+        clock: the clock the service reads (None: the system clock). Tests and host apps that
+            embed the command pass their own.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command == "demo":
+        return _run_demo(args.out)
+
+    from starlight_sequences._cli_commands import COMMANDS, CommandError, Session
+    from starlight_sequences.adapters.clock import SystemClock
+
+    prog = f"starlight {args.command}"
+    session = Session(args, clock if clock is not None else SystemClock())
+    try:
+        return COMMANDS[args.command](session, args)
+    except CommandError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except StarlightError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        session.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,816 @@
+"""The ``starlight`` subcommands over a SQLite file: one function per subcommand.
+
+Each takes the parsed arguments in a :class:`Session` and returns the exit code. Errors are
+raised (the library's :class:`~starlight_sequences.errors.StarlightError`, ``OSError``, or
+:class:`CommandError`) and turned into one line on stderr by ``cli.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import os
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from starlight_sequences._cli_inputs import read_leads, read_shape, write_lead_file
+from starlight_sequences._cli_output import (
+    DraftingProgress,
+    format_local,
+    format_utc,
+    plain,
+    table,
+)
+from starlight_sequences.adapters.linkedin_tasks import LinkedInTaskFile, LinkedInTaskSender
+from starlight_sequences.adapters.outbox import OutboxEmailSender
+from starlight_sequences.adapters.sqlite import SQLiteCreditLedger, SQLiteStorage
+from starlight_sequences.adapters.template_drafter import TemplateDrafter
+from starlight_sequences.campaigns import CampaignSettings, EmailIdentity, LinkedInIdentity
+from starlight_sequences.channels import Action
+from starlight_sequences.errors import InvalidInput
+from starlight_sequences.events import EventKind, InboundEvent
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
+from starlight_sequences.leads import Lead
+from starlight_sequences.locations import load_timezone, validate_country
+from starlight_sequences.ports.clock import Clock
+from starlight_sequences.ports.drafter import Drafter
+from starlight_sequences.service import CampaignService, DispatchReport
+from starlight_sequences.timeline import (
+    LeadStepState,
+    render_svg,
+    render_text,
+    timeline_of_lead,
+    timeline_of_shape,
+)
+from starlight_sequences.worker import run_worker
+
+__all__ = ["COMMANDS", "EVENT_KINDS", "CommandError", "Session"]
+
+EVENT_KINDS: dict[str, EventKind] = {
+    "reply": EventKind.REPLY,
+    "accepted": EventKind.CONNECTION_ACCEPTED,
+    "declined": EventKind.CONNECTION_DECLINED,
+    "bounce": EventKind.BOUNCE,
+    "unsubscribe": EventKind.UNSUBSCRIBE,
+    "ooo": EventKind.OUT_OF_OFFICE,
+    "meeting": EventKind.MEETING_BOOKED,
+}
+"""The words ``starlight report`` takes, and the events they report."""
+
+_ACTION_WORDS = {
+    Action.EMAIL: "email",
+    Action.LINKEDIN_CONNECT: "connection request",
+    Action.LINKEDIN_MESSAGE: "LinkedIn message",
+}
+
+
+class CommandError(Exception):
+    """A problem with how the command was called (exit ``code``: 2 usage, 1 otherwise)."""
+
+    def __init__(self, message: str, *, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def say(text: str = "") -> None:
+    """Write a line to stdout."""
+    print(text)
+
+
+def warn(text: str) -> None:
+    """Write a line to stderr."""
+    print(text, file=sys.stderr)
+
+
+class Session:
+    """One run of a subcommand: its arguments, where its files are, and its adapters.
+
+    Args:
+        args: the parsed command line.
+        clock: the clock (the system clock, or one a test or host app passes to ``main``).
+    """
+
+    def __init__(self, args: argparse.Namespace, clock: Clock) -> None:
+        self.args = args
+        self.clock = clock
+        self.workspace = WorkspaceId(
+            args.workspace or os.environ.get("STARLIGHT_WORKSPACE") or "default"
+        )
+        self._closers: list[Callable[[], None]] = []
+
+    @property
+    def db(self) -> Path:
+        """The database file (``--db`` or ``STARLIGHT_DB``)."""
+        value = self.args.db or os.environ.get("STARLIGHT_DB")
+        if not value:
+            raise CommandError("no database: give --db PATH or set STARLIGHT_DB")
+        return Path(value)
+
+    @property
+    def outbox(self) -> Path:
+        """The outbox folder (``--outbox``; default: ``outbox/`` beside the database)."""
+        return Path(self.args.outbox) if self.args.outbox else self.db.parent / "outbox"
+
+    @property
+    def task_file(self) -> Path:
+        """The LinkedIn task file (``--tasks``; default: beside the database)."""
+        if self.args.tasks:
+            return Path(self.args.tasks)
+        return self.db.parent / "linkedin-tasks.jsonl"
+
+    def service(
+        self, *, create: bool = False, drafter: Drafter | None = None, senders: bool = False
+    ) -> CampaignService:
+        """The service over the database; ``create`` makes the file if it is missing."""
+        database = self.db
+        if not database.exists():
+            if not create:
+                raise CommandError(
+                    f"no database at {database} (it is made by `starlight create` or "
+                    "`starlight credits top-up`); check --db or STARLIGHT_DB",
+                    code=1,
+                )
+            database.parent.mkdir(parents=True, exist_ok=True)
+        storage = SQLiteStorage(database)
+        self._closers.append(storage.close)
+        ledger = SQLiteCreditLedger(database)
+        self._closers.append(ledger.close)
+        email_sender = linkedin_sender = None
+        if senders:
+            email_sender = OutboxEmailSender(self.outbox, clock=self.clock)
+            linkedin_sender = LinkedInTaskSender(LinkedInTaskFile(self.task_file))
+        return CampaignService(
+            storage=storage,
+            ledger=ledger,
+            drafter=drafter if drafter is not None else TemplateDrafter(),
+            clock=self.clock,
+            email_sender=email_sender,
+            linkedin_sender=linkedin_sender,
+        )
+
+    def close(self) -> None:
+        """Close the database connections."""
+        for close in reversed(self._closers):
+            close()
+        self._closers.clear()
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _leads(path: Path, *, skip_invalid: bool) -> tuple[Lead, ...]:
+    """The good leads of a file; its problems are listed on stderr and, unless
+    ``skip_invalid``, stop the command."""
+    imported = read_leads(path)
+    problems = [p.message for p in imported.problems]
+    if problems:
+        for problem in problems:
+            warn(f"{path}: {problem}")
+        if not skip_invalid:
+            raise InvalidInput(
+                f"{path}: {len(problems)} problem(s) listed above; fix the file, or pass "
+                f"--skip-invalid to go on with the {len(imported.leads)} good lead(s)"
+            )
+        warn(f"{path}: skipping the rows above; going on with {len(imported.leads)} lead(s)")
+    return imported.leads
+
+
+def _drafter(args: argparse.Namespace) -> Drafter:
+    if args.drafter == "template":
+        return TemplateDrafter()
+    if not args.base_url or not args.model:
+        raise CommandError("--drafter openai needs --base-url and --model")
+    from starlight_sequences.adapters.openai_drafter import OpenAICompatibleDrafter
+
+    return OpenAICompatibleDrafter(
+        base_url=args.base_url,
+        model=args.model,
+        api_key=os.environ.get("OPENAI_API_KEY", ""),
+    )
+
+
+def _text_option(value: str | None, file: str | None, what: str) -> str | None:
+    if value is not None and file is not None:
+        raise CommandError(f"give --{what} or --{what}-file, not both")
+    if file is None:
+        return value
+    if file == "-":
+        return sys.stdin.read()
+    return Path(file).read_text(encoding="utf-8")
+
+
+def _name(lead: Lead) -> str:
+    return " ".join(part for part in (lead.first_name, lead.last_name) if part) or lead.id
+
+
+def _campaign(args: argparse.Namespace) -> CampaignId:
+    return CampaignId(args.campaign)
+
+
+# --------------------------------------------------------------------------- leads and credits
+
+
+def cmd_import(session: Session, args: argparse.Namespace) -> int:
+    """Check a CSV of leads; write the good ones to a JSON lead file."""
+    source = Path(args.csv)
+    imported = read_leads(source)
+    target = Path(args.out) if args.out else source.with_suffix(".leads.json")
+    if imported.leads:
+        write_lead_file(target, imported.leads)
+    for problem in imported.problems:
+        warn(f"{source}: {problem.message}")
+    rows_with_problems = len({(p.row, p.lead) for p in imported.problems})
+    say(
+        f"{len(imported.leads)} lead(s) imported, {rows_with_problems} row(s) with problems"
+        + (f"; written to {target}" if imported.leads else "; nothing written")
+    )
+    countries = collections.Counter(lead.country or "(campaign default)" for lead in imported.leads)
+    if countries:
+        say("By country: " + ", ".join(f"{c} {n}" for c, n in sorted(countries.items())))
+    return 1 if imported.problems else 0
+
+
+def cmd_estimate(session: Session, args: argparse.Namespace) -> int:
+    """Print what a campaign would cost."""
+    shape = read_shape(args.shape)
+    leads = _leads(Path(args.leads), skip_invalid=args.skip_invalid)
+    service = session.service() if _has_db(session) else None
+    estimate = (service or _offline_service(session)).estimate(shape, leads)
+    say(f"Shape {shape.key}: {len(shape.steps)} steps; {len(leads)} lead(s)")
+    say(f"Reachable: {len(estimate.leads)}; excluded: {len(estimate.excluded)} (they cost nothing)")
+    say(f"Drafting:    {estimate.drafts:>7} messages  {estimate.drafting_cost:>9} credits")
+    say(f"Sends (max): {estimate.sends:>7} sends     {estimate.max_send_cost:>9} credits")
+    say(f"Total (max): {'':>16}  {estimate.total:>9} credits")
+    if args.per_lead:
+        say()
+        for line in table(
+            ["LEAD", "DRAFTS", "DRAFTING", "SENDS", "SENDS MAX", "TOTAL"],
+            [
+                (e.lead_id, e.drafts, e.drafting_cost, e.sends, e.max_send_cost, e.total)
+                for e in estimate.leads
+            ],
+            right=(1, 2, 3, 4, 5),
+        ):
+            say(line)
+    else:
+        groups = collections.Counter((e.drafts, e.sends, e.total) for e in estimate.leads)
+        if groups:
+            say("Per lead:")
+            for (drafts, sends, total), count in sorted(groups.items()):
+                say(f"  {count:>7} lead(s) × {total} credits ({drafts} draft(s), {sends} send(s))")
+    if estimate.excluded:
+        say("Excluded:")
+        for excluded in estimate.excluded[: args.limit or None]:
+            say(f"  {excluded.lead_id}: {plain(excluded.message)}")
+        _more(len(estimate.excluded), args.limit)
+    if service is not None:
+        account = service.balance(session.workspace)
+        say(f"Balance of workspace {session.workspace!r}: {account.available} available")
+    return 0
+
+
+def _has_db(session: Session) -> bool:
+    return bool(session.args.db or os.environ.get("STARLIGHT_DB")) and session.db.exists()
+
+
+def _offline_service(session: Session) -> CampaignService:
+    from starlight_sequences.adapters.memory import InMemoryCreditLedger, InMemoryStorage
+
+    return CampaignService(
+        storage=InMemoryStorage(),
+        ledger=InMemoryCreditLedger(),
+        drafter=TemplateDrafter(),
+        clock=session.clock,
+    )
+
+
+def _more(total: int, limit: int) -> None:
+    if limit and total > limit:
+        say(f"  … and {total - limit} more (--limit 0 shows all)")
+
+
+def cmd_credits(session: Session, args: argparse.Namespace) -> int:
+    """Show the balance and the journal, or top up."""
+    if args.credits_command == "top-up":
+        if args.amount <= 0:
+            raise CommandError("top-up: the amount must be a positive whole number")
+        service = session.service(create=True)
+        account = service.top_up(session.workspace, args.amount, args.note)
+        say(
+            f"Workspace {session.workspace!r}: +{args.amount} credits; "
+            f"{account.available} available, {account.reserved} reserved"
+        )
+        return 0
+    service = session.service()
+    account = service.balance(session.workspace)
+    say(
+        f"Workspace {session.workspace!r}: {account.available} available, "
+        f"{account.reserved} reserved"
+    )
+    campaign = CampaignId(args.campaign) if args.campaign else None
+    movements = service.movements(session.workspace, campaign)
+    if movements:
+        say()
+        for line in table(
+            ["KIND", "AMOUNT", "CAMPAIGN", "LEAD", "NOTE"],
+            [
+                (m.kind.value, m.amount, m.campaign_id or "-", m.lead_id or "-", m.note)
+                for m in movements
+            ],
+            right=(1,),
+        ):
+            say(line)
+    return 0
+
+
+# --------------------------------------------------------------------------- create and review
+
+
+def cmd_create(session: Session, args: argparse.Namespace) -> int:
+    """Create a campaign: enrol the leads and draft every message, for review."""
+    brief = _text_option(args.brief, args.brief_file, "brief")
+    if brief is None:
+        raise CommandError("create needs --brief TEXT or --brief-file FILE")
+    shape = read_shape(args.shape)
+    leads = _leads(Path(args.leads), skip_invalid=args.skip_invalid)
+    if args.default_country:
+        validate_country(args.default_country, subject="--default-country")
+    if args.default_timezone:
+        load_timezone(args.default_timezone, subject="--default-timezone")
+    settings = CampaignSettings(
+        default_country=args.default_country.upper() if args.default_country else None,
+        default_timezone=args.default_timezone,
+    )
+    email_identity = None
+    if args.mailbox:
+        if "@" not in args.mailbox or any(c in args.mailbox for c in " \r\n<>"):
+            raise CommandError(f"--mailbox {args.mailbox!r} is not an email address")
+        email_identity = EmailIdentity(
+            id=SenderId(args.mailbox),
+            address=args.mailbox,
+            display_name=args.mailbox_name or "",
+        )
+    linkedin_identity = None
+    if args.linkedin_account:
+        linkedin_identity = LinkedInIdentity(
+            id=SenderId(args.linkedin_account), premium=args.linkedin_premium
+        )
+    service = session.service(create=True, drafter=_drafter(args))
+    progress = DraftingProgress(sys.stderr)
+    try:
+        report = service.create_campaign(
+            session.workspace,
+            name=args.name,
+            brief=brief,
+            shape=shape,
+            leads=leads,
+            email_identity=email_identity,
+            linkedin_identity=linkedin_identity,
+            settings=settings,
+            campaign_id=CampaignId(args.campaign_id) if args.campaign_id else None,
+            progress=progress,
+        )
+    finally:
+        progress.finish()
+    campaign = report.campaign
+    say(f"Created campaign {campaign.id} ({plain(campaign.name)}), shape {campaign.shape.key}")
+    say(
+        f"  {report.enrolled} enrolled, {len(report.excluded)} excluded, {report.drafts} "
+        f"messages drafted ({report.drafting_credits} credits)"
+    )
+    for excluded in report.excluded[: args.limit or None]:
+        say(f"  excluded {excluded.lead_id}: {plain(excluded.message)}")
+    _more(len(report.excluded), args.limit)
+    if report.needs_attention:
+        say(f"  {len(report.needs_attention)} draft(s) need attention:")
+        for draft in report.needs_attention[: args.limit or None]:
+            say(f"    {draft.lead_id} step {draft.step}: {plain(draft.problem)}")
+        _more(len(report.needs_attention), args.limit)
+    say(f"Next: starlight preview {campaign.id}, then starlight approve {campaign.id}")
+    return 0
+
+
+def cmd_preview(session: Session, args: argparse.Namespace) -> int:
+    """Show recipients, their steps and dates, and their drafts."""
+    service = session.service()
+    lead_id = LeadId(args.lead) if args.lead else None
+    preview = service.preview(session.workspace, _campaign(args), lead_id)
+    campaign = preview.campaign
+    if lead_id is not None and not preview.recipients:
+        left_out = [e for e in preview.excluded if e.lead_id == lead_id]
+        if left_out:
+            say(f"{lead_id} is excluded: {plain(left_out[0].message)}")
+            return 0
+        raise CommandError(f"campaign {campaign.id!r} has no recipient {lead_id!r}", code=1)
+    say(
+        f"Campaign {campaign.id} ({plain(campaign.name)}): {campaign.status.value}, shape "
+        f"{campaign.shape.key}; {len(preview.recipients)} recipient(s), "
+        f"{len(campaign.excluded)} excluded"
+    )
+    shown = preview.recipients if lead_id or not args.limit else preview.recipients[: args.limit]
+    for recipient in shown:
+        lead = recipient.lead
+        say()
+        say(
+            f"{lead.id}  {plain(_name(lead))}, {plain(lead.company) or '-'} — {lead.country} "
+            f"{lead.timezone} — {recipient.status.value}"
+            + (f" ({plain(recipient.reason)})" if recipient.reason else "")
+        )
+        rows = []
+        for step in recipient.steps:
+            when_local = (
+                format_local(step.due_local, lead.timezone)
+                if step.due_local
+                else ("after acceptance" if step.gated else "-")
+            )
+            if step.draft is None:
+                text = "(no note)" if step.action is Action.LINKEDIN_CONNECT else "-"
+            elif step.draft.needs_attention:
+                text = f"NEEDS ATTENTION: {step.draft.problem}"
+            else:
+                text = step.draft.subject or step.draft.body
+            rows.append(
+                (
+                    step.step,
+                    _ACTION_WORDS[step.action],
+                    when_local,
+                    format_utc(step.due_utc),
+                    step.status.value if step.status else "-",
+                    _shorten(text, 60),
+                )
+            )
+        for line in table(["STEP", "ACTION", "LOCAL", "UTC", "STATUS", "DRAFT"], rows):
+            say("  " + line)
+        if lead_id is not None:
+            for step in recipient.steps:
+                if step.draft is None or not step.draft.body:
+                    continue
+                say()
+                say(f"  Step {step.step}, {_ACTION_WORDS[step.action]} (v{step.draft.version}):")
+                if step.draft.subject is not None:
+                    say(f"    Subject: {plain(step.draft.subject)}")
+                for body_line in step.draft.body.splitlines():
+                    say(f"    | {plain(body_line)}")
+    if lead_id is None:
+        _more(len(preview.recipients), args.limit)
+        if campaign.excluded:
+            say()
+            say("Excluded:")
+            for excluded in campaign.excluded[: args.limit or None]:
+                say(f"  {excluded.lead_id}: {plain(excluded.message)}")
+            _more(len(campaign.excluded), args.limit)
+    attention = preview.needs_attention
+    if attention:
+        say()
+        say(f"{len(attention)} draft(s) need attention (edit, regenerate or exclude them):")
+        for draft in attention[: args.limit or None]:
+            say(f"  {draft.lead_id} step {draft.step}: {plain(draft.problem)}")
+        _more(len(attention), args.limit)
+    return 0
+
+
+def _shorten(text: str, limit: int) -> str:
+    flat = plain(" ".join(text.split()))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def cmd_edit(session: Session, args: argparse.Namespace) -> int:
+    """Replace a draft's subject and/or body."""
+    body = _text_option(args.body, args.body_file, "body")
+    if args.subject is None and body is None:
+        raise CommandError("edit needs --subject, --body or --body-file")
+    service = session.service()
+    draft = service.edit_draft(
+        session.workspace,
+        _campaign(args),
+        LeadId(args.lead),
+        args.step,
+        subject=args.subject,
+        body=body,
+    )
+    say(f"Draft of {draft.lead_id} step {draft.step} saved (version {draft.version})")
+    return 0
+
+
+def cmd_regenerate(session: Session, args: argparse.Namespace) -> int:
+    """Draft one message again (charged as a draft)."""
+    service = session.service(drafter=_drafter(args))
+    draft = service.regenerate_draft(
+        session.workspace, _campaign(args), LeadId(args.lead), args.step
+    )
+    state = f"needs attention: {draft.problem}" if draft.needs_attention else "ready"
+    say(f"Draft of {draft.lead_id} step {draft.step} redrafted (version {draft.version}), {state}")
+    if draft.subject is not None:
+        say(f"  Subject: {plain(draft.subject)}")
+    for body_line in draft.body.splitlines():
+        say(f"  | {plain(body_line)}")
+    return 0
+
+
+def cmd_exclude(session: Session, args: argparse.Namespace) -> int:
+    """Leave a recipient out of the campaign."""
+    service = session.service()
+    enrolment = service.exclude_recipient(
+        session.workspace, _campaign(args), LeadId(args.lead), args.reason
+    )
+    say(f"{enrolment.lead_id} excluded from {enrolment.campaign_id}: {plain(enrolment.reason)}")
+    return 0
+
+
+def cmd_approve(session: Session, args: argparse.Namespace) -> int:
+    """Approve the campaign (or one recipient): reserve the send credits and schedule."""
+    service = session.service()
+    if args.lead:
+        enrolment = service.approve_recipient(session.workspace, _campaign(args), LeadId(args.lead))
+        say(f"{enrolment.lead_id} approved in {enrolment.campaign_id}")
+        return 0
+    campaign = service.approve(session.workspace, _campaign(args))
+    account = service.balance(session.workspace)
+    say(
+        f"Campaign {campaign.id} is {campaign.status.value}; approved at "
+        f"{format_utc(campaign.approved_at)}. {account.reserved} credits reserved, "
+        f"{account.available} available."
+    )
+    say("Sends go out while `starlight run` is running.")
+    return 0
+
+
+def cmd_control(session: Session, args: argparse.Namespace) -> int:
+    """Pause, resume or cancel a campaign."""
+    service = session.service()
+    action = {
+        "pause": service.pause_campaign,
+        "resume": service.resume_campaign,
+        "cancel": service.cancel_campaign,
+    }[args.command]
+    campaign = action(session.workspace, _campaign(args))
+    say(f"Campaign {campaign.id} is {campaign.status.value}")
+    return 0
+
+
+def cmd_campaigns(session: Session, args: argparse.Namespace) -> int:
+    """List the workspace's campaigns."""
+    service = session.service()
+    campaigns = service.campaigns(session.workspace)
+    if not campaigns:
+        say(f"No campaigns in workspace {session.workspace!r}")
+        return 0
+    for line in table(
+        ["CAMPAIGN", "NAME", "STATUS", "SHAPE", "CREATED", "APPROVED"],
+        [
+            (
+                c.id,
+                c.name,
+                c.status.value,
+                c.shape.key,
+                format_utc(c.created_at),
+                format_utc(c.approved_at),
+            )
+            for c in campaigns
+        ],
+    ):
+        say(line)
+    return 0
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _report_words(report: DispatchReport) -> str:
+    parts = [
+        f"{value} {name.replace('_', ' ')}"
+        for name, value in (
+            ("sent", report.sent),
+            ("retried", report.retried),
+            ("failed", report.failed),
+            ("skipped", report.skipped),
+            ("timed_out", report.timed_out),
+            ("deferred", report.deferred),
+            ("lease_lost", report.lease_lost),
+            ("handed_back", report.handed_back),
+        )
+        if value
+    ]
+    return ", ".join(parts) or "nothing due"
+
+
+def cmd_run(session: Session, args: argparse.Namespace) -> int:
+    """Run the dispatcher until stopped (SIGTERM, SIGINT), or one pass with ``--once``."""
+    if args.poll < 0 or args.batch < 1:
+        raise CommandError("--poll must be >= 0 and --batch >= 1")
+    service = session.service(senders=True)
+    worker_id = args.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    def on_pass(report: DispatchReport) -> None:
+        if report.handled or args.once:
+            say(f"{format_utc(session.clock.now())}  {_report_words(report)}")
+            sys.stdout.flush()
+
+    if not args.once:
+        say(
+            f"Worker {worker_id} dispatching from {session.db} (outbox {session.outbox}, "
+            f"LinkedIn tasks {session.task_file}); Ctrl-C or SIGTERM stops it"
+        )
+        sys.stdout.flush()
+    stats = run_worker(
+        service,
+        worker_id=worker_id,
+        poll_interval=args.poll,
+        batch=args.batch,
+        workspace_id=session.workspace if args.this_workspace_only else None,
+        once=args.once,
+        on_pass=on_pass,
+    )
+    if not args.once:
+        say(f"Stopped after {stats.passes} pass(es): {_report_words(stats.totals)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def cmd_status(session: Session, args: argparse.Namespace) -> int:
+    """Show a campaign's contacts, their steps and next sends, and the counts."""
+    service = session.service()
+    report = service.status(session.workspace, _campaign(args))
+    campaign = report.campaign
+    say(
+        f"Campaign {campaign.id} ({plain(campaign.name)}): {campaign.status.value}, shape "
+        f"{campaign.shape.key}, {len(report.contacts)} contact(s)"
+    )
+    contacts = report.contacts if not args.limit else report.contacts[: args.limit]
+    if contacts:
+        say()
+        for line in table(
+            ["LEAD", "STEP", "ACTION", "STATUS", "SEND", "NEXT (LOCAL)", "NEXT (UTC)", "REASON"],
+            [
+                (
+                    c.lead.id,
+                    c.step,
+                    _ACTION_WORDS[c.action],
+                    c.status.value,
+                    c.send_status.value if c.send_status else "-",
+                    format_local(c.next_send_local, c.lead.timezone),
+                    format_utc(c.next_send_utc),
+                    c.reason or "",
+                )
+                for c in contacts
+            ],
+            right=(1,),
+        ):
+            say(line)
+        _more(len(report.contacts), args.limit)
+    if report.counts:
+        say()
+        say("Sends per step and status:")
+        for line in table(["STEP", "STATUS", "COUNT"], report.counts, right=(0, 2)):
+            say("  " + line)
+    waiting = service.waiting_on_connections(session.workspace, campaign.id)
+    say()
+    say(f"Waiting on connections: {len(waiting) or 'none'}")
+    return 0
+
+
+def cmd_timeline(session: Session, args: argparse.Namespace) -> int:
+    """Print the campaign's timeline (of the shape, or of one lead); optionally as SVG."""
+    service = session.service()
+    if args.lead:
+        enrolment, sends = service.lead_timeline_states(
+            session.workspace, _campaign(args), LeadId(args.lead)
+        )
+        cadence = {step.number for step in enrolment.steps}
+        states = [
+            LeadStepState(step=s.step, status=s.status, at=s.sent_at or s.due_at, reason=s.reason)
+            for s in sends
+            if s.step in cadence
+        ]
+        timeline = timeline_of_lead(
+            _name(enrolment.lead), enrolment.steps, states, timezone=enrolment.lead.timezone
+        )
+    else:
+        campaign = service.storage.get_campaign(session.workspace, _campaign(args))
+        timeline = timeline_of_shape(campaign.shape)
+    say(render_text(timeline).rstrip("\n"))
+    if args.svg:
+        target = Path(args.svg)
+        target.write_text(render_svg(timeline), encoding="utf-8")
+        say(f"SVG written to {target}")
+    return 0
+
+
+def cmd_tasks(session: Session, args: argparse.Namespace) -> int:
+    """Show the Waiting-on-connections list and the pending LinkedIn tasks; mark one done."""
+    queue = LinkedInTaskFile(session.task_file)
+    if args.tasks_command == "done":
+        task = queue.complete(args.task_id)
+        say(
+            f"Task {task.id} done: {_ACTION_WORDS[task.action]} to "
+            f"{plain(task.recipient_name)} ({task.campaign_id} / {task.lead_id})"
+        )
+        return 0
+    service = session.service()
+    campaign = CampaignId(args.campaign) if args.campaign else None
+    waiting = service.waiting_on_connections(session.workspace, campaign)
+    say(f"Waiting on connections ({len(waiting)})")
+    if waiting:
+        for line in table(
+            [
+                "CAMPAIGN",
+                "LEAD",
+                "NAME",
+                "STEP",
+                "REQUEST SENT (LOCAL)",
+                "TIMES OUT (LOCAL)",
+                "UTC",
+            ],
+            [
+                (
+                    w.campaign_id,
+                    w.lead.id,
+                    _name(w.lead),
+                    w.step,
+                    format_local(w.since, w.lead.timezone),
+                    format_local(w.times_out_at, w.lead.timezone),
+                    format_utc(w.times_out_at),
+                )
+                for w in waiting
+            ],
+            right=(3,),
+        ):
+            say("  " + line)
+        say("  (report an acceptance with: starlight report accepted LEAD --campaign CAMPAIGN)")
+    pending = (
+        [t for t in queue.pending() if campaign is None or t.campaign_id == campaign]
+        if session.task_file.exists()
+        else []
+    )
+    say()
+    say(f"Pending LinkedIn tasks ({len(pending)}) in {session.task_file}")
+    for task in pending:
+        say(
+            f"  {task.id}  {_ACTION_WORDS[task.action]} to {plain(task.recipient_name)}  "
+            f"{task.profile_url}  ({task.campaign_id} / {task.lead_id}, step {task.step})"
+        )
+        say(f"    {plain(task.instructions)}")
+        for text_line in (task.text or "").splitlines():
+            say(f"    | {plain(text_line)}")
+    if pending:
+        say("  (mark one done with: starlight tasks done TASK_ID)")
+    return 0
+
+
+def cmd_report(session: Session, args: argparse.Namespace) -> int:
+    """Report an inbound event about a lead (reply, acceptance, bounce, ...)."""
+    kind = EVENT_KINDS[args.kind]
+    if args.return_date is not None and kind is not EventKind.OUT_OF_OFFICE:
+        raise CommandError("--return-date goes with `report ooo` only")
+    at: dt.datetime = args.at if args.at is not None else session.clock.now()
+    service = session.service()
+    changed = service.report_event(
+        session.workspace,
+        InboundEvent(
+            kind=kind,
+            lead_id=LeadId(args.lead),
+            at=at,
+            campaign_id=CampaignId(args.campaign) if args.campaign else None,
+            key=args.key or "",
+            return_date=args.return_date,
+            detail=args.detail or "",
+        ),
+    )
+    if not changed:
+        say(f"{kind.value} of {args.lead}: already reported; nothing changed")
+        return 0
+    say(f"{kind.value} of {args.lead} at {format_utc(at)} recorded:")
+    for enrolment in changed:
+        say(
+            f"  {enrolment.campaign_id} / {enrolment.lead_id}: {enrolment.status.value}"
+            + (f" ({plain(enrolment.reason)})" if enrolment.reason else "")
+        )
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
+    "approve": cmd_approve,
+    "campaigns": cmd_campaigns,
+    "cancel": cmd_control,
+    "create": cmd_create,
+    "credits": cmd_credits,
+    "edit": cmd_edit,
+    "estimate": cmd_estimate,
+    "exclude": cmd_exclude,
+    "import": cmd_import,
+    "pause": cmd_control,
+    "preview": cmd_preview,
+    "regenerate": cmd_regenerate,
+    "report": cmd_report,
+    "resume": cmd_control,
+    "run": cmd_run,
+    "status": cmd_status,
+    "tasks": cmd_tasks,
+    "timeline": cmd_timeline,
+}
+"""Subcommand name → the function that runs it."""
