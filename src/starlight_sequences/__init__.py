@@ -5,13 +5,25 @@ The public API is what this module re-exports; see ``docs/`` for the guides.
 
 from __future__ import annotations
 
-from starlight_sequences import calendar, credits, shapes
+from starlight_sequences import adapters, calendar, credits, ports, shapes
 from starlight_sequences.cadence import (
     Cadence,
     CadenceStep,
     Exclusion,
     ExclusionReason,
     resolve_cadence,
+)
+from starlight_sequences.campaigns import (
+    Campaign,
+    CampaignSettings,
+    CampaignStatus,
+    EmailIdentity,
+    Enrolment,
+    EnrolmentStatus,
+    LinkedInIdentity,
+    ScheduledSend,
+    SendStatus,
+    StopScope,
 )
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.credits import (
@@ -24,37 +36,68 @@ from starlight_sequences.credits import (
     estimate_credits,
 )
 from starlight_sequences.errors import StarlightError
+from starlight_sequences.events import EventKind, InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
-from starlight_sequences.leads import Lead
+from starlight_sequences.leads import (
+    Lead,
+    LeadImport,
+    LeadProblem,
+    import_leads,
+    import_leads_csv,
+    locate,
+)
+from starlight_sequences.service import CampaignService
 from starlight_sequences.shapes import SendShape, Step, WaitAnchor
+from starlight_sequences.worker import run_worker
 
 __all__ = [
     "Action",
     "Cadence",
     "CadenceStep",
+    "Campaign",
     "CampaignId",
+    "CampaignService",
+    "CampaignSettings",
+    "CampaignStatus",
     "Channel",
     "CreditAccount",
     "CreditEstimate",
     "CreditMovement",
+    "EmailIdentity",
+    "Enrolment",
+    "EnrolmentStatus",
+    "EventKind",
     "Exclusion",
     "ExclusionReason",
+    "InboundEvent",
     "Lead",
     "LeadEstimate",
     "LeadId",
+    "LeadImport",
+    "LeadProblem",
+    "LinkedInIdentity",
     "MovementKind",
     "PriceTable",
+    "ScheduledSend",
     "SendId",
     "SendShape",
+    "SendStatus",
     "SenderId",
     "StarlightError",
     "Step",
+    "StopScope",
     "WaitAnchor",
     "WorkspaceId",
+    "adapters",
     "calendar",
     "credits",
     "estimate_credits",
+    "import_leads",
+    "import_leads_csv",
+    "locate",
+    "ports",
     "resolve_cadence",
+    "run_worker",
     "shapes",
 ]
 
