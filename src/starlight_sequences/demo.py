@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from starlight_sequences import shapes
 from starlight_sequences.adapters.clock import SettableClock
 from starlight_sequences.adapters.linkedin_tasks import LinkedInTaskFile, LinkedInTaskSender
 from starlight_sequences.adapters.outbox import OutboxEmailSender
@@ -28,10 +29,8 @@ from starlight_sequences.ports.senders import (
 )
 from starlight_sequences.service import CampaignService
 from starlight_sequences.timeline import (
-    LeadStepState,
     render_svg,
     render_text,
-    timeline_of_lead,
     timeline_of_shape,
 )
 
@@ -225,11 +224,7 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
     service.top_up(WORKSPACE, 500, "demo credits")
 
     say("starlight demo — the email → LinkedIn shape, 10 leads in 9 countries\n")
-    say(
-        render_text(
-            timeline_of_shape(__import__("starlight_sequences").shapes.get("email-linkedin"))
-        )
-    )
+    say(render_text(timeline_of_shape(shapes.get("email-linkedin"))))
     estimate = service.estimate("email-linkedin", SAMPLE_LEADS)
     say(
         f"\nCredit estimate: {estimate.drafting_cost} drafting + {estimate.max_send_cost} "
@@ -306,14 +301,7 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
     say(f"Credits: {account.available} available, {account.reserved} reserved")
     for movement in service.movements(WORKSPACE, CAMPAIGN):
         say(f"  {movement.kind.value:<8} {movement.amount:>4}  {movement.note}")
-    enrolment, sends = service.lead_timeline_states(WORKSPACE, CAMPAIGN, LeadId("maya"))
-    states = [
-        LeadStepState(step=s.step, status=s.status, at=s.sent_at or s.due_at, reason=s.reason)
-        for s in sends
-    ]
-    lead_timeline = timeline_of_lead(
-        "Maya Cohen", enrolment.steps, states, timezone=enrolment.lead.timezone
-    )
+    lead_timeline = service.lead_timeline(WORKSPACE, CAMPAIGN, LeadId("maya"))
     say("\n" + render_text(lead_timeline))
     (out / "timeline-maya.svg").write_text(render_svg(lead_timeline), encoding="utf-8")
     say(

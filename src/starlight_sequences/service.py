@@ -82,6 +82,12 @@ from starlight_sequences.ports.senders import (
 )
 from starlight_sequences.ports.storage import Changes, Storage
 from starlight_sequences.shapes import SendShape, WaitAnchor
+from starlight_sequences.timeline import (
+    LeadStepState,
+    Timeline,
+    timeline_of_lead,
+    timeline_of_shape,
+)
 
 __all__ = [
     "CampaignPreview",
@@ -1920,6 +1926,29 @@ class CampaignService:
                     )
                 )
         return sorted(tasks, key=lambda t: (t.times_out_at, t.lead.id))
+
+    def shape_timeline(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Timeline:
+        """The campaign's shape as a timeline: numbered steps joined by their waits."""
+        return timeline_of_shape(self.storage.get_campaign(workspace_id, campaign_id).shape)
+
+    def lead_timeline(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
+    ) -> Timeline:
+        """One lead's timeline: its cadence with each step's status and moment (sent, or due;
+        for a step waiting on an acceptance, the deadline), in the lead's own timezone."""
+        enrolment, sends = self.lead_timeline_states(workspace_id, campaign_id, lead_id)
+        lead = enrolment.lead
+        name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or lead.id
+        states = [
+            LeadStepState(
+                step=send.step,
+                status=send.status,
+                at=send.sent_at or send.due_at,
+                reason=send.reason,
+            )
+            for send in sends
+        ]
+        return timeline_of_lead(name, enrolment.steps, states, timezone=lead.timezone)
 
     def lead_timeline_states(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId

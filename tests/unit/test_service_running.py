@@ -240,3 +240,19 @@ def test_a_reply_during_review_keeps_the_lead_out_of_the_approved_schedule() -> 
     assert kit.storage.get_enrolment(WS, CID, LeadId("ann")).status is EnrolmentStatus.REPLIED
     run_for(kit, 3)
     assert {m.lead_id for m in kit.email.sent.values()} == {"bob"}
+
+
+def test_timelines_come_from_the_service_for_the_shape_and_for_a_lead() -> None:
+    from starlight_sequences.timeline import render_svg, render_text
+
+    kit = make_kit()
+    launch(kit, [lead("dov", country="IL", timezone="Asia/Jerusalem")])
+    run_for(kit, 1)
+    shape_text = render_text(kit.service.shape_timeline(WS, CID))
+    assert "1 Email -- 3 business days --> 2 Email -- 4 business days --> 3 Email" in shape_text
+    timeline = kit.service.lead_timeline(WS, CID, LeadId("dov"))
+    text = render_text(timeline)
+    assert "Dov Doe" in text
+    assert "sent Mon 2026-11-30" in text
+    assert "Asia/Jerusalem" in text
+    assert render_svg(timeline).startswith("<svg")
