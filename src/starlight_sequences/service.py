@@ -1198,7 +1198,7 @@ class CampaignService:
             draft = self._draft(ws, send.campaign_id, send.lead_id, send.step)
         result = self._send(campaign, enrolment, send, draft)
         if isinstance(result, SendReceipt):
-            self._finish_sent(campaign, enrolment, send, calendar, worker_id, result)
+            self._finish_sent(campaign, enrolment, send, calendar, worker_id, result, stored)
             return "sent"
         if not result.permanent and send.attempts < campaign.settings.max_attempts:
             backoff = result.retry_after or dt.timedelta(minutes=5 * 2 ** (send.attempts - 1))
@@ -1402,6 +1402,7 @@ class CampaignService:
         calendar: BusinessCalendar,
         worker_id: str,
         receipt: SendReceipt,
+        stored: Enrolment,
     ) -> None:
         now = self.clock.now()
         ws = send.workspace_id
@@ -1460,10 +1461,10 @@ class CampaignService:
                     changed.append(_bump(nxt, status=SendStatus.SCHEDULED, due_at=due))
         elif not any(not s.status.is_final for s in later):
             updated = updated.stop(EnrolmentStatus.COMPLETED, "every step sent")
+        # Written when anything changed since it was read (including a return from
+        # out-of-office that the caller applied).
         enrolments = (
-            (attrs.evolve(updated, revision=enrolment.revision + 1),)
-            if updated != enrolment
-            else ()
+            (attrs.evolve(updated, revision=stored.revision + 1),) if updated != stored else ()
         )
         self.storage.finish_send(
             sent,
@@ -1720,6 +1721,25 @@ class CampaignService:
         return updated, sends
 
     # -- control ---------------------------------------------------------------------------
+
+    def update_settings(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, settings: CampaignSettings
+    ) -> Campaign:
+        """Replace a campaign's settings (business hours, closures, timeouts, stop rules...).
+
+        Scheduled sends keep their instants; each is checked against the new settings when it
+        is claimed (a send that no longer lies in the recipient's business hours is re-timed,
+        not sent), and later steps are timed with them.
+
+        Raises:
+            IllegalTransition: the campaign is cancelled or completed.
+        """
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        if campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
+            raise IllegalTransition(f"campaign {campaign_id!r} is {campaign.status}")
+        updated = _bump(campaign, settings=settings)
+        self.storage.commit(workspace_id, Changes(campaigns=(updated,)))
+        return updated
 
     def pause_campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
         """Stop sending; nothing pending is lost. Raises ``IllegalTransition`` unless active."""

@@ -2,12 +2,21 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 import pytest
 
-from starlight_sequences.campaigns import CampaignStatus, EnrolmentStatus, SendStatus
+from starlight_sequences.calendar import BusinessHours
+from starlight_sequences.campaigns import (
+    CampaignSettings,
+    CampaignStatus,
+    EnrolmentStatus,
+    SendStatus,
+    StopScope,
+)
 from starlight_sequences.errors import UnknownContact
 from starlight_sequences.events import EventKind, InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId
+from starlight_sequences.locations import load_timezone
 from starlight_sequences.planning import calendar_for
 from starlight_sequences.ports.senders import SendFailure
 from tests.service_kit import LINKEDIN, MAILBOX, WS, Kit, lead, make_kit
@@ -256,3 +265,144 @@ def test_timelines_come_from_the_service_for_the_shape_and_for_a_lead() -> None:
     assert "sent Mon 2026-11-30" in text
     assert "Asia/Jerusalem" in text
     assert render_svg(timeline).startswith("<svg")
+
+
+def test_a_declined_connection_skips_the_gated_message_and_completes_the_lead() -> None:
+    kit = make_kit()
+    launch(kit, [lead("bob", email=False, linkedin=True)], shape="email-linkedin")
+    run_for(kit, 2)
+    reserved = kit.ledger.balance(WS).reserved
+    kit.service.report_event(
+        WS,
+        InboundEvent(kind=EventKind.CONNECTION_DECLINED, lead_id=LeadId("bob"), at=kit.clock.now()),
+    )
+    sends = kit.storage.list_sends(WS, CID, LeadId("bob"))
+    assert [s.status for s in sends] == [SendStatus.SENT, SendStatus.SKIPPED]
+    assert kit.storage.get_enrolment(WS, CID, LeadId("bob")).status is EnrolmentStatus.COMPLETED
+    assert kit.ledger.balance(WS).reserved == reserved - 2
+
+
+def test_an_out_of_office_holds_the_lead_until_the_return_date_then_resumes() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann")])
+    run_for(kit, 1)
+    back = dt.date(2026, 12, 14)  # a Monday
+    kit.service.report_event(
+        WS,
+        InboundEvent(
+            kind=EventKind.OUT_OF_OFFICE,
+            lead_id=LeadId("ann"),
+            at=kit.clock.now(),
+            return_date=back,
+        ),
+    )
+    enrolment = kit.storage.get_enrolment(WS, CID, LeadId("ann"))
+    assert enrolment.status is EnrolmentStatus.OUT_OF_OFFICE
+    run_for(kit, 9)
+    assert sent_steps(kit, "ann") == [1]
+    run_for(kit, 7)
+    second = kit.storage.list_sends(WS, CID, LeadId("ann"))[1]
+    assert second.status is SendStatus.SENT
+    assert second.sent_at is not None
+    local = second.sent_at.astimezone(
+        calendar_for(enrolment.lead, CampaignSettings().business_hours).zone
+    )
+    assert local.date() >= back
+    assert (
+        kit.storage.get_enrolment(WS, CID, LeadId("ann")).status
+        is not EnrolmentStatus.OUT_OF_OFFICE
+    )
+
+
+def test_a_bounce_stops_the_contact_in_every_campaign_and_suppresses_the_address() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann")])
+    other = CampaignId("c2")
+    kit.service.create_campaign(
+        WS,
+        name="y",
+        brief="b",
+        shape="cold-email",
+        leads=[lead("ann")],
+        email_identity=MAILBOX,
+        campaign_id=other,
+        settings=CampaignSettings(allow_overlap=True),
+    )
+    kit.service.report_event(
+        WS, InboundEvent(kind=EventKind.BOUNCE, lead_id=LeadId("ann"), at=kit.clock.now())
+    )
+    for campaign_id in (CID, other):
+        enrolment = kit.storage.get_enrolment(WS, campaign_id, LeadId("ann"))
+        assert enrolment.status is EnrolmentStatus.BOUNCED
+    assert kit.storage.suppressed(WS, {"ann@ann.example.com"}) == {"ann@ann.example.com"}
+
+
+def test_a_reply_with_workspace_scope_stops_every_campaign_and_company_scope_stops_colleagues() -> (
+    None
+):
+    kit = make_kit()
+    settings = CampaignSettings(
+        stop_scope=StopScope.WORKSPACE, stop_company_on_reply=True, allow_overlap=True
+    )
+    colleague = attrs.evolve(lead("zoe"), email="zoe@ann.example.com")
+    kit.service.create_campaign(
+        WS,
+        name="x",
+        brief="b",
+        shape="email-sequence",
+        leads=[lead("ann"), colleague, lead("bob")],
+        email_identity=MAILBOX,
+        campaign_id=CID,
+        settings=settings,
+    )
+    other = CampaignId("c2")
+    kit.service.create_campaign(
+        WS,
+        name="y",
+        brief="b",
+        shape="cold-email",
+        leads=[lead("ann")],
+        email_identity=MAILBOX,
+        campaign_id=other,
+        settings=settings,
+    )
+    kit.service.report_event(
+        WS,
+        InboundEvent(
+            kind=EventKind.REPLY, lead_id=LeadId("ann"), campaign_id=CID, at=kit.clock.now()
+        ),
+    )
+    status = {
+        (e.campaign_id, e.lead_id): e.status
+        for cid in (CID, other)
+        for e in kit.storage.list_enrolments(WS, cid)
+    }
+    assert status[(CID, "ann")] is EnrolmentStatus.REPLIED
+    assert status[(other, "ann")] is EnrolmentStatus.REPLIED
+    assert status[(CID, "zoe")] is EnrolmentStatus.COMPLETED
+    assert status[(CID, "bob")] is EnrolmentStatus.IN_REVIEW
+
+
+def test_pausing_one_lead_holds_its_steps_and_resuming_sends_them() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann"), lead("bob")])
+    kit.service.pause_enrolment(WS, CID, LeadId("ann"))
+    run_for(kit, 2)
+    assert sent_steps(kit, "ann") == []
+    assert sent_steps(kit, "bob") == [1]
+    kit.service.resume_enrolment(WS, CID, LeadId("ann"))
+    run_for(kit, 1)
+    assert sent_steps(kit, "ann") == [1]
+
+
+def test_changed_business_hours_are_checked_again_at_send_time() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann")])
+    campaign = kit.storage.get_campaign(WS, CID)
+    afternoons = BusinessHours(open=dt.time(13), close=dt.time(17))
+    kit.service.update_settings(WS, CID, attrs.evolve(campaign.settings, business_hours=afternoons))
+    run_for(kit, 1)
+    (first, *_) = kit.storage.list_sends(WS, CID, LeadId("ann"))
+    assert first.sent_at is not None
+    local = first.sent_at.astimezone(load_timezone("America/New_York"))
+    assert dt.time(13) <= local.time() < dt.time(17)
