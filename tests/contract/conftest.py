@@ -17,6 +17,7 @@ import pytest
 
 from starlight_sequences import shapes
 from starlight_sequences.adapters.memory import InMemoryCreditLedger, InMemoryStorage
+from starlight_sequences.adapters.postgres import PostgresCreditLedger, PostgresStorage
 from starlight_sequences.adapters.sqlite import SQLiteCreditLedger, SQLiteStorage
 from starlight_sequences.cadence import Cadence, resolve_cadence
 from starlight_sequences.campaigns import (
@@ -38,6 +39,7 @@ from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.leads import Lead
 from starlight_sequences.ports.credits import CreditLedger
 from starlight_sequences.ports.storage import Storage
+from tests import pg
 
 WS = WorkspaceId("ws-acme")
 OTHER_WS = WorkspaceId("ws-globex")
@@ -72,15 +74,30 @@ def _sqlite_ledger(tmp_path: Path) -> Iterator[CreditLedger]:
         yield ledger
 
 
+@contextlib.contextmanager
+def _postgres_storage(tmp_path: Path) -> Iterator[Storage]:
+    # A schema of its own per test (skips without STARLIGHT_PG_DSN; see tests/pg.py).
+    with PostgresStorage(pg.fresh_dsn(), max_size=8) as storage:
+        yield storage
+
+
+@contextlib.contextmanager
+def _postgres_ledger(tmp_path: Path) -> Iterator[CreditLedger]:
+    with PostgresCreditLedger(pg.fresh_dsn(), max_size=8) as ledger:
+        yield ledger
+
+
 StorageFactory = Callable[[Path], contextlib.AbstractContextManager[Storage]]
 LedgerFactory = Callable[[Path], contextlib.AbstractContextManager[CreditLedger]]
 
 STORAGE_FACTORIES: dict[str, StorageFactory] = {
     "memory": _memory_storage,
+    "postgres": _postgres_storage,
     "sqlite": _sqlite_storage,
 }
 LEDGER_FACTORIES: dict[str, LedgerFactory] = {
     "memory": _memory_ledger,
+    "postgres": _postgres_ledger,
     "sqlite": _sqlite_ledger,
 }
 

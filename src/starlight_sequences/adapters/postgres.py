@@ -1,0 +1,1338 @@
+"""PostgreSQL adapters: the storage and credit ledger for many dispatcher workers on many hosts.
+
+Needs the ``postgres`` extra (``psycopg`` 3 and ``psycopg_pool``). Each adapter is built from a
+connection string (it then owns a :class:`~psycopg_pool.ConnectionPool`) or from a pool the host
+app already has. The schema is migrated on open: the ``starlight_schema_version`` table counts
+the migrations applied (the list is :data:`MIGRATIONS`), and migrating holds a transaction-level
+advisory lock, so processes opening one database at once take turns.
+
+Every port operation is one transaction. Revision checks lock the stored rows
+(``SELECT … FOR UPDATE``, in key order) before comparing; a record inserted at revision 0 is
+written with ``ON CONFLICT DO NOTHING`` and a row count check, so two writers racing to create
+the same record cannot both succeed. ``claim_due`` picks due sends with
+``SELECT … FOR UPDATE SKIP LOCKED`` and marks them claimed in the same statement: concurrent
+workers skip each other's rows instead of waiting, and never receive the same send while its
+lease is live. Inbound-event keys and credit-movement keys are deduplicated by unique indexes;
+a credit post locks its workspace's account row, so concurrent posts take turns and a balance
+never goes below zero (a ``CHECK`` constraint backs that up).
+
+Tables are named ``starlight_*``; to keep them apart from a host app's own, point the
+connection at a schema of their own (``options=-csearch_path=starlight`` in the DSN). Instants
+are ``timestamptz`` and come back as UTC-aware datetimes whatever the session time zone.
+Values no query filters on (a campaign's shape and settings, an enrolment's lead and cadence)
+are ``json`` columns, encoded as the SQLite adapter encodes them
+(:mod:`starlight_sequences.adapters._rows`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any, Final, Self, TypeVar
+
+import attrs
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from starlight_sequences.adapters._rows import (
+    ACTIONS,
+    DRAFT_STATUSES,
+    ENROLMENT_STATUSES,
+    SEND_STATUSES,
+    email_identity_from_json,
+    email_identity_to_json,
+    json_text,
+    lead_email_domain,
+    lead_from_json,
+    lead_to_json,
+    linkedin_identity_from_json,
+    linkedin_identity_to_json,
+    settings_from_json,
+    settings_to_json,
+    steps_from_json,
+    steps_json,
+)
+from starlight_sequences.cadence import CadenceStep
+from starlight_sequences.campaigns import (
+    Campaign,
+    CampaignStatus,
+    Enrolment,
+    Excluded,
+    ScheduledSend,
+    SendStatus,
+)
+from starlight_sequences.channels import Action
+from starlight_sequences.credits import CreditAccount, CreditMovement, MovementKind
+from starlight_sequences.drafts import Draft
+from starlight_sequences.errors import (
+    CampaignNotFound,
+    ConcurrentUpdate,
+    EnrolmentNotFound,
+    InvalidInput,
+    LeaseLost,
+    StorageError,
+)
+from starlight_sequences.events import Activity, ActivityKind
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
+from starlight_sequences.ports.storage import Changes, check_revision, check_workspace
+from starlight_sequences.shapes import SendShape
+
+__all__ = ["MIGRATIONS", "PostgresCreditLedger", "PostgresStorage"]
+
+_T = TypeVar("_T")
+_Connection = psycopg.Connection[Any]
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 1: the first schema.
+    (
+        """CREATE TABLE starlight_campaigns (
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            workspace_id text NOT NULL,
+            id text NOT NULL,
+            status text NOT NULL,
+            revision integer NOT NULL,
+            name text NOT NULL,
+            brief text NOT NULL,
+            created_at timestamptz NOT NULL,
+            approved_at timestamptz,
+            paused_at timestamptz,
+            finished_at timestamptz,
+            shape json NOT NULL,
+            settings json NOT NULL,
+            email_identity json,
+            linkedin_identity json,
+            excluded json NOT NULL,
+            PRIMARY KEY (workspace_id, id)
+        )""",
+        "CREATE INDEX starlight_campaigns_by_seq ON starlight_campaigns (workspace_id, seq)",
+        """CREATE TABLE starlight_enrolments (
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            workspace_id text NOT NULL,
+            campaign_id text NOT NULL,
+            lead_id text NOT NULL,
+            email_domain text,
+            status text NOT NULL,
+            approved boolean NOT NULL,
+            reason text NOT NULL,
+            resume_at timestamptz,
+            accepted_at timestamptz,
+            connect_sent_at timestamptz,
+            revision integer NOT NULL,
+            lead json NOT NULL,
+            steps json NOT NULL,
+            PRIMARY KEY (workspace_id, campaign_id, lead_id)
+        )""",
+        "CREATE INDEX starlight_enrolments_by_seq ON starlight_enrolments"
+        " (workspace_id, campaign_id, seq)",
+        "CREATE INDEX starlight_enrolments_by_lead ON starlight_enrolments (workspace_id, lead_id)",
+        "CREATE INDEX starlight_enrolments_by_domain ON starlight_enrolments"
+        " (workspace_id, email_domain)",
+        """CREATE TABLE starlight_drafts (
+            workspace_id text NOT NULL,
+            campaign_id text NOT NULL,
+            lead_id text NOT NULL,
+            step integer NOT NULL,
+            action text NOT NULL,
+            subject text,
+            body text NOT NULL,
+            status text NOT NULL,
+            problem text NOT NULL,
+            version integer NOT NULL,
+            edited boolean NOT NULL,
+            PRIMARY KEY (workspace_id, campaign_id, lead_id, step)
+        )""",
+        """CREATE TABLE starlight_sends (
+            workspace_id text NOT NULL,
+            id text NOT NULL,
+            campaign_id text NOT NULL,
+            lead_id text NOT NULL,
+            step integer NOT NULL,
+            action text NOT NULL,
+            sender_id text NOT NULL,
+            due_at timestamptz NOT NULL,
+            forecast_at timestamptz NOT NULL,
+            status text NOT NULL,
+            attempts integer NOT NULL,
+            lease_owner text,
+            lease_expires_at timestamptz,
+            sent_at timestamptz,
+            receipt text NOT NULL,
+            reason text NOT NULL,
+            with_note boolean NOT NULL,
+            revision integer NOT NULL,
+            PRIMARY KEY (workspace_id, id)
+        )""",
+        "CREATE INDEX starlight_sends_by_lead ON starlight_sends"
+        " (workspace_id, campaign_id, lead_id, step)",
+        # The claim query walks these two in due_at order; partial, so they hold only the
+        # sends a dispatcher may claim.
+        """CREATE INDEX starlight_sends_due ON starlight_sends (due_at, id)
+            WHERE status IN ('scheduled', 'waiting')""",
+        """CREATE INDEX starlight_sends_leased ON starlight_sends (lease_expires_at)
+            WHERE status = 'claimed'""",
+        """CREATE INDEX starlight_sends_by_sender_due ON starlight_sends
+            (workspace_id, sender_id, due_at) WHERE status IN ('scheduled', 'claimed')""",
+        """CREATE INDEX starlight_sends_by_sender_sent ON starlight_sends
+            (workspace_id, sender_id, sent_at) WHERE status = 'sent'""",
+        """CREATE TABLE starlight_activities (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            workspace_id text NOT NULL,
+            kind text NOT NULL,
+            at timestamptz NOT NULL,
+            campaign_id text,
+            lead_id text,
+            step integer,
+            detail text NOT NULL,
+            key text NOT NULL
+        )""",
+        "CREATE INDEX starlight_activities_by_workspace ON starlight_activities"
+        " (workspace_id, seq)",
+        "CREATE INDEX starlight_activities_by_campaign ON starlight_activities"
+        " (workspace_id, campaign_id)",
+        "CREATE INDEX starlight_activities_by_lead ON starlight_activities (workspace_id, lead_id)",
+        # One row per inbound-event key ever applied: the primary key is the deduplication.
+        """CREATE TABLE starlight_event_keys (
+            workspace_id text NOT NULL,
+            key text NOT NULL,
+            PRIMARY KEY (workspace_id, key)
+        )""",
+        """CREATE TABLE starlight_suppression (
+            workspace_id text NOT NULL,
+            key text NOT NULL,
+            PRIMARY KEY (workspace_id, key)
+        )""",
+        """CREATE TABLE starlight_credit_accounts (
+            workspace_id text PRIMARY KEY,
+            available bigint NOT NULL CHECK (available >= 0),
+            reserved bigint NOT NULL CHECK (reserved >= 0)
+        )""",
+        """CREATE TABLE starlight_credit_movements (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            workspace_id text NOT NULL,
+            kind text NOT NULL,
+            amount bigint NOT NULL,
+            campaign_id text,
+            lead_id text,
+            key text NOT NULL,
+            note text NOT NULL
+        )""",
+        "CREATE INDEX starlight_credit_movements_by_workspace ON starlight_credit_movements"
+        " (workspace_id, seq)",
+        "CREATE UNIQUE INDEX starlight_credit_movements_by_key ON starlight_credit_movements"
+        " (workspace_id, key) WHERE key <> ''",
+    ),
+)
+"""The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
+``n + 1``. Append new migrations; never edit one that shipped."""
+
+_MIGRATION_LOCK: Final = 0x5354_4C5F_5345_5153
+"""The advisory lock key held while migrating ("STL_SEQS")."""
+
+_RETRIES: Final = 5
+"""Attempts of a transaction that PostgreSQL aborted to break a deadlock."""
+
+
+# --- instants --------------------------------------------------------------------------------
+
+
+def _aware(value: dt.datetime, what: str) -> dt.datetime:
+    if value.utcoffset() is None:
+        raise InvalidInput(f"{what}: {value!r} is naive; storage keeps timezone-aware instants")
+    return value
+
+
+def _optional_aware(value: dt.datetime | None, what: str) -> dt.datetime | None:
+    return None if value is None else _aware(value, what)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # psycopg answers in the session's time zone (often Etc/UTC as a ZoneInfo): the port
+    # promises datetime.UTC.
+    return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
+
+
+def _optional_utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _utc(value)
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+def _columns(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",")]
+
+
+_JSON_COLUMNS: Final = frozenset(
+    {"shape", "settings", "email_identity", "linkedin_identity", "excluded", "lead", "steps"}
+)
+
+
+def _select(columns: str, alias: str = "") -> str:
+    """A SELECT list of ``columns``, JSON ones read back as text (decoded here, with caches)."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(
+        f"{prefix}{name}::text" if name in _JSON_COLUMNS else f"{prefix}{name}"
+        for name in _columns(columns)
+    )
+
+
+_CAMPAIGN_COLUMNS: Final = (
+    "workspace_id, id, status, revision, name, brief, created_at, approved_at, paused_at, "
+    "finished_at, shape, settings, email_identity, linkedin_identity, excluded"
+)
+
+
+def _campaign_row(campaign: Campaign) -> tuple[object, ...]:
+    what = f"campaign {campaign.id!r}"
+    return (
+        campaign.workspace_id,
+        campaign.id,
+        campaign.status.value,
+        campaign.revision,
+        campaign.name,
+        campaign.brief,
+        _aware(campaign.created_at, f"{what}: created_at"),
+        _optional_aware(campaign.approved_at, f"{what}: approved_at"),
+        _optional_aware(campaign.paused_at, f"{what}: paused_at"),
+        _optional_aware(campaign.finished_at, f"{what}: finished_at"),
+        json_text(campaign.shape.to_dict()),
+        json_text(settings_to_json(campaign.settings, campaign.id)),
+        email_identity_to_json(campaign.email_identity),
+        linkedin_identity_to_json(campaign.linkedin_identity),
+        json_text([[x.lead_id, x.reason, x.message] for x in campaign.excluded]),
+    )
+
+
+def _campaign_from_row(row: Sequence[Any]) -> Campaign:
+    return Campaign(
+        workspace_id=WorkspaceId(row[0]),
+        id=CampaignId(row[1]),
+        status=CampaignStatus(row[2]),
+        revision=row[3],
+        name=row[4],
+        brief=row[5],
+        created_at=_utc(row[6]),
+        approved_at=_optional_utc(row[7]),
+        paused_at=_optional_utc(row[8]),
+        finished_at=_optional_utc(row[9]),
+        shape=SendShape.from_dict(json.loads(row[10])),
+        settings=settings_from_json(json.loads(row[11])),
+        email_identity=email_identity_from_json(row[12]),
+        linkedin_identity=linkedin_identity_from_json(row[13]),
+        excluded=tuple(
+            Excluded(lead_id=LeadId(lead_id), reason=reason, message=message)
+            for lead_id, reason, message in json.loads(row[14])
+        ),
+    )
+
+
+_ENROLMENT_COLUMNS: Final = (
+    "workspace_id, campaign_id, lead_id, email_domain, status, approved, reason, resume_at, "
+    "accepted_at, connect_sent_at, revision, lead, steps"
+)
+
+
+def _enrolment_row(
+    enrolment: Enrolment, cache: dict[tuple[CadenceStep, ...], str]
+) -> tuple[object, ...]:
+    what = f"enrolment {enrolment.campaign_id}/{enrolment.lead_id}"
+    return (
+        enrolment.workspace_id,
+        enrolment.campaign_id,
+        enrolment.lead_id,
+        lead_email_domain(enrolment.lead),
+        enrolment.status.value,
+        enrolment.approved,
+        enrolment.reason,
+        _optional_aware(enrolment.resume_at, f"{what}: resume_at"),
+        _optional_aware(enrolment.accepted_at, f"{what}: accepted_at"),
+        _optional_aware(enrolment.connect_sent_at, f"{what}: connect_sent_at"),
+        enrolment.revision,
+        json_text(lead_to_json(enrolment.lead)),
+        steps_json(enrolment.steps, cache),
+    )
+
+
+def _enrolment_from_row(row: Sequence[Any], cache: dict[str, tuple[CadenceStep, ...]]) -> Enrolment:
+    return Enrolment(
+        workspace_id=WorkspaceId(row[0]),
+        campaign_id=CampaignId(row[1]),
+        status=ENROLMENT_STATUSES[row[4]],
+        approved=row[5],
+        reason=row[6],
+        resume_at=_optional_utc(row[7]),
+        accepted_at=_optional_utc(row[8]),
+        connect_sent_at=_optional_utc(row[9]),
+        revision=row[10],
+        lead=lead_from_json(json.loads(row[11])),
+        steps=steps_from_json(row[12], cache),
+    )
+
+
+_DRAFT_COLUMNS: Final = (
+    "workspace_id, campaign_id, lead_id, step, action, subject, body, status, problem, "
+    "version, edited"
+)
+
+
+def _draft_row(workspace_id: WorkspaceId, draft: Draft) -> tuple[object, ...]:
+    return (
+        workspace_id,
+        draft.campaign_id,
+        draft.lead_id,
+        draft.step,
+        draft.action.value,
+        draft.subject,
+        draft.body,
+        draft.status.value,
+        draft.problem,
+        draft.version,
+        draft.edited,
+    )
+
+
+def _draft_from_row(row: Sequence[Any]) -> Draft:
+    return Draft(
+        campaign_id=CampaignId(row[1]),
+        lead_id=LeadId(row[2]),
+        step=row[3],
+        action=ACTIONS[row[4]],
+        subject=row[5],
+        body=row[6],
+        status=DRAFT_STATUSES[row[7]],
+        problem=row[8],
+        version=row[9],
+        edited=row[10],
+    )
+
+
+_SEND_COLUMNS: Final = (
+    "workspace_id, id, campaign_id, lead_id, step, action, sender_id, due_at, forecast_at, "
+    "status, attempts, lease_owner, lease_expires_at, sent_at, receipt, reason, with_note, "
+    "revision"
+)
+
+
+def _send_row(send: ScheduledSend) -> tuple[object, ...]:
+    what = f"send {send.id!r}"
+    return (
+        send.workspace_id,
+        send.id,
+        send.campaign_id,
+        send.lead_id,
+        send.step,
+        send.action.value,
+        send.sender_id,
+        _aware(send.due_at, f"{what}: due_at"),
+        _aware(send.forecast_at, f"{what}: forecast_at"),
+        send.status.value,
+        send.attempts,
+        send.lease_owner,
+        _optional_aware(send.lease_expires_at, f"{what}: lease_expires_at"),
+        _optional_aware(send.sent_at, f"{what}: sent_at"),
+        send.receipt,
+        send.reason,
+        send.with_note,
+        send.revision,
+    )
+
+
+def _send_from_row(row: Sequence[Any]) -> ScheduledSend:
+    return ScheduledSend(
+        workspace_id=WorkspaceId(row[0]),
+        id=SendId(row[1]),
+        campaign_id=CampaignId(row[2]),
+        lead_id=LeadId(row[3]),
+        step=row[4],
+        action=ACTIONS[row[5]],
+        sender_id=SenderId(row[6]),
+        due_at=_utc(row[7]),
+        forecast_at=_utc(row[8]),
+        status=SEND_STATUSES[row[9]],
+        attempts=row[10],
+        lease_owner=row[11],
+        lease_expires_at=_optional_utc(row[12]),
+        sent_at=_optional_utc(row[13]),
+        receipt=row[14],
+        reason=row[15],
+        with_note=row[16],
+        revision=row[17],
+    )
+
+
+_ACTIVITY_COLUMNS: Final = "workspace_id, kind, at, campaign_id, lead_id, step, detail, key"
+
+
+def _activity_row(workspace_id: WorkspaceId, activity: Activity) -> tuple[object, ...]:
+    return (
+        workspace_id,
+        activity.kind.value,
+        _aware(activity.at, f"activity {activity.kind.value}: at"),
+        activity.campaign_id,
+        activity.lead_id,
+        activity.step,
+        activity.detail,
+        activity.key,
+    )
+
+
+def _activity_from_row(row: Sequence[Any]) -> Activity:
+    return Activity(
+        kind=ActivityKind(row[1]),
+        at=_utc(row[2]),
+        campaign_id=None if row[3] is None else CampaignId(row[3]),
+        lead_id=None if row[4] is None else LeadId(row[4]),
+        step=row[5],
+        detail=row[6],
+        key=row[7],
+    )
+
+
+_MOVEMENT_COLUMNS: Final = "workspace_id, kind, amount, campaign_id, lead_id, key, note"
+
+
+def _movement_row(workspace_id: WorkspaceId, movement: CreditMovement) -> tuple[object, ...]:
+    return (
+        workspace_id,
+        movement.kind.value,
+        movement.amount,
+        movement.campaign_id,
+        movement.lead_id,
+        movement.key,
+        movement.note,
+    )
+
+
+def _movement_from_row(row: Sequence[Any]) -> CreditMovement:
+    return CreditMovement(
+        kind=MovementKind(row[1]),
+        amount=row[2],
+        campaign_id=None if row[3] is None else CampaignId(row[3]),
+        lead_id=None if row[4] is None else LeadId(row[4]),
+        key=row[5],
+        note=row[6],
+    )
+
+
+def _insert(table: str, columns: str, *, conflict: str = "") -> str:
+    names = _columns(columns)
+    marks = ", ".join("%s::json" if name in _JSON_COLUMNS else "%s" for name in names)
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks}){conflict}"
+
+
+def _update(table: str, columns: str, key: str) -> str:
+    """UPDATE of every non-key column, parameters in column order, then ``revision - 1``."""
+    names = _columns(columns)
+    keys = _columns(key)
+    sets = ", ".join(
+        f"{name} = %({name})s::json" if name in _JSON_COLUMNS else f"{name} = %({name})s"
+        for name in names
+        if name not in keys
+    )
+    where = " AND ".join(f"{name} = %({name})s" for name in keys)
+    return f"UPDATE {table} SET {sets} WHERE {where} AND revision = %(revision)s - 1"
+
+
+def _upsert(table: str, columns: str, key: str) -> str:
+    names = _columns(columns)
+    keys = set(_columns(key))
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name not in keys)
+    return _insert(table, columns, conflict=f" ON CONFLICT ({key}) DO UPDATE SET {updates}")
+
+
+_INSERT_CAMPAIGN: Final = _insert(
+    "starlight_campaigns", _CAMPAIGN_COLUMNS, conflict=" ON CONFLICT DO NOTHING"
+)
+_UPDATE_CAMPAIGN: Final = _update("starlight_campaigns", _CAMPAIGN_COLUMNS, "workspace_id, id")
+_INSERT_ENROLMENT: Final = _insert(
+    "starlight_enrolments", _ENROLMENT_COLUMNS, conflict=" ON CONFLICT DO NOTHING"
+)
+_UPDATE_ENROLMENT: Final = _update(
+    "starlight_enrolments", _ENROLMENT_COLUMNS, "workspace_id, campaign_id, lead_id"
+)
+_INSERT_SEND: Final = _insert("starlight_sends", _SEND_COLUMNS, conflict=" ON CONFLICT DO NOTHING")
+_UPDATE_SEND: Final = _update("starlight_sends", _SEND_COLUMNS, "workspace_id, id")
+_UPSERT_DRAFT: Final = _upsert(
+    "starlight_drafts", _DRAFT_COLUMNS, "workspace_id, campaign_id, lead_id, step"
+)
+_INSERT_ACTIVITY: Final = _insert("starlight_activities", _ACTIVITY_COLUMNS)
+_INSERT_MOVEMENT: Final = _insert("starlight_credit_movements", _MOVEMENT_COLUMNS)
+
+
+# --- the database ----------------------------------------------------------------------------
+
+
+class _EventSeen(Exception):
+    """Raised inside a commit to roll it back: another commit recorded an event key first."""
+
+
+class _Database:
+    """A connection pool, the migrations, and transactions with deadlock retries."""
+
+    def __init__(
+        self,
+        target: str | ConnectionPool[Any],
+        *,
+        min_size: int,
+        max_size: int,
+        timeout: float,
+    ) -> None:
+        self._pid = os.getpid()
+        self._timeout = timeout
+        if isinstance(target, str):
+            if not target:
+                raise InvalidInput("PostgreSQL storage needs a connection string, not ''")
+            if min_size < 0 or max_size < max(min_size, 1) or timeout <= 0:
+                raise InvalidInput(
+                    "PostgreSQL storage: need 0 <= min_size <= max_size, max_size >= 1 and a "
+                    f"positive timeout (got {min_size}, {max_size}, {timeout})"
+                )
+            self.pool: ConnectionPool[Any] = ConnectionPool(
+                target,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=timeout,
+                kwargs={"autocommit": True},
+                configure=_configure,
+                name="starlight",
+                open=False,
+            )
+            self._owned = True
+            try:
+                self.pool.open(wait=True, timeout=timeout)
+            except PoolTimeout as exc:
+                self.pool.close()
+                raise StorageError(
+                    f"PostgreSQL: no connection within {timeout} s to {_redacted(target)}: {exc}"
+                ) from exc
+        else:
+            self.pool = target
+            self._owned = False
+        try:
+            self.transaction("open", self._migrate)
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _migrate(conn: _Connection) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS starlight_schema_version (version integer)")
+        row = conn.execute("SELECT version FROM starlight_schema_version").fetchone()
+        version = 0 if row is None else int(row[0])
+        if version > len(MIGRATIONS):
+            raise StorageError(
+                f"PostgreSQL database has schema version {version}; this version of "
+                f"starlight_sequences reads up to {len(MIGRATIONS)}"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            for statement in MIGRATIONS[number]:
+                conn.execute(statement)
+        if row is None:
+            conn.execute(
+                "INSERT INTO starlight_schema_version (version) VALUES (%s)", (len(MIGRATIONS),)
+            )
+        elif version < len(MIGRATIONS):
+            conn.execute("UPDATE starlight_schema_version SET version = %s", (len(MIGRATIONS),))
+
+    def schema_version(self) -> int:
+        """The number of migrations applied to the database."""
+        row = self.read(
+            "schema_version",
+            lambda conn: conn.execute("SELECT version FROM starlight_schema_version").fetchone(),
+        )
+        return 0 if row is None else int(row[0])
+
+    def _check_process(self, operation: str) -> None:
+        if os.getpid() != self._pid:
+            raise StorageError(
+                f"PostgreSQL {operation}: this adapter was opened in process {self._pid}; "
+                "connections cannot cross a fork, so open one in each process"
+            )
+
+    def transaction(self, operation: str, work: Callable[[_Connection], _T]) -> _T:
+        """Run ``work`` in one transaction: committed on return, rolled back on an error.
+
+        A transaction PostgreSQL aborts to break a deadlock (or a serialization failure) is
+        run again, up to a few times: ``work`` must only read and write through ``conn``.
+
+        Raises:
+            StorageError: the database failed (unreachable, pool exhausted, ...).
+        """
+        self._check_process(operation)
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                with self.pool.connection(timeout=self._timeout) as conn, conn.transaction():
+                    return work(conn)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if attempt == _RETRIES:
+                    raise ConcurrentUpdate(
+                        f"PostgreSQL {operation}: aborted by deadlocks {_RETRIES} times; retry"
+                    ) from None
+            except (psycopg.Error, PoolTimeout) as exc:
+                raise StorageError(
+                    f"PostgreSQL: {operation} failed and was rolled back: {exc}"
+                ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def read(self, operation: str, work: Callable[[_Connection], _T]) -> _T:
+        """Run ``work`` on a pooled connection (one statement is atomic on its own).
+
+        Raises:
+            StorageError: the database failed.
+        """
+        self._check_process(operation)
+        try:
+            with self.pool.connection(timeout=self._timeout) as conn:
+                return work(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StorageError(f"PostgreSQL: {operation} failed: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the pool if this object opened it (a pool given by the caller stays open)."""
+        if self._owned and os.getpid() == self._pid:
+            self.pool.close()
+
+
+def _configure(conn: _Connection) -> None:
+    # Instants come back in UTC without a conversion per value.
+    conn.execute("SET TIME ZONE 'UTC'")
+
+
+def _redacted(dsn: str) -> str:
+    """The connection string without its password, for error messages."""
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "(an unparsable connection string)"
+    if "password" in params:
+        params["password"] = "***"
+    return psycopg.conninfo.make_conninfo("", **params)
+
+
+class _PostgresAdapter:
+    """What both adapters share: the pool, its lifetime, ``with`` support."""
+
+    def __init__(
+        self,
+        target: str | ConnectionPool[Any],
+        *,
+        min_size: int = 1,
+        max_size: int = 4,
+        timeout: float = 30.0,
+    ) -> None:
+        self._db = _Database(target, min_size=min_size, max_size=max_size, timeout=timeout)
+
+    @property
+    def pool(self) -> ConnectionPool[Any]:
+        """The connection pool (share it with another adapter to share connections)."""
+        return self._db.pool
+
+    @property
+    def schema_version(self) -> int:
+        """How many of :data:`MIGRATIONS` the database has (all of them once opened)."""
+        return self._db.schema_version()
+
+    def close(self) -> None:
+        """Close the pool if this adapter opened it from a connection string."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+def _last_by_key(rows: Iterable[tuple[object, ...]], width: int) -> list[tuple[object, ...]]:
+    """The rows, one per key (its first ``width`` columns): the last wins, as in memory."""
+    return list({row[:width]: row for row in rows}.values())
+
+
+class _ChangeRows:
+    """The rows of a :class:`Changes`, encoded before the transaction starts."""
+
+    __slots__ = ("activities", "campaigns", "drafts", "enrolments", "sends")
+
+    def __init__(self, workspace_id: WorkspaceId, changes: Changes) -> None:
+        self.campaigns = _last_by_key(map(_campaign_row, changes.campaigns), 2)
+        steps: dict[tuple[CadenceStep, ...], str] = {}
+        self.enrolments = _last_by_key((_enrolment_row(e, steps) for e in changes.enrolments), 3)
+        self.sends = _last_by_key(map(_send_row, changes.sends), 2)
+        self.drafts = [_draft_row(workspace_id, d) for d in changes.drafts]
+        self.activities = [_activity_row(workspace_id, a) for a in changes.activities]
+
+
+def _write(
+    conn: _Connection,
+    kind: str,
+    rows: Sequence[tuple[object, ...]],
+    *,
+    revision_at: int,
+    insert: str,
+    update: str,
+    columns: str,
+) -> None:
+    """Insert the revision-0 rows, update the others (already locked and checked)."""
+    names = _columns(columns)
+    inserts = [row for row in rows if row[revision_at] == 0]
+    updates = [dict(zip(names, row, strict=True)) for row in rows if row[revision_at] != 0]
+    with conn.cursor() as cur:
+        if inserts:
+            cur.executemany(insert, inserts)
+            if cur.rowcount != len(inserts):
+                # Another transaction inserted one of them after our check: it won the race.
+                raise ConcurrentUpdate(
+                    f"a {kind} of this commit was created by another writer meanwhile; "
+                    "read again and retry"
+                )
+        if updates:
+            cur.executemany(update, updates)
+            if cur.rowcount != len(updates):
+                raise ConcurrentUpdate(
+                    f"a {kind} of this commit changed meanwhile; read again and retry"
+                )
+
+
+def _apply(
+    conn: _Connection, workspace_id: WorkspaceId, changes: Changes, rows: _ChangeRows
+) -> bool:
+    """Check and write ``changes`` inside the caller's transaction.
+
+    Checks come before any write, in the in-memory adapter's order: a known event key returns
+    False, then a failed revision check raises ConcurrentUpdate.
+    """
+    event_keys = sorted({a.key for a in changes.activities if a.key})
+    if event_keys:
+        known = conn.execute(
+            "SELECT 1 FROM starlight_event_keys WHERE workspace_id = %s AND key = ANY(%s) LIMIT 1",
+            (workspace_id, event_keys),
+        ).fetchone()
+        if known is not None:
+            return False
+    _check_campaigns(conn, workspace_id, changes.campaigns)
+    _check_enrolments(conn, workspace_id, changes.enrolments)
+    _check_sends(conn, workspace_id, changes.sends)
+    with conn.cursor() as cur:
+        if event_keys:
+            cur.executemany(
+                "INSERT INTO starlight_event_keys (workspace_id, key) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [(workspace_id, key) for key in event_keys],
+            )
+            if cur.rowcount != len(event_keys):
+                raise _EventSeen
+    _write(
+        conn,
+        "campaign",
+        rows.campaigns,
+        revision_at=3,
+        insert=_INSERT_CAMPAIGN,
+        update=_UPDATE_CAMPAIGN,
+        columns=_CAMPAIGN_COLUMNS,
+    )
+    _write(
+        conn,
+        "enrolment",
+        rows.enrolments,
+        revision_at=10,
+        insert=_INSERT_ENROLMENT,
+        update=_UPDATE_ENROLMENT,
+        columns=_ENROLMENT_COLUMNS,
+    )
+    _write(
+        conn,
+        "send",
+        rows.sends,
+        revision_at=17,
+        insert=_INSERT_SEND,
+        update=_UPDATE_SEND,
+        columns=_SEND_COLUMNS,
+    )
+    with conn.cursor() as cur:
+        if rows.drafts:
+            cur.executemany(_UPSERT_DRAFT, rows.drafts)
+        if rows.activities:
+            cur.executemany(_INSERT_ACTIVITY, rows.activities)
+        if changes.suppress:
+            cur.executemany(
+                "INSERT INTO starlight_suppression (workspace_id, key) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [(workspace_id, key) for key in sorted(set(changes.suppress))],
+            )
+    return True
+
+
+def _check_campaigns(
+    conn: _Connection, workspace_id: WorkspaceId, campaigns: Sequence[Campaign]
+) -> None:
+    if not campaigns:
+        return
+    # Locked in key order, so two commits touching the same records never deadlock.
+    stored: dict[str, int] = dict(
+        conn.execute(
+            "SELECT id, revision FROM starlight_campaigns WHERE workspace_id = %s "
+            "AND id = ANY(%s) ORDER BY id FOR UPDATE",
+            (workspace_id, sorted({c.id for c in campaigns})),
+        ).fetchall()
+    )
+    for campaign in campaigns:
+        check_revision("campaign", campaign.id, stored.get(campaign.id), campaign.revision)
+
+
+def _check_enrolments(
+    conn: _Connection, workspace_id: WorkspaceId, enrolments: Sequence[Enrolment]
+) -> None:
+    if not enrolments:
+        return
+    pairs = sorted({(e.campaign_id, e.lead_id) for e in enrolments})
+    stored: dict[tuple[str, str], int] = {
+        (campaign_id, lead_id): revision
+        for campaign_id, lead_id, revision in conn.execute(
+            "SELECT e.campaign_id, e.lead_id, e.revision FROM starlight_enrolments AS e "
+            "JOIN unnest(%s::text[], %s::text[]) AS k (campaign_id, lead_id) "
+            "ON e.campaign_id = k.campaign_id AND e.lead_id = k.lead_id "
+            "WHERE e.workspace_id = %s ORDER BY e.campaign_id, e.lead_id FOR UPDATE OF e",
+            ([c for c, _ in pairs], [lead for _, lead in pairs], workspace_id),
+        )
+    }
+    for enrolment in enrolments:
+        check_revision(
+            "enrolment",
+            f"{enrolment.campaign_id}/{enrolment.lead_id}",
+            stored.get((enrolment.campaign_id, enrolment.lead_id)),
+            enrolment.revision,
+        )
+
+
+def _check_sends(
+    conn: _Connection, workspace_id: WorkspaceId, sends: Sequence[ScheduledSend]
+) -> None:
+    if not sends:
+        return
+    stored: dict[str, int] = dict(
+        conn.execute(
+            "SELECT id, revision FROM starlight_sends WHERE workspace_id = %s "
+            "AND id = ANY(%s) ORDER BY id FOR UPDATE",
+            (workspace_id, sorted({s.id for s in sends})),
+        ).fetchall()
+    )
+    for send in sends:
+        check_revision("send", send.id, stored.get(send.id), send.revision)
+
+
+_CLAIM: Final = """
+    WITH due AS (
+        SELECT s.workspace_id, s.id, s.due_at FROM starlight_sends AS s
+        JOIN starlight_campaigns AS c ON c.workspace_id = s.workspace_id AND c.id = s.campaign_id
+        WHERE s.status IN ('scheduled', 'waiting') AND s.due_at <= %(now)s
+            AND c.status = 'active' {scope}
+        ORDER BY s.due_at, s.id LIMIT %(limit)s
+        FOR UPDATE OF s SKIP LOCKED
+    ), expired AS (
+        SELECT s.workspace_id, s.id, s.due_at FROM starlight_sends AS s
+        WHERE s.status = 'claimed' AND s.lease_expires_at <= %(now)s {scope}
+        ORDER BY s.due_at, s.id LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ), picked AS (
+        SELECT workspace_id, id FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) AS x
+        ORDER BY due_at, id, workspace_id LIMIT %(limit)s
+    )
+    UPDATE starlight_sends AS s SET status = 'claimed', lease_owner = %(worker)s,
+        lease_expires_at = %(expires)s, attempts = s.attempts + 1, revision = s.revision + 1
+    FROM picked WHERE s.workspace_id = picked.workspace_id AND s.id = picked.id
+    RETURNING {columns}
+"""
+
+
+class PostgresStorage(_PostgresAdapter):
+    """The storage port in PostgreSQL. See :class:`~starlight_sequences.ports.Storage`.
+
+    Any number of processes on any number of hosts may use one database at once, each with its
+    own ``PostgresStorage`` (threads may share one). The schema is migrated on open.
+
+    Args:
+        target: a libpq connection string (``postgresql://user@host:5432/db``; the adapter
+            then opens and owns a pool), or a :class:`psycopg_pool.ConnectionPool` the host
+            app owns (its connections may be in autocommit mode or not).
+        min_size, max_size: connections the owned pool keeps open, and at most opens
+            (a dispatcher worker needs one; give threads that share the adapter one each).
+        timeout: seconds to wait for a connection (at open and for each operation).
+
+    Raises:
+        InvalidInput: an empty connection string or impossible pool sizes.
+        StorageError: the server cannot be reached, or a newer library wrote the schema.
+    """
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def commit(self, workspace_id: WorkspaceId, changes: Changes) -> bool:
+        """See :meth:`Storage.commit`."""
+        check_workspace(workspace_id, changes)
+        if not changes:
+            return True
+        rows = _ChangeRows(workspace_id, changes)
+        try:
+            return self._db.transaction(
+                "commit", lambda conn: _apply(conn, workspace_id, changes, rows)
+            )
+        except _EventSeen:
+            return False
+
+    def claim_due(
+        self,
+        now: dt.datetime,
+        *,
+        worker_id: str,
+        lease: dt.timedelta,
+        limit: int,
+        workspace_id: WorkspaceId | None = None,
+    ) -> list[ScheduledSend]:
+        """See :meth:`Storage.claim_due`."""
+        if limit <= 0:
+            return []
+        at = _aware(now, "claim_due: now")
+        scope = "" if workspace_id is None else "AND s.workspace_id = %(ws)s"
+        query = _CLAIM.format(scope=scope, columns=_select(_SEND_COLUMNS, "s"))
+        params = {
+            "now": at,
+            "limit": limit,
+            "ws": workspace_id,
+            "worker": worker_id,
+            "expires": at + lease,
+        }
+        rows = self._db.transaction(
+            "claim_due", lambda conn: conn.execute(query, params).fetchall()
+        )
+        claimed = [_send_from_row(row) for row in rows]
+        claimed.sort(key=lambda s: (s.due_at, s.id, s.workspace_id))
+        return claimed
+
+    def finish_send(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None = None,
+    ) -> None:
+        """See :meth:`Storage.finish_send`."""
+        extra = changes if changes is not None else Changes()
+        combined = attrs.evolve(extra, sends=(send, *extra.sends))
+        check_workspace(send.workspace_id, combined)
+        rows = _ChangeRows(send.workspace_id, combined)
+        at = _aware(now, "finish_send: now")
+
+        def finish(conn: _Connection) -> bool:
+            stored = conn.execute(
+                "SELECT status, lease_owner, lease_expires_at FROM starlight_sends "
+                "WHERE workspace_id = %s AND id = %s FOR UPDATE",
+                (send.workspace_id, send.id),
+            ).fetchone()
+            if (
+                stored is None
+                or stored[0] != SendStatus.CLAIMED.value
+                or stored[1] != worker_id
+                or stored[2] is None
+                or stored[2] < at
+            ):
+                raise LeaseLost(f"send {send.id!r}: worker {worker_id!r} no longer holds it")
+            return _apply(conn, send.workspace_id, combined, rows)
+
+        try:
+            self._db.transaction("finish_send", finish)
+        except _EventSeen:
+            # As in the other adapters, a known event key writes nothing.
+            return
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def _rows(self, operation: str, query: str, params: Sequence[object]) -> list[Any]:
+        return self._db.read(operation, lambda conn: conn.execute(query, params).fetchall())
+
+    def get_campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
+        """See :meth:`Storage.get_campaign`."""
+        rows = self._rows(
+            "get_campaign",
+            f"SELECT {_select(_CAMPAIGN_COLUMNS)} FROM starlight_campaigns "
+            "WHERE workspace_id = %s AND id = %s",
+            (workspace_id, campaign_id),
+        )
+        if not rows:
+            raise CampaignNotFound(f"workspace {workspace_id!r} has no campaign {campaign_id!r}")
+        return _campaign_from_row(rows[0])
+
+    def list_campaigns(self, workspace_id: WorkspaceId) -> list[Campaign]:
+        """See :meth:`Storage.list_campaigns`."""
+        rows = self._rows(
+            "list_campaigns",
+            f"SELECT {_select(_CAMPAIGN_COLUMNS)} FROM starlight_campaigns "
+            "WHERE workspace_id = %s ORDER BY seq",
+            (workspace_id,),
+        )
+        return [_campaign_from_row(row) for row in rows]
+
+    def list_enrolments(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId
+    ) -> list[Enrolment]:
+        """See :meth:`Storage.list_enrolments`."""
+        rows = self._rows(
+            "list_enrolments",
+            f"SELECT {_select(_ENROLMENT_COLUMNS)} FROM starlight_enrolments "
+            "WHERE workspace_id = %s AND campaign_id = %s ORDER BY seq",
+            (workspace_id, campaign_id),
+        )
+        steps: dict[str, tuple[CadenceStep, ...]] = {}
+        return [_enrolment_from_row(row, steps) for row in rows]
+
+    def get_enrolment(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
+    ) -> Enrolment:
+        """See :meth:`Storage.get_enrolment`."""
+        rows = self._rows(
+            "get_enrolment",
+            f"SELECT {_select(_ENROLMENT_COLUMNS)} FROM starlight_enrolments "
+            "WHERE workspace_id = %s AND campaign_id = %s AND lead_id = %s",
+            (workspace_id, campaign_id, lead_id),
+        )
+        if not rows:
+            raise EnrolmentNotFound(f"campaign {campaign_id!r} has no enrolment of {lead_id!r}")
+        return _enrolment_from_row(rows[0], {})
+
+    def find_enrolments(
+        self,
+        workspace_id: WorkspaceId,
+        *,
+        lead_id: LeadId | None = None,
+        email_domain: str | None = None,
+    ) -> list[Enrolment]:
+        """See :meth:`Storage.find_enrolments`."""
+        if (lead_id is None) == (email_domain is None):
+            raise InvalidInput("find_enrolments: give exactly one of lead_id and email_domain")
+        column, value = (
+            ("lead_id", lead_id) if lead_id is not None else ("email_domain", email_domain)
+        )
+        rows = self._rows(
+            "find_enrolments",
+            f"SELECT {_select(_ENROLMENT_COLUMNS)} FROM starlight_enrolments "
+            f"WHERE workspace_id = %s AND {column} = %s ORDER BY seq",
+            (workspace_id, value),
+        )
+        steps: dict[str, tuple[CadenceStep, ...]] = {}
+        return [_enrolment_from_row(row, steps) for row in rows]
+
+    def list_drafts(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        lead_id: LeadId | None = None,
+    ) -> list[Draft]:
+        """See :meth:`Storage.list_drafts`."""
+        query = (
+            f"SELECT {_DRAFT_COLUMNS} FROM starlight_drafts "
+            "WHERE workspace_id = %s AND campaign_id = %s"
+        )
+        params: tuple[str, ...] = (workspace_id, campaign_id)
+        if lead_id is not None:
+            query += " AND lead_id = %s"
+            params += (lead_id,)
+        rows = self._rows("list_drafts", query + " ORDER BY lead_id, step", params)
+        return [_draft_from_row(row) for row in rows]
+
+    def list_sends(
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        lead_id: LeadId | None = None,
+    ) -> list[ScheduledSend]:
+        """See :meth:`Storage.list_sends`."""
+        query = (
+            f"SELECT {_SEND_COLUMNS} FROM starlight_sends "
+            "WHERE workspace_id = %s AND campaign_id = %s"
+        )
+        params: tuple[str, ...] = (workspace_id, campaign_id)
+        if lead_id is not None:
+            query += " AND lead_id = %s"
+            params += (lead_id,)
+        rows = self._rows("list_sends", query + " ORDER BY lead_id, step, id", params)
+        return [_send_from_row(row) for row in rows]
+
+    def sender_bookings(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        actions: Collection[Action] | None = None,
+    ) -> list[dt.datetime]:
+        """See :meth:`Storage.sender_bookings`."""
+        window = (_aware(start, "sender_bookings: start"), _aware(end, "sender_bookings: end"))
+        only = ""
+        kinds: tuple[list[str], ...] = ()
+        if actions is not None:
+            kinds = (sorted({Action(a).value for a in actions}),)
+            only = "AND action = ANY(%s)"
+        query = f"""
+            SELECT sent_at FROM starlight_sends
+            WHERE workspace_id = %s AND sender_id = %s AND status = 'sent'
+                AND sent_at >= %s AND sent_at < %s {only}
+            UNION ALL
+            SELECT due_at FROM starlight_sends
+            WHERE workspace_id = %s AND sender_id = %s AND status IN ('scheduled', 'claimed')
+                AND due_at >= %s AND due_at < %s {only}
+            ORDER BY 1
+        """
+        params = (workspace_id, sender_id, *window, *kinds) * 2
+        rows = self._rows("sender_bookings", query, params)
+        return [_utc(row[0]) for row in rows]
+
+    def list_activities(
+        self,
+        workspace_id: WorkspaceId,
+        *,
+        campaign_id: CampaignId | None = None,
+        lead_id: LeadId | None = None,
+    ) -> list[Activity]:
+        """See :meth:`Storage.list_activities`."""
+        query = f"SELECT {_ACTIVITY_COLUMNS} FROM starlight_activities WHERE workspace_id = %s"
+        params: tuple[str, ...] = (workspace_id,)
+        if campaign_id is not None:
+            query += " AND campaign_id = %s"
+            params += (campaign_id,)
+        if lead_id is not None:
+            query += " AND lead_id = %s"
+            params += (lead_id,)
+        rows = self._rows("list_activities", query + " ORDER BY seq", params)
+        return [_activity_from_row(row) for row in rows]
+
+    def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
+        """See :meth:`Storage.suppressed`."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        rows = self._rows(
+            "suppressed",
+            "SELECT key FROM starlight_suppression WHERE workspace_id = %s AND key = ANY(%s)",
+            (workspace_id, wanted),
+        )
+        return {row[0] for row in rows}
+
+
+# --- the credit ledger -----------------------------------------------------------------------
+
+
+class PostgresCreditLedger(_PostgresAdapter):
+    """The credit ledger in PostgreSQL. See :class:`~starlight_sequences.ports.CreditLedger`.
+
+    May share its database (and its pool: pass ``storage.pool``) with a
+    :class:`PostgresStorage`. ``post`` locks the workspace's account row
+    (``SELECT … FOR UPDATE``) for its transaction, so concurrent approvals on any number of
+    hosts take turns and never take a balance below zero.
+
+    Args:
+        target, min_size, max_size, timeout: as for :class:`PostgresStorage`.
+
+    Raises:
+        InvalidInput: an empty connection string or impossible pool sizes.
+        StorageError: the server cannot be reached, or a newer library wrote the schema.
+    """
+
+    def balance(self, workspace_id: WorkspaceId) -> CreditAccount:
+        """See :meth:`CreditLedger.balance`."""
+        row = self._db.read(
+            "balance",
+            lambda conn: conn.execute(
+                "SELECT available, reserved FROM starlight_credit_accounts WHERE workspace_id = %s",
+                (workspace_id,),
+            ).fetchone(),
+        )
+        if row is None:
+            return CreditAccount(workspace=workspace_id)
+        return CreditAccount(workspace=workspace_id, available=row[0], reserved=row[1])
+
+    def post(self, workspace_id: WorkspaceId, *movements: CreditMovement) -> CreditAccount:
+        """See :meth:`CreditLedger.post`.
+
+        Within one call, a second movement with the key of an earlier one is skipped too.
+        """
+        if not movements:
+            return self.balance(workspace_id)
+        keys = sorted({m.key for m in movements if m.key})
+        return self._db.transaction("post", lambda conn: _post(conn, workspace_id, movements, keys))
+
+    def movements(
+        self, workspace_id: WorkspaceId, *, campaign_id: CampaignId | None = None
+    ) -> list[CreditMovement]:
+        """See :meth:`CreditLedger.movements`."""
+        query = (
+            f"SELECT {_MOVEMENT_COLUMNS} FROM starlight_credit_movements WHERE workspace_id = %s"
+        )
+        params: tuple[str, ...] = (workspace_id,)
+        if campaign_id is not None:
+            query += " AND campaign_id = %s"
+            params += (campaign_id,)
+        rows = self._db.read(
+            "movements", lambda conn: conn.execute(query + " ORDER BY seq", params).fetchall()
+        )
+        return [_movement_from_row(row) for row in rows]
+
+
+def _locked_account(conn: _Connection, workspace_id: WorkspaceId) -> CreditAccount:
+    """The account, its row locked until the transaction ends (created at zero if new)."""
+    select = (
+        "SELECT available, reserved FROM starlight_credit_accounts "
+        "WHERE workspace_id = %s FOR UPDATE"
+    )
+    row = conn.execute(select, (workspace_id,)).fetchone()
+    if row is None:
+        conn.execute(
+            "INSERT INTO starlight_credit_accounts (workspace_id, available, reserved) "
+            "VALUES (%s, 0, 0) ON CONFLICT DO NOTHING",
+            (workspace_id,),
+        )
+        row = conn.execute(select, (workspace_id,)).fetchone()
+    assert row is not None
+    return CreditAccount(workspace=workspace_id, available=row[0], reserved=row[1])
+
+
+def _post(
+    conn: _Connection,
+    workspace_id: WorkspaceId,
+    movements: Sequence[CreditMovement],
+    keys: list[str],
+) -> CreditAccount:
+    account = _locked_account(conn, workspace_id)
+    posted: set[str] = set()
+    if keys:
+        posted.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT key FROM starlight_credit_movements WHERE workspace_id = %s "
+                "AND key <> '' AND key = ANY(%s)",
+                (workspace_id, keys),
+            )
+        )
+    applied: list[CreditMovement] = []
+    for movement in movements:
+        if movement.key and movement.key in posted:
+            continue
+        account = account.apply(movement)
+        applied.append(movement)
+        if movement.key:
+            posted.add(movement.key)
+    if applied:
+        with conn.cursor() as cur:
+            cur.executemany(_INSERT_MOVEMENT, [_movement_row(workspace_id, m) for m in applied])
+        conn.execute(
+            "UPDATE starlight_credit_accounts SET available = %s, reserved = %s "
+            "WHERE workspace_id = %s",
+            (account.available, account.reserved, workspace_id),
+        )
+    return account
