@@ -868,11 +868,31 @@ def test_finish_send_without_changes_records_the_send(storage: Storage) -> None:
     assert storage.list_sends(WS, claimed.campaign_id)[0] == retry
 
 
-def test_finish_send_at_the_last_instant_of_the_lease_succeeds(storage: Storage) -> None:
+def test_finish_send_just_before_the_lease_ends_succeeds(storage: Storage) -> None:
     claimed, _ = _claimed(storage)
     sent = bumped(claimed, status=SendStatus.SENT, sent_at=T0)
-    storage.finish_send(sent, worker_id="worker-a", now=T0 + LEASE)
+    storage.finish_send(sent, worker_id="worker-a", now=T0 + LEASE - dt.timedelta(microseconds=1))
     assert storage.list_sends(WS, claimed.campaign_id)[0].status is SendStatus.SENT
+
+
+def test_finish_send_at_the_instant_the_lease_ends_is_lease_lost(storage: Storage) -> None:
+    # The same rule as claim_due: at lease_expires_at another worker may take the send.
+    claimed, _ = _claimed(storage)
+    _assert_lease_lost_writes_nothing(storage, claimed, "worker-a", T0 + LEASE)
+
+
+def test_finish_send_refuses_inbound_event_keys_and_writes_nothing(storage: Storage) -> None:
+    claimed, _ = _claimed(storage)
+    sent = bumped(claimed, status=SendStatus.SENT, sent_at=T0)
+    with pytest.raises(InvalidInput, match="event keys"):
+        storage.finish_send(
+            sent,
+            worker_id="worker-a",
+            now=T0,
+            changes=Changes(activities=(make_activity(key="reply:m1"),)),
+        )
+    assert storage.list_sends(WS, claimed.campaign_id)[0].status is SendStatus.CLAIMED
+    assert storage.list_activities(WS) == []
 
 
 def _assert_lease_lost_writes_nothing(

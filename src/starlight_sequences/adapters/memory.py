@@ -37,7 +37,12 @@ from starlight_sequences.ports.senders import (
     SendFailure,
     SendReceipt,
 )
-from starlight_sequences.ports.storage import Changes, check_revision, check_workspace
+from starlight_sequences.ports.storage import (
+    Changes,
+    check_no_event_keys,
+    check_revision,
+    check_workspace,
+)
 
 __all__ = [
     "InMemoryCreditLedger",
@@ -189,10 +194,11 @@ class InMemoryStorage:
                 or stored.status is not SendStatus.CLAIMED
                 or stored.lease_owner != worker_id
                 or stored.lease_expires_at is None
-                or stored.lease_expires_at < now
+                or stored.lease_expires_at <= now
             ):
                 raise LeaseLost(f"send {send.id!r}: worker {worker_id!r} no longer holds it")
             extra = changes if changes is not None else Changes()
+            check_no_event_keys(extra)
             self._commit(send.workspace_id, attrs.evolve(extra, sends=(send, *extra.sends)))
 
     # -- reads ----------------------------------------------------------------------------

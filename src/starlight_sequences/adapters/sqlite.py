@@ -73,7 +73,12 @@ from starlight_sequences.errors import (
 )
 from starlight_sequences.events import Activity, ActivityKind
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
-from starlight_sequences.ports.storage import Changes, check_revision, check_workspace
+from starlight_sequences.ports.storage import (
+    Changes,
+    check_no_event_keys,
+    check_revision,
+    check_workspace,
+)
 from starlight_sequences.shapes import SendShape
 
 __all__ = ["MIGRATIONS", "SQLiteCreditLedger", "SQLiteStorage"]
@@ -773,6 +778,7 @@ class SQLiteStorage(_SQLiteAdapter):
     ) -> None:
         """See :meth:`Storage.finish_send`."""
         extra = changes if changes is not None else Changes()
+        check_no_event_keys(extra)
         combined = attrs.evolve(extra, sends=(send, *extra.sends))
         check_workspace(send.workspace_id, combined)
         rows = _ChangeRows(send.workspace_id, combined)
@@ -788,7 +794,7 @@ class SQLiteStorage(_SQLiteAdapter):
                 or stored[0] != SendStatus.CLAIMED.value
                 or stored[1] != worker_id
                 or stored[2] is None
-                or stored[2] < at
+                or stored[2] <= at
             ):
                 raise LeaseLost(f"send {send.id!r}: worker {worker_id!r} no longer holds it")
             _apply(conn, send.workspace_id, combined, rows)

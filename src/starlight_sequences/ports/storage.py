@@ -15,7 +15,7 @@ from starlight_sequences.errors import ConcurrentUpdate, InvalidInput
 from starlight_sequences.events import Activity
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 
-__all__ = ["Changes", "Storage", "check_revision", "check_workspace"]
+__all__ = ["Changes", "Storage", "check_no_event_keys", "check_revision", "check_workspace"]
 
 
 @attrs.frozen(kw_only=True)
@@ -83,6 +83,17 @@ def check_workspace(workspace_id: WorkspaceId, changes: Changes) -> None:
     for what, owner in owners:
         if owner != workspace_id:
             raise InvalidInput(f"{what} belongs to workspace {owner!r}, not {workspace_id!r}")
+
+
+def check_no_event_keys(changes: Changes) -> None:
+    """Raise InvalidInput when ``changes`` carries an inbound-event key (for ``finish_send``,
+    which records a send and cannot be skipped as a repeated event)."""
+    keyed = [a.key for a in changes.activities if a.key]
+    if keyed:
+        raise InvalidInput(
+            f"finish_send: changes must not carry inbound-event keys (got {keyed[0]!r}); "
+            "report events with commit"
+        )
 
 
 class Storage(Protocol):
@@ -210,8 +221,11 @@ class Storage(Protocol):
         its revision bumped. Atomic with ``changes`` (the next step re-timed, the enrolment...).
 
         Raises:
-            LeaseLost: the stored send is not CLAIMED by ``worker_id``, or its lease expired
-                before ``now``; nothing is written (another worker may hold it now).
+            LeaseLost: the stored send is not CLAIMED by ``worker_id``, or its lease has expired
+                (``lease_expires_at <= now``, the same rule ``claim_due`` uses to take it
+                again); nothing is written (another worker may hold it now).
+            InvalidInput: ``changes`` carries an activity with an inbound-event key; nothing
+                is written.
             ConcurrentUpdate: as for :meth:`commit`.
         """
         ...
