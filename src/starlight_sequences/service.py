@@ -90,6 +90,7 @@ from starlight_sequences.timeline import (
 )
 
 __all__ = [
+    "CampaignCredits",
     "CampaignPreview",
     "CampaignService",
     "CampaignStatusReport",
@@ -234,6 +235,33 @@ class WaitingOnConnection:
     step: int
     since: dt.datetime | None
     times_out_at: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class CampaignCredits:
+    """One campaign's credits.
+
+    Attributes:
+        drafting: charged for drafts (and regenerations).
+        reserved: reserved for sends at approval.
+        charged: charged for sends that went out.
+        released: given back for steps that will not be sent.
+    """
+
+    drafting: int
+    reserved: int
+    charged: int
+    released: int
+
+    @property
+    def outstanding(self) -> int:
+        """Still reserved for steps not sent yet."""
+        return self.reserved - self.charged - self.released
+
+    @property
+    def spent(self) -> int:
+        """Drafting plus sends charged."""
+        return self.drafting + self.charged
 
 
 @attrs.frozen(kw_only=True)
@@ -1980,6 +2008,27 @@ class CampaignService:
         )
 
     # -- credits --------------------------------------------------------------------------
+
+    def campaign_credits(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId
+    ) -> CampaignCredits:
+        """What one campaign moved in the workspace's credits, from the journal."""
+        totals = dict.fromkeys(MovementKind, 0)
+        for movement in self.ledger.movements(workspace_id, campaign_id=campaign_id):
+            totals[movement.kind] += movement.amount
+        # The drafting hold is reserved and released within create_campaign; it is not a
+        # send reservation.
+        hold = sum(
+            m.amount
+            for m in self.ledger.movements(workspace_id, campaign_id=campaign_id)
+            if m.key.startswith(("draft-hold:", "hold-redraft:"))
+        )
+        return CampaignCredits(
+            drafting=totals[MovementKind.DRAFT],
+            reserved=totals[MovementKind.RESERVE] - hold,
+            charged=totals[MovementKind.CHARGE],
+            released=totals[MovementKind.RELEASE] - hold,
+        )
 
     def balance(self, workspace_id: WorkspaceId) -> CreditAccount:
         """The workspace's credits: available and reserved."""

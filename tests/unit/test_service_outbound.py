@@ -295,3 +295,37 @@ def test_the_estimate_equals_drafting_charged_plus_sends_reserved() -> None:
     kit.service.approve(WS, CID)
     reserved = kit.ledger.balance(WS).reserved
     assert report.drafting_credits + reserved == estimate.total
+
+
+def test_drafting_many_leads_reports_progress_in_batches() -> None:
+    kit = make_kit()
+    kit.service.draft_batch_size = 50
+    seen: list[tuple[int, int]] = []
+    create(
+        kit,
+        [lead(f"lead{i:03d}") for i in range(60)],
+        shape="cold-email",
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(0, 60), (50, 60), (60, 60)]
+
+
+def test_campaign_credits_follow_drafting_reservation_sends_and_releases() -> None:
+    from starlight_sequences.events import EventKind, InboundEvent
+
+    kit = make_kit()
+    create(kit, [lead("ann"), lead("bob")])
+    kit.service.regenerate_draft(WS, CID, LeadId("ann"), 2)
+    kit.service.approve(WS, CID)
+    kit.clock.advance(dt.timedelta(hours=7))
+    kit.service.dispatch_due(worker_id="w")
+    kit.service.report_event(
+        WS, InboundEvent(kind=EventKind.REPLY, lead_id=LeadId("ann"), at=kit.clock.now())
+    )
+    credits = kit.service.campaign_credits(WS, CID)
+    assert credits.drafting == 7 * 4
+    assert credits.reserved == 6 * 2
+    assert credits.charged == 2 * 2
+    assert credits.released == 2 * 2
+    assert credits.outstanding == 2 * 2 == kit.ledger.balance(WS).reserved
+    assert credits.spent == 28 + 4
