@@ -491,6 +491,11 @@ def test_no_database_is_a_usage_error_and_a_missing_one_is_not_created(
     assert not cli.db.exists()
 
 
+def test_the_openai_drafter_needs_a_base_url_and_a_model(funded: CLI) -> None:
+    assert funded.create("q2", "--drafter", "openai", "--model", "m") == 2
+    assert_one_line_error(funded, "--drafter openai needs --base-url and --model")
+
+
 def test_a_bad_command_line_exits_2(cli: CLI) -> None:
     assert cli("approve") == 2
     assert "usage: starlight approve" in cli.err
