@@ -1050,18 +1050,22 @@ class CampaignService:
             return {}
         sender = campaign.sender_for(action)
         earliest = min(r.earliest for r in requests)
-        booked = self.storage.sender_bookings(
-            campaign.workspace_id,
-            sender,
-            earliest - dt.timedelta(days=8),
-            earliest + dt.timedelta(days=400),
-            actions=_SAME_CAP_GROUP[action],
+        window = (earliest - dt.timedelta(days=8), earliest + dt.timedelta(days=400))
+        same = _SAME_CAP_GROUP[action]
+        booked = self.storage.sender_bookings(campaign.workspace_id, sender, *window, actions=same)
+        # The account's other kinds of action keep their distance but have caps of their own.
+        others = _CHANNEL_ACTIONS[action.channel] - same
+        occupied = (
+            self.storage.sender_bookings(campaign.workspace_id, sender, *window, actions=others)
+            if others
+            else []
         )
         return allocate_slots(
             requests,
             self._limits_for(campaign, action),
             seed=f"{campaign.settings.seed}:{campaign.id}:{action}",
             booked=booked,
+            occupied=occupied,
         )
 
     def _plan(
@@ -1218,6 +1222,16 @@ class CampaignService:
             # Outside the recipient's business hours now (hours changed, or a late worker).
             self._finish_retimed(
                 send, worker_id, now, self._slot(campaign, send, calendar, moment), changed
+            )
+            return "deferred"
+
+        # Keep the sender's actual sends apart too: a worker that polls less often than the
+        # spacing would otherwise send everything that fell due since its last pass at once.
+        spacing = self._limits_for(campaign, send.action).min_spacing
+        last = self.storage.last_sent(ws, send.sender_id, actions=_CHANNEL_ACTIONS[step.channel])
+        if last is not None and dt.timedelta(0) <= now - last < spacing:
+            self._finish_retimed(
+                send, worker_id, now, self._slot(campaign, send, calendar, last + spacing), changed
             )
             return "deferred"
 
@@ -2052,6 +2066,10 @@ class CampaignService:
 
 
 _DRAFTER_FAILED_PREFIX = "drafter failed"
+
+_CHANNEL_ACTIONS: dict[Channel, frozenset[Action]] = {
+    channel: frozenset(a for a in Action if a.channel is channel) for channel in Channel
+}
 
 _SAME_CAP_GROUP: dict[Action, frozenset[Action]] = {
     Action.EMAIL: frozenset({Action.EMAIL}),

@@ -630,6 +630,28 @@ def test_sender_bookings_hold_sent_and_planned_instants_across_campaigns(storage
     assert storage.sender_bookings(OTHER_WS, EMAIL_SENDER, T0 - 10 * HOUR, T0 + 10 * HOUR) == []
 
 
+def test_last_sent_is_the_senders_latest_actual_send(storage: Storage) -> None:
+    first, second = make_campaign("camp-1"), make_campaign("camp-2")
+    sends = (
+        make_send(first, "lead-a", status=SendStatus.SENT, sent_at=T0 + 2 * HOUR),
+        make_send(second, "lead-b", status=SendStatus.SENT, sent_at=T0 + 5 * HOUR),
+        make_send(second, "lead-c", due_at=T0 + 9 * HOUR, status=SendStatus.SCHEDULED),
+        make_send(
+            second,
+            "lead-d",
+            status=SendStatus.SENT,
+            sent_at=T0 + 7 * HOUR,
+            sender_id=SenderId("mailbox-2"),
+        ),
+    )
+    storage.commit(WS, Changes(campaigns=(first, second), sends=sends))
+    assert storage.last_sent(WS, EMAIL_SENDER) == T0 + 5 * HOUR
+    assert storage.last_sent(WS, EMAIL_SENDER, actions=[Action.LINKEDIN_MESSAGE]) is None
+    assert storage.last_sent(WS, EMAIL_SENDER, actions=[Action.EMAIL]) == T0 + 5 * HOUR
+    assert storage.last_sent(OTHER_WS, EMAIL_SENDER) is None
+    assert storage.last_sent(WS, SenderId("nobody")) is None
+
+
 def test_sender_bookings_window_is_half_open(storage: Storage) -> None:
     campaign = make_campaign()
     sends = tuple(make_send(campaign, f"lead-{n}", due_at=T0 + n * HOUR) for n in range(4))

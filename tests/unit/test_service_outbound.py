@@ -319,6 +319,8 @@ def test_campaign_credits_follow_drafting_reservation_sends_and_releases() -> No
     kit.service.approve(WS, CID)
     kit.clock.advance(dt.timedelta(hours=7))
     kit.service.dispatch_due(worker_id="w")
+    kit.clock.advance(MAILBOX.min_spacing)  # the mailbox's next send keeps its distance
+    kit.service.dispatch_due(worker_id="w")
     kit.service.report_event(
         WS, InboundEvent(kind=EventKind.REPLY, lead_id=LeadId("ann"), at=kit.clock.now())
     )

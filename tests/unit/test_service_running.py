@@ -406,3 +406,17 @@ def test_changed_business_hours_are_checked_again_at_send_time() -> None:
     assert first.sent_at is not None
     local = first.sent_at.astimezone(load_timezone("America/New_York"))
     assert dt.time(13) <= local.time() < dt.time(17)
+
+
+def test_a_worker_polling_rarely_still_keeps_a_mailboxs_sends_apart() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann"), lead("bob"), lead("cy")])
+    kit.clock.advance(dt.timedelta(hours=8))  # 16:00 UTC, long after all three fell due
+    kit.service.dispatch_due(worker_id="w")
+    assert len(kit.email.sent) == 1
+    for _ in range(12):
+        kit.clock.advance(dt.timedelta(minutes=1))
+        kit.service.dispatch_due(worker_id="w")
+    sent = sorted(s.sent_at for s in kit.storage.list_sends(WS, CID) if s.sent_at is not None)
+    assert len(sent) == 3
+    assert all(b - a >= MAILBOX.min_spacing for a, b in zip(sent, sent[1:], strict=False))

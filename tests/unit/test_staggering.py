@@ -72,6 +72,22 @@ def test_booked_instants_count_for_spacing_and_caps() -> None:
     assert slots["b"] == utc("2026-12-01T14:00")
 
 
+def test_occupied_instants_count_for_spacing_but_not_for_caps() -> None:
+    limits = SenderLimits(
+        min_spacing=dt.timedelta(minutes=10), daily_cap=2, timezone="America/New_York"
+    )
+    occupied = [utc("2026-11-30T14:05"), utc("2026-11-30T14:40"), utc("2026-11-30T15:00")]
+    slots = allocate_slots(
+        [request("a", "2026-11-30T14:00"), request("b", "2026-11-30T14:00")],
+        limits,
+        seed=0,
+        occupied=occupied,
+    )
+    # Both fit the same day (the occupied sends are another kind with its own cap), each at
+    # least 10 minutes from every occupied instant.
+    assert slots == {"a": utc("2026-11-30T14:15"), "b": utc("2026-11-30T14:25")}
+
+
 def test_a_full_day_rolls_to_the_recipients_next_business_moment() -> None:
     limits = SenderLimits(min_spacing=dt.timedelta(0), daily_cap=1, timezone="America/New_York")
     # Wednesday 25 Nov: one send fits; Thursday is Thanksgiving for a US recipient.

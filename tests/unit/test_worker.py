@@ -5,6 +5,7 @@ import os
 import signal
 import threading
 
+import attrs
 import pytest
 
 from starlight_sequences.campaigns import SendStatus
@@ -23,7 +24,8 @@ def launch(kit: Kit, count: int) -> None:
         brief="b",
         shape="cold-email",
         leads=[lead(f"lead{i:03d}") for i in range(count)],
-        email_identity=MAILBOX,
+        # No spacing, so that one pass can send everything due.
+        email_identity=attrs.evolve(MAILBOX, min_spacing=dt.timedelta(0)),
         campaign_id=CID,
     )
     kit.service.approve(WS, CID)

@@ -313,6 +313,26 @@ class InMemoryStorage:
                 instants.append(send.due_at)
         return sorted(t for t in instants if start <= t < end)
 
+    def last_sent(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        *,
+        actions: Collection[Action] | None = None,
+    ) -> dt.datetime | None:
+        """See :meth:`Storage.last_sent`."""
+        with self._lock:
+            instants = [
+                s.sent_at
+                for (ws, _), s in self._sends.items()
+                if ws == workspace_id
+                and s.sender_id == sender_id
+                and s.status is SendStatus.SENT
+                and s.sent_at is not None
+                and (actions is None or s.action in actions)
+            ]
+        return max(instants, default=None)
+
     def list_activities(
         self,
         workspace_id: WorkspaceId,

@@ -933,6 +933,27 @@ class SQLiteStorage(_SQLiteAdapter):
             rows = conn.execute(query, params).fetchall()
         return [utc(row[0]) for row in rows]
 
+    def last_sent(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        *,
+        actions: Collection[Action] | None = None,
+    ) -> dt.datetime | None:
+        """See :meth:`Storage.last_sent`."""
+        only = ""
+        kinds: tuple[str, ...] = ()
+        if actions is not None:
+            kinds = tuple(sorted({Action(a).value for a in actions}))
+            only = f"AND action IN ({_marks(len(kinds))})"
+        query = f"""
+            SELECT max(sent_at) FROM sends
+            WHERE workspace_id = ? AND sender_id = ? AND status = 'sent' {only}
+        """
+        with self._db.read("last_sent") as conn:
+            row = conn.execute(query, (workspace_id, sender_id, *kinds)).fetchone()
+        return None if row is None or row[0] is None else utc(row[0])
+
     def list_activities(
         self,
         workspace_id: WorkspaceId,

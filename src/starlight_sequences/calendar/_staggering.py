@@ -142,17 +142,19 @@ class _Sender:
     def _run_end(self, instant: int) -> int:
         return self._find(self.run, instant)
 
-    def take(self, instant: int, *, day: int | None = None) -> None:
-        """Record a send at ``instant`` (allocated or booked)."""
-        if day is None:
-            day = self.day_of(instant)
-        week = day - (day + 6) % 7
-        self.per_day[day] = count = self.per_day.get(day, 0) + 1
-        if self.daily_cap is not None and count >= self.daily_cap:
-            self.skip_day[day] = day + 1
-        self.per_week[week] = count = self.per_week.get(week, 0) + 1
-        if self.weekly_cap is not None and count >= self.weekly_cap:
-            self.skip_week[week] = week + 7
+    def take(self, instant: int, *, day: int | None = None, counted: bool = True) -> None:
+        """Record a send at ``instant`` (allocated or booked); ``counted=False`` for one that
+        only keeps its distance (another kind of action of the same account)."""
+        if counted:
+            if day is None:
+                day = self.day_of(instant)
+            week = day - (day + 6) % 7
+            self.per_day[day] = count = self.per_day.get(day, 0) + 1
+            if self.daily_cap is not None and count >= self.daily_cap:
+                self.skip_day[day] = day + 1
+            self.per_week[week] = count = self.per_week.get(week, 0) + 1
+            if self.weekly_cap is not None and count >= self.weekly_cap:
+                self.skip_week[week] = week + 7
         taken = self.taken
         index = bisect_right(taken, instant)
         if index and taken[index - 1] == instant:
@@ -232,6 +234,7 @@ def allocate_slots(
     *,
     seed: int | str,
     booked: Iterable[dt.datetime] = (),
+    occupied: Iterable[dt.datetime] = (),
 ) -> dict[str, dt.datetime]:
     """Assign each request of one sender an instant, honouring spacing, caps and hours.
 
@@ -254,6 +257,9 @@ def allocate_slots(
         seed: makes the jitter reproducible (e.g. the campaign id).
         booked: aware instants this sender already has scheduled (earlier campaigns, earlier
             steps); they count toward spacing and caps and are not moved.
+        occupied: aware instants of the same sender that count toward spacing only, not
+            toward the caps (e.g. a LinkedIn account's messages when placing its connection
+            requests, which have a weekly cap of their own).
 
     Returns:
         key → assigned instant, as an aware datetime in UTC.
@@ -266,6 +272,10 @@ def allocate_slots(
         if moment.tzinfo is None or moment.utcoffset() is None:
             raise InvalidStaggering("allocate_slots: argument 'booked' holds a naive datetime")
         sender.take(_micros(moment))
+    for moment in occupied:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise InvalidStaggering("allocate_slots: argument 'occupied' holds a naive datetime")
+        sender.take(_micros(moment), counted=False)
     jitter = limits.jitter // _MICRO
     ordered: list[tuple[bool, int, str, SlotRequest]] = []
     seen: set[str] = set()

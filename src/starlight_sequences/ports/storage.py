@@ -184,6 +184,17 @@ class Storage(Protocol):
         the given actions only, when given). Sorted. Keeps spacing and caps across campaigns."""
         ...
 
+    def last_sent(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        *,
+        actions: Collection[Action] | None = None,
+    ) -> dt.datetime | None:
+        """The latest ``sent_at`` of this sender's sent sends (of the given actions only, when
+        given), or None. The dispatcher keeps a sender's actual sends apart with it."""
+        ...
+
     def claim_due(
         self,
         now: dt.datetime,
