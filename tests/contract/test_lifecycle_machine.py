@@ -8,6 +8,7 @@ that users rely on are checked against what the senders, the store and the ledge
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import Counter
 
 import hypothesis.strategies as st
@@ -312,6 +313,19 @@ class LifecycleMachine(RuleBasedStateMachine):
                         earliest = step_moment(calendar, anchor, step.wait_days)
                         assert send.sent_at >= earliest, (send.id, send.sent_at, earliest)
                     previous = send
+
+    @invariant()
+    def a_senders_actual_sends_keep_their_spacing(self) -> None:
+        for identity, spacing in (
+            (MAILBOX.id, MAILBOX.min_spacing),
+            (LINKEDIN.id, LINKEDIN.min_spacing),
+        ):
+            times = sorted(
+                s.sent_at
+                for s in self._all_sends()
+                if s.sender_id == identity and s.status is SendStatus.SENT and s.sent_at
+            )
+            assert all(b - a >= spacing for a, b in itertools.pairwise(times))
 
     @invariant()
     def each_lead_step_goes_to_a_sender_at_most_once(self) -> None:
