@@ -678,6 +678,14 @@ class _SQLiteAdapter:
         self.close()
 
 
+def _action_filter(actions: Collection[Action] | None) -> tuple[str, tuple[str, ...]]:
+    """The ``AND action IN (...)`` clause and its parameters; empty for every action."""
+    if actions is None:
+        return "", ()
+    kinds = tuple(sorted({Action(a).value for a in actions}))
+    return f"AND action IN ({_marks(len(kinds))})", kinds
+
+
 class SQLiteStorage(_SQLiteAdapter):
     """The storage port in a SQLite file. See :class:`~starlight_sequences.ports.Storage`.
 
@@ -913,11 +921,7 @@ class SQLiteStorage(_SQLiteAdapter):
     ) -> list[dt.datetime]:
         """See :meth:`Storage.sender_bookings`."""
         window = (instant(start, "sender_bookings: start"), instant(end, "sender_bookings: end"))
-        only = ""
-        kinds: tuple[str, ...] = ()
-        if actions is not None:
-            kinds = tuple(sorted({Action(a).value for a in actions}))
-            only = f"AND action IN ({_marks(len(kinds))})"
+        only, kinds = _action_filter(actions)
         query = f"""
             SELECT sent_at FROM sends
             WHERE workspace_id = ? AND sender_id = ? AND status = 'sent'
@@ -941,11 +945,7 @@ class SQLiteStorage(_SQLiteAdapter):
         actions: Collection[Action] | None = None,
     ) -> dt.datetime | None:
         """See :meth:`Storage.last_sent`."""
-        only = ""
-        kinds: tuple[str, ...] = ()
-        if actions is not None:
-            kinds = tuple(sorted({Action(a).value for a in actions}))
-            only = f"AND action IN ({_marks(len(kinds))})"
+        only, kinds = _action_filter(actions)
         query = f"""
             SELECT max(sent_at) FROM sends
             WHERE workspace_id = ? AND sender_id = ? AND status = 'sent' {only}
