@@ -1254,7 +1254,7 @@ class CampaignService:
             if result.permanent
             else f"gave up after {send.attempts} attempts: {result.reason}"
         )
-        self._finish_failed(campaign, enrolment, send, worker_id, now, reason)
+        self._finish_failed(enrolment, send, worker_id, now, reason)
         return "failed"
 
     def _send(
@@ -1408,7 +1408,6 @@ class CampaignService:
 
     def _finish_failed(
         self,
-        campaign: Campaign,
         enrolment: Enrolment,
         send: ScheduledSend,
         worker_id: str,

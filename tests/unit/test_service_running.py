@@ -421,3 +421,20 @@ def test_a_worker_polling_rarely_still_keeps_a_mailboxs_sends_apart() -> None:
     sent = sorted(s.sent_at for s in kit.storage.list_sends(WS, CID) if s.sent_at is not None)
     assert len(sent) == 3
     assert all(b - a >= MAILBOX.min_spacing for a, b in itertools.pairwise(sent))
+
+
+def test_an_out_of_office_without_a_return_date_holds_the_campaigns_default_days() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann")])
+    run_for(kit, 1)
+    at = kit.clock.now()
+    kit.service.report_event(
+        WS, InboundEvent(kind=EventKind.OUT_OF_OFFICE, lead_id=LeadId("ann"), at=at)
+    )
+    enrolment = kit.storage.get_enrolment(WS, CID, LeadId("ann"))
+    calendar = calendar_for(enrolment.lead, CampaignSettings().business_hours)
+    expected = calendar.add_business_days(at.astimezone(calendar.zone).date(), 5)
+    assert enrolment.resume_at is not None
+    assert enrolment.resume_at.astimezone(calendar.zone).date() == expected
+    (_, second, _) = kit.storage.list_sends(WS, CID, LeadId("ann"))
+    assert second.due_at >= enrolment.resume_at
