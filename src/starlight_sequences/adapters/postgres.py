@@ -77,7 +77,12 @@ from starlight_sequences.errors import (
 )
 from starlight_sequences.events import Activity, ActivityKind
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
-from starlight_sequences.ports.storage import Changes, check_revision, check_workspace
+from starlight_sequences.ports.storage import (
+    Changes,
+    check_no_event_keys,
+    check_revision,
+    check_workspace,
+)
 from starlight_sequences.shapes import SendShape
 
 __all__ = ["MIGRATIONS", "PostgresCreditLedger", "PostgresStorage"]
@@ -951,6 +956,13 @@ _CLAIM: Final = """
 """
 
 
+def _action_filter(actions: Collection[Action] | None) -> tuple[str, tuple[list[str], ...]]:
+    """The ``AND action = ANY(...)`` clause and its parameter; empty for every action."""
+    if actions is None:
+        return "", ()
+    return "AND action = ANY(%s)", (sorted({Action(a).value for a in actions}),)
+
+
 class PostgresStorage(_PostgresAdapter):
     """The storage port in PostgreSQL. See :class:`~starlight_sequences.ports.Storage`.
 
@@ -1024,6 +1036,7 @@ class PostgresStorage(_PostgresAdapter):
     ) -> None:
         """See :meth:`Storage.finish_send`."""
         extra = changes if changes is not None else Changes()
+        check_no_event_keys(extra)
         combined = attrs.evolve(extra, sends=(send, *extra.sends))
         check_workspace(send.workspace_id, combined)
         rows = _ChangeRows(send.workspace_id, combined)
@@ -1040,16 +1053,12 @@ class PostgresStorage(_PostgresAdapter):
                 or stored[0] != SendStatus.CLAIMED.value
                 or stored[1] != worker_id
                 or stored[2] is None
-                or stored[2] < at
+                or stored[2] <= at
             ):
                 raise LeaseLost(f"send {send.id!r}: worker {worker_id!r} no longer holds it")
             return _apply(conn, send.workspace_id, combined, rows)
 
-        try:
-            self._db.transaction("finish_send", finish)
-        except _EventSeen:
-            # As in the other adapters, a known event key writes nothing.
-            return
+        self._db.transaction("finish_send", finish)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -1174,11 +1183,7 @@ class PostgresStorage(_PostgresAdapter):
     ) -> list[dt.datetime]:
         """See :meth:`Storage.sender_bookings`."""
         window = (_aware(start, "sender_bookings: start"), _aware(end, "sender_bookings: end"))
-        only = ""
-        kinds: tuple[list[str], ...] = ()
-        if actions is not None:
-            kinds = (sorted({Action(a).value for a in actions}),)
-            only = "AND action = ANY(%s)"
+        only, kinds = _action_filter(actions)
         query = f"""
             SELECT sent_at FROM starlight_sends
             WHERE workspace_id = %s AND sender_id = %s AND status = 'sent'
@@ -1192,6 +1197,22 @@ class PostgresStorage(_PostgresAdapter):
         params = (workspace_id, sender_id, *window, *kinds) * 2
         rows = self._rows("sender_bookings", query, params)
         return [_utc(row[0]) for row in rows]
+
+    def last_sent(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        *,
+        actions: Collection[Action] | None = None,
+    ) -> dt.datetime | None:
+        """See :meth:`Storage.last_sent`."""
+        only, kinds = _action_filter(actions)
+        query = f"""
+            SELECT max(sent_at) FROM starlight_sends
+            WHERE workspace_id = %s AND sender_id = %s AND status = 'sent' {only}
+        """
+        rows = self._rows("last_sent", query, (workspace_id, sender_id, *kinds))
+        return None if not rows or rows[0][0] is None else _utc(rows[0][0])
 
     def list_activities(
         self,
