@@ -15,6 +15,7 @@ channel's limit.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import re
 import unicodedata
@@ -96,6 +97,9 @@ def _clean(value: str, limit: int) -> str:
 
     The cap cuts at a word boundary when there is one in the second half of the allowance.
     """
+    if value.isascii() and value.isprintable():
+        # Printable ASCII has no control, format or separator characters: only spaces to fold.
+        return _cap(" ".join(value.split()), limit)
     chars = []
     for char in value:
         category = unicodedata.category(char)
@@ -218,7 +222,9 @@ def extract_pitch(brief: str) -> tuple[str, str]:
     return pitch.core, pitch.proof
 
 
+@functools.lru_cache(maxsize=64)
 def _pitch(brief: str) -> _Pitch:
+    # Cached: a campaign drafts thousands of messages from one brief.
     sentences = _sentences(brief)
     core = next((s for kind, s in sentences if kind == "core"), "")
     proof = next((s for kind, s in sentences if kind == "proof"), "")
