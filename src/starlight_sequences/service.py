@@ -2014,7 +2014,13 @@ class CampaignService:
     def lead_timeline_states(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
     ) -> tuple[Enrolment, list[ScheduledSend]]:
-        """The enrolment and its sends, for timelines and reports."""
+        """The enrolment and its sends, for timelines and reports.
+
+        Raises:
+            CampaignNotFound: no such campaign in the workspace.
+            EnrolmentNotFound: the campaign did not enrol that lead.
+        """
+        self.storage.get_campaign(workspace_id, campaign_id)
         return (
             self.storage.get_enrolment(workspace_id, campaign_id, lead_id),
             self.storage.list_sends(workspace_id, campaign_id, lead_id),

@@ -438,3 +438,14 @@ def test_an_out_of_office_without_a_return_date_holds_the_campaigns_default_days
     assert enrolment.resume_at.astimezone(calendar.zone).date() == expected
     (_, second, _) = kit.storage.list_sends(WS, CID, LeadId("ann"))
     assert second.due_at >= enrolment.resume_at
+
+
+def test_a_timeline_of_an_unknown_campaign_says_the_campaign_is_unknown() -> None:
+    from starlight_sequences.errors import CampaignNotFound, EnrolmentNotFound
+
+    kit = make_kit()
+    with pytest.raises(CampaignNotFound):
+        kit.service.lead_timeline(WS, CampaignId("nope"), LeadId("ann"))
+    launch(kit, [lead("ann")])
+    with pytest.raises(EnrolmentNotFound):
+        kit.service.lead_timeline(WS, CID, LeadId("zed"))
