@@ -1,0 +1,196 @@
+"""What the service returns: previews, reports and views (immutable values)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+
+from starlight_sequences.campaigns import Campaign, EnrolmentStatus, Excluded, SendStatus
+from starlight_sequences.channels import Action
+from starlight_sequences.drafts import Draft
+from starlight_sequences.ids import CampaignId
+from starlight_sequences.leads import Lead
+
+__all__ = [
+    "CampaignCredits",
+    "CampaignPreview",
+    "CampaignStatusReport",
+    "ContactStatus",
+    "CreationReport",
+    "DispatchReport",
+    "PlannedStep",
+    "RecipientPreview",
+    "WaitingOnConnection",
+]
+
+
+@attrs.frozen(kw_only=True)
+class CreationReport:
+    """What :meth:`CampaignService.create_campaign` did.
+
+    Attributes:
+        campaign: the stored campaign (status ``draft``).
+        enrolled: how many leads were enrolled.
+        excluded: the leads left out, each with its reason.
+        needs_attention: drafts that are invalid or failed (they block approval of their lead).
+        drafts: how many messages were drafted (and charged).
+        drafting_credits: credits charged for drafting.
+    """
+
+    campaign: Campaign
+    enrolled: int
+    excluded: tuple[Excluded, ...]
+    needs_attention: tuple[Draft, ...]
+    drafts: int
+    drafting_credits: int
+
+
+@attrs.frozen(kw_only=True)
+class PlannedStep:
+    """One step of a recipient as the preview shows it.
+
+    Attributes:
+        step: the shape's step number.
+        action: what it does.
+        draft: its draft (None for a connection request without note).
+        due_utc: when it is planned (UTC); None when it waits on an event not forecast.
+        due_local: the same instant in the recipient's timezone.
+        status: the send's status once scheduled (None before approval).
+        gated: waits for the connection request to be accepted.
+        reason: why it was skipped or failed, if it was.
+    """
+
+    step: int
+    action: Action
+    draft: Draft | None
+    due_utc: dt.datetime | None
+    due_local: dt.datetime | None
+    status: SendStatus | None
+    gated: bool
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class RecipientPreview:
+    """A recipient's cadence, drafts and planned dates."""
+
+    lead: Lead
+    status: EnrolmentStatus
+    approved: bool
+    reason: str
+    steps: tuple[PlannedStep, ...]
+
+
+@attrs.frozen(kw_only=True)
+class CampaignPreview:
+    """The review screen of a campaign: every recipient, and every lead left out."""
+
+    campaign: Campaign
+    recipients: tuple[RecipientPreview, ...]
+    excluded: tuple[Excluded, ...]
+
+    @property
+    def needs_attention(self) -> tuple[Draft, ...]:
+        """Drafts that block approval (of recipients that are not excluded)."""
+        return tuple(
+            step.draft
+            for recipient in self.recipients
+            if recipient.status is not EnrolmentStatus.EXCLUDED
+            for step in recipient.steps
+            if step.draft is not None and step.draft.needs_attention
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ContactStatus:
+    """One enrolled contact in the status view.
+
+    Attributes:
+        lead: the contact.
+        step: the step it is on (the next one to send, or the last one when finished).
+        action: that step's action.
+        status: the enrolment's status.
+        send_status: that step's send status (None before approval).
+        next_send_utc, next_send_local: when it goes out (None when not scheduled).
+        reason: why it stopped or is paused.
+    """
+
+    lead: Lead
+    step: int
+    action: Action
+    status: EnrolmentStatus
+    send_status: SendStatus | None
+    next_send_utc: dt.datetime | None
+    next_send_local: dt.datetime | None
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class CampaignStatusReport:
+    """A campaign's contacts and the counts per (step, send status)."""
+
+    campaign: Campaign
+    contacts: tuple[ContactStatus, ...]
+    counts: tuple[tuple[int, str, int], ...]
+
+
+@attrs.frozen(kw_only=True)
+class WaitingOnConnection:
+    """A lead whose LinkedIn message waits for the connection request to be accepted."""
+
+    campaign_id: CampaignId
+    lead: Lead
+    step: int
+    since: dt.datetime | None
+    times_out_at: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class CampaignCredits:
+    """One campaign's credits.
+
+    Attributes:
+        drafting: charged for drafts (and regenerations).
+        reserved: reserved for sends at approval.
+        charged: charged for sends that went out.
+        released: given back for steps that will not be sent.
+    """
+
+    drafting: int
+    reserved: int
+    charged: int
+    released: int
+
+    @property
+    def outstanding(self) -> int:
+        """Still reserved for steps not sent yet."""
+        return self.reserved - self.charged - self.released
+
+    @property
+    def spent(self) -> int:
+        """Drafting plus sends charged."""
+        return self.drafting + self.charged
+
+
+@attrs.frozen(kw_only=True)
+class DispatchReport:
+    """What one dispatcher pass did: how many claimed sends ended each way."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    timed_out: int = 0
+    deferred: int = 0
+    lease_lost: int = 0
+    handed_back: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Every claimed send this pass dealt with."""
+        return sum(attrs.astuple(self))
+
+    def count(self, outcome: str) -> DispatchReport:
+        """This report with one more ``outcome``."""
+        return attrs.evolve(self, **{outcome: getattr(self, outcome) + 1})
