@@ -1,8 +1,11 @@
-"""InMemoryStorage and SQLiteStorage (and their ledgers), driven side by side, must agree.
+"""InMemoryStorage, SQLiteStorage and PostgresStorage (and their ledgers), driven side by side,
+must agree.
 
 A hypothesis state machine applies the same random commits, claims, finishes, inbound events,
-suppressions and credit posts to both, and checks after every step that each call had the same
-outcome (the same result, or the same error class) and that both hold the same state.
+suppressions and credit posts to each, and checks after every step that each call had the same
+outcome (the same result, or the same error class) and that all hold the same state.
+PostgreSQL joins when ``STARLIGHT_PG_DSN`` is set (or required; see ``tests/pg.py``), with a
+fresh schema per example.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from starlight_sequences.adapters.memory import InMemoryCreditLedger, InMemoryStorage
+from starlight_sequences.adapters.postgres import PostgresCreditLedger, PostgresStorage
 from starlight_sequences.adapters.sqlite import SQLiteCreditLedger, SQLiteStorage
 from starlight_sequences.campaigns import Campaign, CampaignStatus, ScheduledSend, SendStatus
 from starlight_sequences.channels import Action
@@ -28,6 +32,7 @@ from starlight_sequences.events import ActivityKind
 from starlight_sequences.ids import SenderId, WorkspaceId
 from starlight_sequences.ports.credits import CreditLedger
 from starlight_sequences.ports.storage import Changes, Storage
+from tests import pg
 from tests.contract.conftest import (
     LINKEDIN_SENDER,
     OTHER_WS,
@@ -72,11 +77,13 @@ class StorageAgreement(RuleBasedStateMachine):
         super().__init__()
         self.directory = tempfile.TemporaryDirectory()
         path = Path(self.directory.name) / "machine.sqlite3"
-        self.storages: tuple[Storage, Storage] = (InMemoryStorage(), SQLiteStorage(path))
-        self.ledgers: tuple[CreditLedger, CreditLedger] = (
-            InMemoryCreditLedger(),
-            SQLiteCreditLedger(path),
-        )
+        self.storages: tuple[Storage, ...] = (InMemoryStorage(), SQLiteStorage(path))
+        self.ledgers: tuple[CreditLedger, ...] = (InMemoryCreditLedger(), SQLiteCreditLedger(path))
+        if pg.configured():
+            dsn = pg.fresh_dsn()
+            storage = PostgresStorage(dsn, min_size=1, max_size=1)
+            self.storages += (storage,)
+            self.ledgers += (PostgresCreditLedger(storage.pool),)
         for workspace_id in WORKSPACES:
             campaigns = tuple(
                 make_campaign(_campaign_id(workspace_id, name), workspace_id=workspace_id)
@@ -85,19 +92,22 @@ class StorageAgreement(RuleBasedStateMachine):
             self.both(lambda s, ws=workspace_id, c=campaigns: s.commit(ws, Changes(campaigns=c)))
 
     def teardown(self) -> None:
-        for adapter in (self.storages[1], self.ledgers[1]):
-            assert isinstance(adapter, SQLiteStorage | SQLiteCreditLedger)
+        for adapter in (*self.storages[1:], *self.ledgers[1:]):
+            assert isinstance(
+                adapter,
+                SQLiteStorage | SQLiteCreditLedger | PostgresStorage | PostgresCreditLedger,
+            )
             adapter.close()
         self.directory.cleanup()
 
     def both(self, act: Callable[[Storage], Any]) -> Outcome:
-        memory, sqlite = (_outcome(lambda s=s: act(s)) for s in self.storages)
-        assert memory == sqlite
+        memory, *others = (_outcome(lambda s=s: act(s)) for s in self.storages)
+        assert all(other == memory for other in others), (memory, others)
         return memory
 
     def both_ledgers(self, act: Callable[[CreditLedger], Any]) -> Outcome:
-        memory, sqlite = (_outcome(lambda x=x: act(x)) for x in self.ledgers)
-        assert memory == sqlite
+        memory, *others = (_outcome(lambda x=x: act(x)) for x in self.ledgers)
+        assert all(other == memory for other in others), (memory, others)
         return memory
 
     def sends(self, workspace_id: WorkspaceId) -> list[ScheduledSend]:
