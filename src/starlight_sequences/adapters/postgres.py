@@ -30,7 +30,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, NoReturn, Self, TypeVar
 
 import attrs
 import psycopg
@@ -755,54 +755,80 @@ class _PostgresAdapter:
 # --- storage ---------------------------------------------------------------------------------
 
 
-def _last_by_key(rows: Iterable[tuple[object, ...]], width: int) -> list[tuple[object, ...]]:
-    """The rows, one per key (its first ``width`` columns): the last wins, as in memory."""
+def _by_key(rows: Iterable[tuple[object, ...]], width: int) -> list[tuple[object, ...]]:
+    """One row per key (its first ``width`` columns; the last wins, as in memory), in the
+    order the keys first appear (new rows get their ``seq`` in the order of the Changes)."""
     return list({row[:width]: row for row in rows}.values())
+
+
+def _disagree(rows: Iterable[tuple[object, ...]], width: int, revision_at: int) -> bool:
+    """True when one key comes with two revisions: one of them must fail its check."""
+    seen: dict[tuple[object, ...], object] = {}
+    return any(seen.setdefault(row[:width], row[revision_at]) != row[revision_at] for row in rows)
 
 
 class _ChangeRows:
     """The rows of a :class:`Changes`, encoded before the transaction starts."""
 
-    __slots__ = ("activities", "campaigns", "drafts", "enrolments", "sends")
+    __slots__ = ("activities", "campaigns", "disagree", "drafts", "enrolments", "sends")
 
     def __init__(self, workspace_id: WorkspaceId, changes: Changes) -> None:
-        self.campaigns = _last_by_key(map(_campaign_row, changes.campaigns), 2)
+        campaigns = [_campaign_row(c) for c in changes.campaigns]
         steps: dict[tuple[CadenceStep, ...], str] = {}
-        self.enrolments = _last_by_key((_enrolment_row(e, steps) for e in changes.enrolments), 3)
-        self.sends = _last_by_key(map(_send_row, changes.sends), 2)
+        enrolments = [_enrolment_row(e, steps) for e in changes.enrolments]
+        sends = [_send_row(s) for s in changes.sends]
+        self.campaigns = _by_key(campaigns, 2)
+        self.enrolments = _by_key(enrolments, 3)
+        self.sends = _by_key(sends, 2)
+        self.disagree = (
+            _disagree(campaigns, 2, 3) or _disagree(enrolments, 3, 10) or _disagree(sends, 2, 17)
+        )
         self.drafts = [_draft_row(workspace_id, d) for d in changes.drafts]
         self.activities = [_activity_row(workspace_id, a) for a in changes.activities]
 
 
+class _Conflict(Exception):
+    """Raised inside a write to roll it back: a revision check failed (named afterwards)."""
+
+
+def _run(cur: psycopg.Cursor[Any], query: str, rows: Sequence[Any]) -> int:
+    """Run ``query`` once per row (one round trip for many); the rows affected in all."""
+    if len(rows) == 1:
+        cur.execute(query, rows[0])
+    else:
+        cur.executemany(query, rows)
+    return cur.rowcount
+
+
 def _write(
-    conn: _Connection,
-    kind: str,
+    cur: psycopg.Cursor[Any],
     rows: Sequence[tuple[object, ...]],
     *,
+    key_width: int,
     revision_at: int,
     insert: str,
     update: str,
     columns: str,
 ) -> None:
-    """Insert the revision-0 rows, update the others (already locked and checked)."""
+    """Insert the revision-0 rows and update the others, checking revisions as it writes.
+
+    An insert that finds the key taken (``ON CONFLICT DO NOTHING``) or an update that finds
+    another revision (``WHERE revision = n - 1``) affects no row: then the whole transaction
+    is rolled back (:class:`_Conflict`).
+    """
     names = _columns(columns)
     inserts = [row for row in rows if row[revision_at] == 0]
-    updates = [dict(zip(names, row, strict=True)) for row in rows if row[revision_at] != 0]
-    with conn.cursor() as cur:
-        if inserts:
-            cur.executemany(insert, inserts)
-            if cur.rowcount != len(inserts):
-                # Another transaction inserted one of them after our check: it won the race.
-                raise ConcurrentUpdate(
-                    f"a {kind} of this commit was created by another writer meanwhile; "
-                    "read again and retry"
-                )
-        if updates:
-            cur.executemany(update, updates)
-            if cur.rowcount != len(updates):
-                raise ConcurrentUpdate(
-                    f"a {kind} of this commit changed meanwhile; read again and retry"
-                )
+    # Updated in key order, so concurrent writers lock rows in one order and never deadlock.
+    updates = [
+        dict(zip(names, row, strict=True))
+        for row in sorted(
+            (row for row in rows if row[revision_at] != 0), key=lambda row: str(row[:key_width])
+        )
+    ]
+    if inserts and _run(cur, insert, inserts) != len(inserts):
+        raise _Conflict
+    if updates and _run(cur, update, updates) != len(updates):
+        raise _Conflict
 
 
 def _apply(
@@ -810,8 +836,9 @@ def _apply(
 ) -> bool:
     """Check and write ``changes`` inside the caller's transaction.
 
-    Checks come before any write, in the in-memory adapter's order: a known event key returns
-    False, then a failed revision check raises ConcurrentUpdate.
+    A known event key returns False before anything is written, as in memory; a failed
+    revision check raises :class:`_Conflict` (the caller names the record with
+    :func:`_diagnose`). Tables are written campaigns, enrolments, sends, each in key order.
     """
     event_keys = sorted({a.key for a in changes.activities if a.key})
     if event_keys:
@@ -821,52 +848,53 @@ def _apply(
         ).fetchone()
         if known is not None:
             return False
-    _check_campaigns(conn, workspace_id, changes.campaigns)
-    _check_enrolments(conn, workspace_id, changes.enrolments)
-    _check_sends(conn, workspace_id, changes.sends)
+    if rows.disagree:
+        raise _Conflict
     with conn.cursor() as cur:
         if event_keys:
-            cur.executemany(
+            inserted = _run(
+                cur,
                 "INSERT INTO starlight_event_keys (workspace_id, key) VALUES (%s, %s) "
                 "ON CONFLICT DO NOTHING",
                 [(workspace_id, key) for key in event_keys],
             )
-            if cur.rowcount != len(event_keys):
+            if inserted != len(event_keys):
+                # Another commit recorded the key since our check: the event was applied.
                 raise _EventSeen
-    _write(
-        conn,
-        "campaign",
-        rows.campaigns,
-        revision_at=3,
-        insert=_INSERT_CAMPAIGN,
-        update=_UPDATE_CAMPAIGN,
-        columns=_CAMPAIGN_COLUMNS,
-    )
-    _write(
-        conn,
-        "enrolment",
-        rows.enrolments,
-        revision_at=10,
-        insert=_INSERT_ENROLMENT,
-        update=_UPDATE_ENROLMENT,
-        columns=_ENROLMENT_COLUMNS,
-    )
-    _write(
-        conn,
-        "send",
-        rows.sends,
-        revision_at=17,
-        insert=_INSERT_SEND,
-        update=_UPDATE_SEND,
-        columns=_SEND_COLUMNS,
-    )
-    with conn.cursor() as cur:
+        _write(
+            cur,
+            rows.campaigns,
+            key_width=2,
+            revision_at=3,
+            insert=_INSERT_CAMPAIGN,
+            update=_UPDATE_CAMPAIGN,
+            columns=_CAMPAIGN_COLUMNS,
+        )
+        _write(
+            cur,
+            rows.enrolments,
+            key_width=3,
+            revision_at=10,
+            insert=_INSERT_ENROLMENT,
+            update=_UPDATE_ENROLMENT,
+            columns=_ENROLMENT_COLUMNS,
+        )
+        _write(
+            cur,
+            rows.sends,
+            key_width=2,
+            revision_at=17,
+            insert=_INSERT_SEND,
+            update=_UPDATE_SEND,
+            columns=_SEND_COLUMNS,
+        )
         if rows.drafts:
-            cur.executemany(_UPSERT_DRAFT, rows.drafts)
+            _run(cur, _UPSERT_DRAFT, rows.drafts)
         if rows.activities:
-            cur.executemany(_INSERT_ACTIVITY, rows.activities)
+            _run(cur, _INSERT_ACTIVITY, rows.activities)
         if changes.suppress:
-            cur.executemany(
+            _run(
+                cur,
                 "INSERT INTO starlight_suppression (workspace_id, key) VALUES (%s, %s) "
                 "ON CONFLICT DO NOTHING",
                 [(workspace_id, key) for key in sorted(set(changes.suppress))],
@@ -874,16 +902,23 @@ def _apply(
     return True
 
 
+def _diagnose(conn: _Connection, workspace_id: WorkspaceId, changes: Changes) -> None:
+    """Raise the ConcurrentUpdate the in-memory adapter would for ``changes`` now: the first
+    record, campaigns then enrolments then sends, whose revision does not follow the stored
+    one. Returns when every check passes (the conflict is gone already)."""
+    _check_campaigns(conn, workspace_id, changes.campaigns)
+    _check_enrolments(conn, workspace_id, changes.enrolments)
+    _check_sends(conn, workspace_id, changes.sends)
+
+
 def _check_campaigns(
     conn: _Connection, workspace_id: WorkspaceId, campaigns: Sequence[Campaign]
 ) -> None:
     if not campaigns:
         return
-    # Locked in key order, so two commits touching the same records never deadlock.
     stored: dict[str, int] = dict(
         conn.execute(
-            "SELECT id, revision FROM starlight_campaigns WHERE workspace_id = %s "
-            "AND id = ANY(%s) ORDER BY id FOR UPDATE",
+            "SELECT id, revision FROM starlight_campaigns WHERE workspace_id = %s AND id = ANY(%s)",
             (workspace_id, sorted({c.id for c in campaigns})),
         ).fetchall()
     )
@@ -903,7 +938,7 @@ def _check_enrolments(
             "SELECT e.campaign_id, e.lead_id, e.revision FROM starlight_enrolments AS e "
             "JOIN unnest(%s::text[], %s::text[]) AS k (campaign_id, lead_id) "
             "ON e.campaign_id = k.campaign_id AND e.lead_id = k.lead_id "
-            "WHERE e.workspace_id = %s ORDER BY e.campaign_id, e.lead_id FOR UPDATE OF e",
+            "WHERE e.workspace_id = %s",
             ([c for c, _ in pairs], [lead for _, lead in pairs], workspace_id),
         )
     }
@@ -923,8 +958,7 @@ def _check_sends(
         return
     stored: dict[str, int] = dict(
         conn.execute(
-            "SELECT id, revision FROM starlight_sends WHERE workspace_id = %s "
-            "AND id = ANY(%s) ORDER BY id FOR UPDATE",
+            "SELECT id, revision FROM starlight_sends WHERE workspace_id = %s AND id = ANY(%s)",
             (workspace_id, sorted({s.id for s in sends})),
         ).fetchall()
     )
@@ -996,6 +1030,15 @@ class PostgresStorage(_PostgresAdapter):
             )
         except _EventSeen:
             return False
+        except _Conflict:
+            self._conflict("commit", workspace_id, changes)
+
+    def _conflict(self, operation: str, workspace_id: WorkspaceId, changes: Changes) -> NoReturn:
+        """Raise ConcurrentUpdate naming the record whose revision check failed."""
+        self._db.read(operation, lambda conn: _diagnose(conn, workspace_id, changes))
+        raise ConcurrentUpdate(
+            f"{operation}: a record changed while it was written; read it again and retry"
+        )
 
     def claim_due(
         self,
@@ -1058,7 +1101,10 @@ class PostgresStorage(_PostgresAdapter):
                 raise LeaseLost(f"send {send.id!r}: worker {worker_id!r} no longer holds it")
             return _apply(conn, send.workspace_id, combined, rows)
 
-        self._db.transaction("finish_send", finish)
+        try:
+            self._db.transaction("finish_send", finish)
+        except _Conflict:
+            self._conflict("finish_send", send.workspace_id, combined)
 
     # -- reads ----------------------------------------------------------------------------
 
