@@ -808,7 +808,9 @@ class CampaignService:
         now = self.clock.now()
         sends = self._plan(campaign, enrolments, self._start(campaign))
         cost = sum(self.prices.price_of(s.action) for s in sends)
-        hold_key = f"approve:{campaign_id}:{campaign.revision}"
+        # One key per attempt: two concurrent approvals each reserve, and the one whose
+        # commit loses gives back only its own reservation, never the winner's.
+        hold_key = f"approve:{campaign_id}:{campaign.revision}:{uuid.uuid4().hex[:16]}"
         self.ledger.post(
             workspace_id,
             CreditMovement(
@@ -839,7 +841,7 @@ class CampaignService:
                     ),
                 ),
             )
-        except BaseException:
+        except BaseException as exc:
             self.ledger.post(
                 workspace_id,
                 CreditMovement(
@@ -850,6 +852,10 @@ class CampaignService:
                     note="approval failed; reservation returned",
                 ),
             )
+            if isinstance(exc, ConcurrentUpdate):
+                current = self.storage.get_campaign(workspace_id, campaign_id)
+                if current.status in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
+                    return current  # approved meanwhile by another caller
             raise
         return approved
 

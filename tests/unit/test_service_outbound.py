@@ -331,3 +331,23 @@ def test_campaign_credits_follow_drafting_reservation_sends_and_releases() -> No
     assert credits.released == 2 * 2
     assert credits.outstanding == 2 * 2 == kit.ledger.balance(WS).reserved
     assert credits.spent == 28 + 4
+
+
+def test_two_approvals_racing_reserve_once_and_the_loser_returns_the_approved_campaign() -> None:
+    kit = make_kit()
+    create(kit, [lead("ann"), lead("bob")])
+    storage = kit.storage
+    real_commit = storage.commit
+    raced = []
+
+    def commit_after_a_rival(workspace_id, changes):  # type: ignore[no-untyped-def]
+        if changes.campaigns and not raced:
+            raced.append(True)
+            kit.service.approve(WS, CID)  # the rival wins in between our read and our write
+        return real_commit(workspace_id, changes)
+
+    storage.commit = commit_after_a_rival  # type: ignore[method-assign]
+    campaign = kit.service.approve(WS, CID)
+    assert campaign.status is CampaignStatus.ACTIVE
+    assert kit.ledger.balance(WS).reserved == 2 * 3 * 2
+    assert len(kit.storage.list_sends(WS, CID)) == 6
