@@ -6,6 +6,7 @@ live in one process.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import threading
 from collections.abc import Collection
@@ -72,6 +73,9 @@ def _in_utc(record: _Stored) -> _Stored:
     return attrs.evolve(record, **moved) if moved else record
 
 
+_CLAIMABLE = frozenset({SendStatus.SCHEDULED, SendStatus.WAITING, SendStatus.CLAIMED})
+
+
 class InMemoryStorage:
     """The storage port in process memory. See :class:`~starlight_sequences.ports.Storage`."""
 
@@ -84,6 +88,20 @@ class InMemoryStorage:
         self._activities: dict[WorkspaceId, list[Activity]] = {}
         self._event_keys: dict[WorkspaceId, set[str]] = {}
         self._suppressed: dict[WorkspaceId, set[str]] = {}
+        # Indexes (insertion-ordered key sets), so reads and claims do not scan everything.
+        self._enrolments_of_campaign: dict[tuple[WorkspaceId, CampaignId], dict[LeadId, None]] = {}
+        self._enrolments_of_lead: dict[tuple[WorkspaceId, LeadId], dict[CampaignId, None]] = {}
+        self._drafts_of_campaign: dict[
+            tuple[WorkspaceId, CampaignId], dict[tuple[LeadId, int], None]
+        ] = {}
+        self._sends_of_lead: dict[tuple[WorkspaceId, CampaignId, LeadId], dict[str, None]] = {}
+        self._sends_of_campaign: dict[tuple[WorkspaceId, CampaignId], dict[str, None]] = {}
+        self._open_sends: dict[tuple[WorkspaceId, str], None] = {}
+        # Per (workspace, sender, action): sorted (instant, send id) bookings, and last sent.
+        self._bookings: dict[tuple[WorkspaceId, SenderId, Action], list[tuple[dt.datetime, str]]]
+        self._bookings = {}
+        self._booked: dict[tuple[WorkspaceId, str], tuple[dt.datetime, str]] = {}
+        self._last_sent: dict[tuple[WorkspaceId, SenderId, Action], dt.datetime] = {}
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -126,14 +144,48 @@ class InMemoryStorage:
         for enrolment in changes.enrolments:
             key = (workspace_id, enrolment.campaign_id, enrolment.lead_id)
             self._enrolments[key] = _in_utc(enrolment)
+            self._enrolments_of_campaign.setdefault(key[:2], {})[enrolment.lead_id] = None
+            self._enrolments_of_lead.setdefault((workspace_id, enrolment.lead_id), {})[
+                enrolment.campaign_id
+            ] = None
         for send in changes.sends:
-            self._sends[(workspace_id, send.id)] = _in_utc(send)
+            self._put_send(workspace_id, _in_utc(send))
         for draft in changes.drafts:
             self._drafts[(workspace_id, draft.campaign_id, draft.lead_id, draft.step)] = draft
+            self._drafts_of_campaign.setdefault((workspace_id, draft.campaign_id), {})[
+                (draft.lead_id, draft.step)
+            ] = None
         self._activities.setdefault(workspace_id, []).extend(map(_in_utc, changes.activities))
         keys.update(new_keys)
         self._suppressed.setdefault(workspace_id, set()).update(changes.suppress)
         return True
+
+    def _put_send(self, workspace_id: WorkspaceId, send: ScheduledSend) -> None:
+        key = (workspace_id, send.id)
+        self._sends[key] = send
+        self._sends_of_campaign.setdefault((workspace_id, send.campaign_id), {})[send.id] = None
+        self._sends_of_lead.setdefault((workspace_id, send.campaign_id, send.lead_id), {})[
+            send.id
+        ] = None
+        if send.status in _CLAIMABLE:
+            self._open_sends[key] = None
+        else:
+            self._open_sends.pop(key, None)
+        lane = (workspace_id, send.sender_id, send.action)
+        booking: tuple[dt.datetime, str] | None = None
+        if send.status is SendStatus.SENT and send.sent_at is not None:
+            booking = (send.sent_at, send.id)
+            last = self._last_sent.get(lane)
+            self._last_sent[lane] = send.sent_at if last is None else max(last, send.sent_at)
+        elif send.status in (SendStatus.SCHEDULED, SendStatus.CLAIMED):
+            booking = (send.due_at, send.id)
+        previous = self._booked.pop(key, None)
+        bookings = self._bookings.setdefault(lane, [])
+        if previous is not None:
+            del bookings[bisect.bisect_left(bookings, previous)]
+        if booking is not None:
+            bisect.insort(bookings, booking)
+            self._booked[key] = booking
 
     def claim_due(
         self,
@@ -148,8 +200,9 @@ class InMemoryStorage:
         with self._lock:
             due = [
                 send
-                for (ws, _), send in self._sends.items()
-                if (workspace_id is None or ws == workspace_id) and self._claimable(send, now)
+                for key in self._open_sends
+                if (workspace_id is None or key[0] == workspace_id)
+                and self._claimable(send := self._sends[key], now)
             ]
             due.sort(key=lambda s: (s.due_at, s.id))
             claimed = []
@@ -162,7 +215,7 @@ class InMemoryStorage:
                     attempts=send.attempts + 1,
                     revision=send.revision + 1,
                 )
-                self._sends[(send.workspace_id, send.id)] = taken
+                self._put_send(send.workspace_id, taken)
                 claimed.append(taken)
             return claimed
 
@@ -221,11 +274,8 @@ class InMemoryStorage:
     ) -> list[Enrolment]:
         """See :meth:`Storage.list_enrolments`."""
         with self._lock:
-            return [
-                e
-                for (ws, cid, _), e in self._enrolments.items()
-                if ws == workspace_id and cid == campaign_id
-            ]
+            leads = self._enrolments_of_campaign.get((workspace_id, campaign_id), {})
+            return [self._enrolments[(workspace_id, campaign_id, lid)] for lid in leads]
 
     def get_enrolment(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
@@ -248,11 +298,13 @@ class InMemoryStorage:
         if (lead_id is None) == (email_domain is None):
             raise InvalidInput("find_enrolments: give exactly one of lead_id and email_domain")
         with self._lock:
+            if lead_id is not None:
+                campaigns = self._enrolments_of_lead.get((workspace_id, lead_id), {})
+                return [self._enrolments[(workspace_id, cid, lead_id)] for cid in campaigns]
             return [
                 e
-                for (ws, _, lid), e in self._enrolments.items()
-                if ws == workspace_id
-                and (lid == lead_id if lead_id is not None else _email_domain(e) == email_domain)
+                for (ws, _, _), e in self._enrolments.items()
+                if ws == workspace_id and _email_domain(e) == email_domain
             ]
 
     def list_drafts(
@@ -263,10 +315,11 @@ class InMemoryStorage:
     ) -> list[Draft]:
         """See :meth:`Storage.list_drafts`."""
         with self._lock:
+            keys = self._drafts_of_campaign.get((workspace_id, campaign_id), {})
             found = [
-                d
-                for (ws, cid, lid, _), d in self._drafts.items()
-                if ws == workspace_id and cid == campaign_id and lead_id in (None, lid)
+                self._drafts[(workspace_id, campaign_id, lid, step)]
+                for lid, step in keys
+                if lead_id in (None, lid)
             ]
         return sorted(found, key=lambda d: (d.lead_id, d.step))
 
@@ -278,13 +331,11 @@ class InMemoryStorage:
     ) -> list[ScheduledSend]:
         """See :meth:`Storage.list_sends`."""
         with self._lock:
-            found = [
-                s
-                for (ws, _), s in self._sends.items()
-                if ws == workspace_id
-                and s.campaign_id == campaign_id
-                and lead_id in (None, s.lead_id)
-            ]
+            if lead_id is None:
+                ids = self._sends_of_campaign.get((workspace_id, campaign_id), {})
+            else:
+                ids = self._sends_of_lead.get((workspace_id, campaign_id, lead_id), {})
+            found = [self._sends[(workspace_id, send_id)] for send_id in ids]
         return sorted(found, key=lambda s: (s.lead_id, s.step))
 
     def sender_bookings(
@@ -297,21 +348,14 @@ class InMemoryStorage:
         actions: Collection[Action] | None = None,
     ) -> list[dt.datetime]:
         """See :meth:`Storage.sender_bookings`."""
+        instants: list[dt.datetime] = []
         with self._lock:
-            sends = [
-                s
-                for (ws, _), s in self._sends.items()
-                if ws == workspace_id
-                and s.sender_id == sender_id
-                and (actions is None or s.action in actions)
-            ]
-        instants = []
-        for send in sends:
-            if send.status is SendStatus.SENT and send.sent_at is not None:
-                instants.append(send.sent_at)
-            elif send.status in (SendStatus.SCHEDULED, SendStatus.CLAIMED):
-                instants.append(send.due_at)
-        return sorted(t for t in instants if start <= t < end)
+            for action in Action if actions is None else set(actions):
+                bookings = self._bookings.get((workspace_id, sender_id, action), [])
+                low = bisect.bisect_left(bookings, (start, ""))
+                high = bisect.bisect_left(bookings, (end, ""))
+                instants.extend(instant for instant, _ in bookings[low:high])
+        return sorted(instants)
 
     def last_sent(
         self,
@@ -323,13 +367,9 @@ class InMemoryStorage:
         """See :meth:`Storage.last_sent`."""
         with self._lock:
             instants = [
-                s.sent_at
-                for (ws, _), s in self._sends.items()
-                if ws == workspace_id
-                and s.sender_id == sender_id
-                and s.status is SendStatus.SENT
-                and s.sent_at is not None
-                and (actions is None or s.action in actions)
+                self._last_sent[lane]
+                for action in (Action if actions is None else set(actions))
+                if (lane := (workspace_id, sender_id, action)) in self._last_sent
             ]
         return max(instants, default=None)
 
