@@ -21,6 +21,7 @@ from starlight_sequences.campaigns import EmailIdentity, LinkedInIdentity
 from starlight_sequences.events import EventKind, InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.leads import Lead
+from starlight_sequences.locations import load_timezone
 from starlight_sequences.ports.senders import (
     LinkedInAction,
     OutgoingEmail,
@@ -168,8 +169,6 @@ class _Narrating:
         self.zones: dict[str, str] = {lead.id: lead.timezone or "UTC" for lead in SAMPLE_LEADS}
 
     def _local(self, lead_id: str) -> str:
-        from starlight_sequences.locations import load_timezone
-
         zone = self.zones.get(lead_id, "UTC")
         return f"{self.clock.now().astimezone(load_timezone(zone)):%a %d %b %H:%M} {zone}"
 
@@ -196,6 +195,20 @@ class _Narrating:
             )
             self.say(f"  in {self._local(action.lead_id):<40} {what} to {action.recipient_name}")
         return result
+
+
+def _say_waiting(service: CampaignService, say: Callable[[str], None]) -> None:
+    """The tasks view: who waits on a connection, since when, and when it times out."""
+    tasks = service.waiting_on_connections(WORKSPACE)
+    say(f"\n  Waiting on connections: {len(tasks) or 'none'}")
+    for task in tasks:
+        zone = load_timezone(task.lead.timezone or "UTC")
+        since = f"{task.since.astimezone(zone):%a %d %b %H:%M}" if task.since else "-"
+        say(
+            f"    {task.lead.id:<8} request sent {since}, "
+            f"times out {task.times_out_at.astimezone(zone):%a %d %b %H:%M} {zone.key}"
+        )
+    say("")
 
 
 def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> Path:
@@ -263,6 +276,8 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
     accepted = {LeadId("lukas"), LeadId("maya")}
     replied = False
     end = clock.now() + dt.timedelta(days=28)
+    week_later = clock.now() + dt.timedelta(days=7)
+    shown_tasks = False
     while clock.now() < end:
         service.dispatch_due(worker_id="demo")
         sent = {s.lead_id for s in storage.list_sends(WORKSPACE, CAMPAIGN) if s.sent_at}
@@ -289,14 +304,16 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
                     ),
                 )
                 say(f"  ✓  {lead_id} accepted the connection request.")
+        if not shown_tasks and clock.now() >= week_later:
+            shown_tasks = True
+            _say_waiting(service, say)
         clock.advance(dt.timedelta(minutes=20))
 
     status = service.status(WORKSPACE, CAMPAIGN)
     say("\nStatus:")
     for row in status.contacts:
         say(f"  {row.lead.id:<8} step {row.step}  {row.status.value:<22} {row.reason}")
-    tasks = service.waiting_on_connections(WORKSPACE)
-    say(f"\nWaiting on connections: {len(tasks) or 'none'}")
+    _say_waiting(service, say)
     account = service.balance(WORKSPACE)
     say(f"Credits: {account.available} available, {account.reserved} reserved")
     for movement in service.movements(WORKSPACE, CAMPAIGN):

@@ -21,3 +21,6 @@ def test_starlight_demo_runs_end_to_end_and_writes_its_files(
     ).read_text()
     assert list((tmp_path / "outbox").glob("*.eml"))
     assert ", 0 reserved" in out
+    # The tasks view a week in: who waits on a connection and when it times out.
+    assert "Waiting on connections: 4" in out
+    assert "times out Wed 23 Dec 17:00 Europe/Paris" in out
