@@ -1,42 +1,70 @@
-"""Rows ↔ objects encodings the SQL adapters share (SQLite, PostgreSQL).
+"""Rows ↔ objects mapping and encodings the SQL adapters share (SQLite, PostgreSQL).
 
-Instants as integer microseconds since the Unix epoch, enum look-up tables, and the JSON form
-of the values the adapters keep in JSON columns because no query filters on them (a campaign's
-settings and identities, an enrolment's lead and cadence). Private to the adapters.
+One mapping between rows and objects (the ``*_COLUMNS`` lists, ``*_row`` and ``*_from_row``),
+parameterised by a :class:`RowCodec` for what the two databases store differently: SQLite keeps
+instants as integer microseconds since the Unix epoch and booleans as 0/1 integers, PostgreSQL
+as ``timestamptz`` and ``boolean``. Each adapter defines its own codec. Also here: enum look-up
+tables, and the JSON form of the values the adapters keep in JSON columns because no query
+filters on them (a campaign's settings and identities, an enrolment's lead and cadence).
+Private to the adapters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
+
+import attrs
 
 from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.calendar import BusinessHours
 from starlight_sequences.campaigns import (
+    Campaign,
     CampaignSettings,
+    CampaignStatus,
     EmailIdentity,
+    Enrolment,
     EnrolmentStatus,
+    Excluded,
     LinkedInIdentity,
+    ScheduledSend,
     SendStatus,
     StopScope,
 )
 from starlight_sequences.channels import Action
-from starlight_sequences.drafts import DraftStatus
+from starlight_sequences.credits import CreditMovement, MovementKind
+from starlight_sequences.drafts import Draft, DraftStatus
 from starlight_sequences.errors import InvalidInput
-from starlight_sequences.ids import LeadId, SenderId
+from starlight_sequences.events import Activity, ActivityKind
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
 from starlight_sequences.leads import Lead
-from starlight_sequences.shapes import WaitAnchor
+from starlight_sequences.shapes import SendShape, WaitAnchor
 
 __all__ = [
     "ACTIONS",
+    "ACTIVITY_COLUMNS",
+    "CAMPAIGN_COLUMNS",
+    "DRAFT_COLUMNS",
     "DRAFT_STATUSES",
+    "ENROLMENT_COLUMNS",
     "ENROLMENT_STATUSES",
+    "MOVEMENT_COLUMNS",
+    "SEND_COLUMNS",
     "SEND_STATUSES",
+    "RowCodec",
+    "activity_from_row",
+    "activity_row",
+    "campaign_from_row",
+    "campaign_row",
+    "draft_from_row",
+    "draft_row",
     "email_identity_from_json",
     "email_identity_to_json",
+    "enrolment_from_row",
+    "enrolment_row",
     "instant",
     "json_text",
     "lead_email_domain",
@@ -44,8 +72,12 @@ __all__ = [
     "lead_to_json",
     "linkedin_identity_from_json",
     "linkedin_identity_to_json",
+    "movement_from_row",
+    "movement_row",
     "optional_instant",
     "optional_utc",
+    "send_from_row",
+    "send_row",
     "settings_from_json",
     "settings_to_json",
     "steps_from_json",
@@ -295,3 +327,272 @@ def steps_from_json(
     if steps is None:
         steps = cache[text] = tuple(_step_from_json(step) for step in json.loads(text))
     return steps
+
+
+# --- rows ↔ objects --------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class RowCodec:
+    """How one SQL adapter encodes the values its columns do not hold alike: instants and flags.
+
+    Everything else is mapped the same way by every adapter: text columns hold strings and enum
+    values, and JSON columns hold :func:`json_text` strings (PostgreSQL casts them to ``json``
+    in SQL and reads them back as text).
+
+    Attributes:
+        instant_out: An aware datetime to its column value; the ``str`` names the field for
+            the error on a naive one.
+        optional_instant_out: The same for an optional instant (``None`` stays ``None``).
+        instant_in: A column value back to a UTC-aware datetime.
+        optional_instant_in: The same for a nullable column.
+        flag_in: A boolean column's value back to a ``bool``.
+    """
+
+    instant_out: Callable[[dt.datetime, str], object]
+    optional_instant_out: Callable[[dt.datetime | None, str], object]
+    instant_in: Callable[[Any], dt.datetime]
+    optional_instant_in: Callable[[Any], dt.datetime | None]
+    flag_in: Callable[[Any], bool]
+
+
+CAMPAIGN_COLUMNS: Final = (
+    "workspace_id, id, status, revision, name, brief, created_at, approved_at, paused_at, "
+    "finished_at, shape, settings, email_identity, linkedin_identity, excluded"
+)
+
+
+def campaign_row(codec: RowCodec, campaign: Campaign) -> tuple[object, ...]:
+    what = f"campaign {campaign.id!r}"
+    return (
+        campaign.workspace_id,
+        campaign.id,
+        campaign.status.value,
+        campaign.revision,
+        campaign.name,
+        campaign.brief,
+        codec.instant_out(campaign.created_at, f"{what}: created_at"),
+        codec.optional_instant_out(campaign.approved_at, f"{what}: approved_at"),
+        codec.optional_instant_out(campaign.paused_at, f"{what}: paused_at"),
+        codec.optional_instant_out(campaign.finished_at, f"{what}: finished_at"),
+        json_text(campaign.shape.to_dict()),
+        json_text(settings_to_json(campaign.settings, campaign.id)),
+        email_identity_to_json(campaign.email_identity),
+        linkedin_identity_to_json(campaign.linkedin_identity),
+        json_text([[x.lead_id, x.reason, x.message] for x in campaign.excluded]),
+    )
+
+
+def campaign_from_row(codec: RowCodec, row: Sequence[Any]) -> Campaign:
+    return Campaign(
+        workspace_id=WorkspaceId(row[0]),
+        id=CampaignId(row[1]),
+        status=CampaignStatus(row[2]),
+        revision=row[3],
+        name=row[4],
+        brief=row[5],
+        created_at=codec.instant_in(row[6]),
+        approved_at=codec.optional_instant_in(row[7]),
+        paused_at=codec.optional_instant_in(row[8]),
+        finished_at=codec.optional_instant_in(row[9]),
+        shape=SendShape.from_dict(json.loads(row[10])),
+        settings=settings_from_json(json.loads(row[11])),
+        email_identity=email_identity_from_json(row[12]),
+        linkedin_identity=linkedin_identity_from_json(row[13]),
+        excluded=tuple(
+            Excluded(lead_id=LeadId(lead_id), reason=reason, message=message)
+            for lead_id, reason, message in json.loads(row[14])
+        ),
+    )
+
+
+ENROLMENT_COLUMNS: Final = (
+    "workspace_id, campaign_id, lead_id, email_domain, status, approved, reason, resume_at, "
+    "accepted_at, connect_sent_at, revision, lead, steps"
+)
+
+
+def enrolment_row(
+    codec: RowCodec, enrolment: Enrolment, cache: dict[tuple[CadenceStep, ...], str]
+) -> tuple[object, ...]:
+    what = f"enrolment {enrolment.campaign_id}/{enrolment.lead_id}"
+    return (
+        enrolment.workspace_id,
+        enrolment.campaign_id,
+        enrolment.lead_id,
+        lead_email_domain(enrolment.lead),
+        enrolment.status.value,
+        enrolment.approved,
+        enrolment.reason,
+        codec.optional_instant_out(enrolment.resume_at, f"{what}: resume_at"),
+        codec.optional_instant_out(enrolment.accepted_at, f"{what}: accepted_at"),
+        codec.optional_instant_out(enrolment.connect_sent_at, f"{what}: connect_sent_at"),
+        enrolment.revision,
+        json_text(lead_to_json(enrolment.lead)),
+        steps_json(enrolment.steps, cache),
+    )
+
+
+def enrolment_from_row(
+    codec: RowCodec, row: Sequence[Any], cache: dict[str, tuple[CadenceStep, ...]]
+) -> Enrolment:
+    return Enrolment(
+        workspace_id=WorkspaceId(row[0]),
+        campaign_id=CampaignId(row[1]),
+        status=ENROLMENT_STATUSES[row[4]],
+        approved=codec.flag_in(row[5]),
+        reason=row[6],
+        resume_at=codec.optional_instant_in(row[7]),
+        accepted_at=codec.optional_instant_in(row[8]),
+        connect_sent_at=codec.optional_instant_in(row[9]),
+        revision=row[10],
+        lead=lead_from_json(json.loads(row[11])),
+        steps=steps_from_json(row[12], cache),
+    )
+
+
+DRAFT_COLUMNS: Final = (
+    "workspace_id, campaign_id, lead_id, step, action, subject, body, status, problem, "
+    "version, edited"
+)
+
+
+def draft_row(workspace_id: WorkspaceId, draft: Draft) -> tuple[object, ...]:
+    return (
+        workspace_id,
+        draft.campaign_id,
+        draft.lead_id,
+        draft.step,
+        draft.action.value,
+        draft.subject,
+        draft.body,
+        draft.status.value,
+        draft.problem,
+        draft.version,
+        draft.edited,
+    )
+
+
+def draft_from_row(codec: RowCodec, row: Sequence[Any]) -> Draft:
+    return Draft(
+        campaign_id=CampaignId(row[1]),
+        lead_id=LeadId(row[2]),
+        step=row[3],
+        action=ACTIONS[row[4]],
+        subject=row[5],
+        body=row[6],
+        status=DRAFT_STATUSES[row[7]],
+        problem=row[8],
+        version=row[9],
+        edited=codec.flag_in(row[10]),
+    )
+
+
+SEND_COLUMNS: Final = (
+    "workspace_id, id, campaign_id, lead_id, step, action, sender_id, due_at, forecast_at, "
+    "status, attempts, lease_owner, lease_expires_at, sent_at, receipt, reason, with_note, "
+    "revision"
+)
+
+
+def send_row(codec: RowCodec, send: ScheduledSend) -> tuple[object, ...]:
+    what = f"send {send.id!r}"
+    return (
+        send.workspace_id,
+        send.id,
+        send.campaign_id,
+        send.lead_id,
+        send.step,
+        send.action.value,
+        send.sender_id,
+        codec.instant_out(send.due_at, f"{what}: due_at"),
+        codec.instant_out(send.forecast_at, f"{what}: forecast_at"),
+        send.status.value,
+        send.attempts,
+        send.lease_owner,
+        codec.optional_instant_out(send.lease_expires_at, f"{what}: lease_expires_at"),
+        codec.optional_instant_out(send.sent_at, f"{what}: sent_at"),
+        send.receipt,
+        send.reason,
+        send.with_note,
+        send.revision,
+    )
+
+
+def send_from_row(codec: RowCodec, row: Sequence[Any]) -> ScheduledSend:
+    return ScheduledSend(
+        workspace_id=WorkspaceId(row[0]),
+        id=SendId(row[1]),
+        campaign_id=CampaignId(row[2]),
+        lead_id=LeadId(row[3]),
+        step=row[4],
+        action=ACTIONS[row[5]],
+        sender_id=SenderId(row[6]),
+        due_at=codec.instant_in(row[7]),
+        forecast_at=codec.instant_in(row[8]),
+        status=SEND_STATUSES[row[9]],
+        attempts=row[10],
+        lease_owner=row[11],
+        lease_expires_at=codec.optional_instant_in(row[12]),
+        sent_at=codec.optional_instant_in(row[13]),
+        receipt=row[14],
+        reason=row[15],
+        with_note=codec.flag_in(row[16]),
+        revision=row[17],
+    )
+
+
+ACTIVITY_COLUMNS: Final = "workspace_id, kind, at, campaign_id, lead_id, step, detail, key"
+
+
+def activity_row(
+    codec: RowCodec, workspace_id: WorkspaceId, activity: Activity
+) -> tuple[object, ...]:
+    return (
+        workspace_id,
+        activity.kind.value,
+        codec.instant_out(activity.at, f"activity {activity.kind.value}: at"),
+        activity.campaign_id,
+        activity.lead_id,
+        activity.step,
+        activity.detail,
+        activity.key,
+    )
+
+
+def activity_from_row(codec: RowCodec, row: Sequence[Any]) -> Activity:
+    return Activity(
+        kind=ActivityKind(row[1]),
+        at=codec.instant_in(row[2]),
+        campaign_id=None if row[3] is None else CampaignId(row[3]),
+        lead_id=None if row[4] is None else LeadId(row[4]),
+        step=row[5],
+        detail=row[6],
+        key=row[7],
+    )
+
+
+MOVEMENT_COLUMNS: Final = "workspace_id, kind, amount, campaign_id, lead_id, key, note"
+
+
+def movement_row(workspace_id: WorkspaceId, movement: CreditMovement) -> tuple[object, ...]:
+    return (
+        workspace_id,
+        movement.kind.value,
+        movement.amount,
+        movement.campaign_id,
+        movement.lead_id,
+        movement.key,
+        movement.note,
+    )
+
+
+def movement_from_row(row: Sequence[Any]) -> CreditMovement:
+    return CreditMovement(
+        kind=MovementKind(row[1]),
+        amount=row[2],
+        campaign_id=None if row[3] is None else CampaignId(row[3]),
+        lead_id=None if row[4] is None else LeadId(row[4]),
+        key=row[5],
+        note=row[6],
+    )

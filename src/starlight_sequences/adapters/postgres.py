@@ -20,14 +20,14 @@ Tables are named ``starlight_*``; to keep them apart from a host app's own, poin
 connection at a schema of their own (``options=-csearch_path=starlight`` in the DSN). Instants
 are ``timestamptz`` and come back as UTC-aware datetimes whatever the session time zone.
 Values no query filters on (a campaign's shape and settings, an enrolment's lead and cadence)
-are ``json`` columns, encoded as the SQLite adapter encodes them
-(:mod:`starlight_sequences.adapters._rows`).
+are ``json`` columns, encoded as the SQLite adapter encodes them: both adapters share one
+mapping between rows and objects (:mod:`starlight_sequences.adapters._rows`), each with its
+own :class:`~starlight_sequences.adapters._rows.RowCodec` for instants and flags.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Final, NoReturn, Self, TypeVar
@@ -38,34 +38,35 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from starlight_sequences.adapters._rows import (
-    ACTIONS,
-    DRAFT_STATUSES,
-    ENROLMENT_STATUSES,
-    SEND_STATUSES,
-    email_identity_from_json,
-    email_identity_to_json,
-    json_text,
-    lead_email_domain,
-    lead_from_json,
-    lead_to_json,
-    linkedin_identity_from_json,
-    linkedin_identity_to_json,
-    settings_from_json,
-    settings_to_json,
-    steps_from_json,
-    steps_json,
+    ACTIVITY_COLUMNS,
+    CAMPAIGN_COLUMNS,
+    DRAFT_COLUMNS,
+    ENROLMENT_COLUMNS,
+    MOVEMENT_COLUMNS,
+    SEND_COLUMNS,
+    RowCodec,
+    activity_from_row,
+    activity_row,
+    campaign_from_row,
+    campaign_row,
+    draft_from_row,
+    draft_row,
+    enrolment_from_row,
+    enrolment_row,
+    movement_from_row,
+    movement_row,
+    send_from_row,
+    send_row,
 )
 from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.campaigns import (
     Campaign,
-    CampaignStatus,
     Enrolment,
-    Excluded,
     ScheduledSend,
     SendStatus,
 )
 from starlight_sequences.channels import Action
-from starlight_sequences.credits import CreditAccount, CreditMovement, MovementKind
+from starlight_sequences.credits import CreditAccount, CreditMovement
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import (
     CampaignNotFound,
@@ -75,15 +76,14 @@ from starlight_sequences.errors import (
     LeaseLost,
     StorageError,
 )
-from starlight_sequences.events import Activity, ActivityKind
-from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
+from starlight_sequences.events import Activity
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
     check_no_event_keys,
     check_revision,
     check_workspace,
 )
-from starlight_sequences.shapes import SendShape
 
 __all__ = ["MIGRATIONS", "PostgresCreditLedger", "PostgresStorage"]
 
@@ -263,6 +263,21 @@ def _optional_utc(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else _utc(value)
 
 
+def _flag(value: bool) -> bool:
+    # boolean columns come back as bool already.
+    return value
+
+
+_CODEC: Final = RowCodec(
+    instant_out=_aware,
+    optional_instant_out=_optional_aware,
+    instant_in=_utc,
+    optional_instant_in=_optional_utc,
+    flag_in=_flag,
+)
+"""Instants as ``timestamptz`` (aware datetimes, read back in UTC), flags as ``boolean``."""
+
+
 # --- rows ------------------------------------------------------------------------------------
 
 
@@ -281,244 +296,6 @@ def _select(columns: str, alias: str = "") -> str:
     return ", ".join(
         f"{prefix}{name}::text" if name in _JSON_COLUMNS else f"{prefix}{name}"
         for name in _columns(columns)
-    )
-
-
-_CAMPAIGN_COLUMNS: Final = (
-    "workspace_id, id, status, revision, name, brief, created_at, approved_at, paused_at, "
-    "finished_at, shape, settings, email_identity, linkedin_identity, excluded"
-)
-
-
-def _campaign_row(campaign: Campaign) -> tuple[object, ...]:
-    what = f"campaign {campaign.id!r}"
-    return (
-        campaign.workspace_id,
-        campaign.id,
-        campaign.status.value,
-        campaign.revision,
-        campaign.name,
-        campaign.brief,
-        _aware(campaign.created_at, f"{what}: created_at"),
-        _optional_aware(campaign.approved_at, f"{what}: approved_at"),
-        _optional_aware(campaign.paused_at, f"{what}: paused_at"),
-        _optional_aware(campaign.finished_at, f"{what}: finished_at"),
-        json_text(campaign.shape.to_dict()),
-        json_text(settings_to_json(campaign.settings, campaign.id)),
-        email_identity_to_json(campaign.email_identity),
-        linkedin_identity_to_json(campaign.linkedin_identity),
-        json_text([[x.lead_id, x.reason, x.message] for x in campaign.excluded]),
-    )
-
-
-def _campaign_from_row(row: Sequence[Any]) -> Campaign:
-    return Campaign(
-        workspace_id=WorkspaceId(row[0]),
-        id=CampaignId(row[1]),
-        status=CampaignStatus(row[2]),
-        revision=row[3],
-        name=row[4],
-        brief=row[5],
-        created_at=_utc(row[6]),
-        approved_at=_optional_utc(row[7]),
-        paused_at=_optional_utc(row[8]),
-        finished_at=_optional_utc(row[9]),
-        shape=SendShape.from_dict(json.loads(row[10])),
-        settings=settings_from_json(json.loads(row[11])),
-        email_identity=email_identity_from_json(row[12]),
-        linkedin_identity=linkedin_identity_from_json(row[13]),
-        excluded=tuple(
-            Excluded(lead_id=LeadId(lead_id), reason=reason, message=message)
-            for lead_id, reason, message in json.loads(row[14])
-        ),
-    )
-
-
-_ENROLMENT_COLUMNS: Final = (
-    "workspace_id, campaign_id, lead_id, email_domain, status, approved, reason, resume_at, "
-    "accepted_at, connect_sent_at, revision, lead, steps"
-)
-
-
-def _enrolment_row(
-    enrolment: Enrolment, cache: dict[tuple[CadenceStep, ...], str]
-) -> tuple[object, ...]:
-    what = f"enrolment {enrolment.campaign_id}/{enrolment.lead_id}"
-    return (
-        enrolment.workspace_id,
-        enrolment.campaign_id,
-        enrolment.lead_id,
-        lead_email_domain(enrolment.lead),
-        enrolment.status.value,
-        enrolment.approved,
-        enrolment.reason,
-        _optional_aware(enrolment.resume_at, f"{what}: resume_at"),
-        _optional_aware(enrolment.accepted_at, f"{what}: accepted_at"),
-        _optional_aware(enrolment.connect_sent_at, f"{what}: connect_sent_at"),
-        enrolment.revision,
-        json_text(lead_to_json(enrolment.lead)),
-        steps_json(enrolment.steps, cache),
-    )
-
-
-def _enrolment_from_row(row: Sequence[Any], cache: dict[str, tuple[CadenceStep, ...]]) -> Enrolment:
-    return Enrolment(
-        workspace_id=WorkspaceId(row[0]),
-        campaign_id=CampaignId(row[1]),
-        status=ENROLMENT_STATUSES[row[4]],
-        approved=row[5],
-        reason=row[6],
-        resume_at=_optional_utc(row[7]),
-        accepted_at=_optional_utc(row[8]),
-        connect_sent_at=_optional_utc(row[9]),
-        revision=row[10],
-        lead=lead_from_json(json.loads(row[11])),
-        steps=steps_from_json(row[12], cache),
-    )
-
-
-_DRAFT_COLUMNS: Final = (
-    "workspace_id, campaign_id, lead_id, step, action, subject, body, status, problem, "
-    "version, edited"
-)
-
-
-def _draft_row(workspace_id: WorkspaceId, draft: Draft) -> tuple[object, ...]:
-    return (
-        workspace_id,
-        draft.campaign_id,
-        draft.lead_id,
-        draft.step,
-        draft.action.value,
-        draft.subject,
-        draft.body,
-        draft.status.value,
-        draft.problem,
-        draft.version,
-        draft.edited,
-    )
-
-
-def _draft_from_row(row: Sequence[Any]) -> Draft:
-    return Draft(
-        campaign_id=CampaignId(row[1]),
-        lead_id=LeadId(row[2]),
-        step=row[3],
-        action=ACTIONS[row[4]],
-        subject=row[5],
-        body=row[6],
-        status=DRAFT_STATUSES[row[7]],
-        problem=row[8],
-        version=row[9],
-        edited=row[10],
-    )
-
-
-_SEND_COLUMNS: Final = (
-    "workspace_id, id, campaign_id, lead_id, step, action, sender_id, due_at, forecast_at, "
-    "status, attempts, lease_owner, lease_expires_at, sent_at, receipt, reason, with_note, "
-    "revision"
-)
-
-
-def _send_row(send: ScheduledSend) -> tuple[object, ...]:
-    what = f"send {send.id!r}"
-    return (
-        send.workspace_id,
-        send.id,
-        send.campaign_id,
-        send.lead_id,
-        send.step,
-        send.action.value,
-        send.sender_id,
-        _aware(send.due_at, f"{what}: due_at"),
-        _aware(send.forecast_at, f"{what}: forecast_at"),
-        send.status.value,
-        send.attempts,
-        send.lease_owner,
-        _optional_aware(send.lease_expires_at, f"{what}: lease_expires_at"),
-        _optional_aware(send.sent_at, f"{what}: sent_at"),
-        send.receipt,
-        send.reason,
-        send.with_note,
-        send.revision,
-    )
-
-
-def _send_from_row(row: Sequence[Any]) -> ScheduledSend:
-    return ScheduledSend(
-        workspace_id=WorkspaceId(row[0]),
-        id=SendId(row[1]),
-        campaign_id=CampaignId(row[2]),
-        lead_id=LeadId(row[3]),
-        step=row[4],
-        action=ACTIONS[row[5]],
-        sender_id=SenderId(row[6]),
-        due_at=_utc(row[7]),
-        forecast_at=_utc(row[8]),
-        status=SEND_STATUSES[row[9]],
-        attempts=row[10],
-        lease_owner=row[11],
-        lease_expires_at=_optional_utc(row[12]),
-        sent_at=_optional_utc(row[13]),
-        receipt=row[14],
-        reason=row[15],
-        with_note=row[16],
-        revision=row[17],
-    )
-
-
-_ACTIVITY_COLUMNS: Final = "workspace_id, kind, at, campaign_id, lead_id, step, detail, key"
-
-
-def _activity_row(workspace_id: WorkspaceId, activity: Activity) -> tuple[object, ...]:
-    return (
-        workspace_id,
-        activity.kind.value,
-        _aware(activity.at, f"activity {activity.kind.value}: at"),
-        activity.campaign_id,
-        activity.lead_id,
-        activity.step,
-        activity.detail,
-        activity.key,
-    )
-
-
-def _activity_from_row(row: Sequence[Any]) -> Activity:
-    return Activity(
-        kind=ActivityKind(row[1]),
-        at=_utc(row[2]),
-        campaign_id=None if row[3] is None else CampaignId(row[3]),
-        lead_id=None if row[4] is None else LeadId(row[4]),
-        step=row[5],
-        detail=row[6],
-        key=row[7],
-    )
-
-
-_MOVEMENT_COLUMNS: Final = "workspace_id, kind, amount, campaign_id, lead_id, key, note"
-
-
-def _movement_row(workspace_id: WorkspaceId, movement: CreditMovement) -> tuple[object, ...]:
-    return (
-        workspace_id,
-        movement.kind.value,
-        movement.amount,
-        movement.campaign_id,
-        movement.lead_id,
-        movement.key,
-        movement.note,
-    )
-
-
-def _movement_from_row(row: Sequence[Any]) -> CreditMovement:
-    return CreditMovement(
-        kind=MovementKind(row[1]),
-        amount=row[2],
-        campaign_id=None if row[3] is None else CampaignId(row[3]),
-        lead_id=None if row[4] is None else LeadId(row[4]),
-        key=row[5],
-        note=row[6],
     )
 
 
@@ -549,22 +326,22 @@ def _upsert(table: str, columns: str, key: str) -> str:
 
 
 _INSERT_CAMPAIGN: Final = _insert(
-    "starlight_campaigns", _CAMPAIGN_COLUMNS, conflict=" ON CONFLICT DO NOTHING"
+    "starlight_campaigns", CAMPAIGN_COLUMNS, conflict=" ON CONFLICT DO NOTHING"
 )
-_UPDATE_CAMPAIGN: Final = _update("starlight_campaigns", _CAMPAIGN_COLUMNS, "workspace_id, id")
+_UPDATE_CAMPAIGN: Final = _update("starlight_campaigns", CAMPAIGN_COLUMNS, "workspace_id, id")
 _INSERT_ENROLMENT: Final = _insert(
-    "starlight_enrolments", _ENROLMENT_COLUMNS, conflict=" ON CONFLICT DO NOTHING"
+    "starlight_enrolments", ENROLMENT_COLUMNS, conflict=" ON CONFLICT DO NOTHING"
 )
 _UPDATE_ENROLMENT: Final = _update(
-    "starlight_enrolments", _ENROLMENT_COLUMNS, "workspace_id, campaign_id, lead_id"
+    "starlight_enrolments", ENROLMENT_COLUMNS, "workspace_id, campaign_id, lead_id"
 )
-_INSERT_SEND: Final = _insert("starlight_sends", _SEND_COLUMNS, conflict=" ON CONFLICT DO NOTHING")
-_UPDATE_SEND: Final = _update("starlight_sends", _SEND_COLUMNS, "workspace_id, id")
+_INSERT_SEND: Final = _insert("starlight_sends", SEND_COLUMNS, conflict=" ON CONFLICT DO NOTHING")
+_UPDATE_SEND: Final = _update("starlight_sends", SEND_COLUMNS, "workspace_id, id")
 _UPSERT_DRAFT: Final = _upsert(
-    "starlight_drafts", _DRAFT_COLUMNS, "workspace_id, campaign_id, lead_id, step"
+    "starlight_drafts", DRAFT_COLUMNS, "workspace_id, campaign_id, lead_id, step"
 )
-_INSERT_ACTIVITY: Final = _insert("starlight_activities", _ACTIVITY_COLUMNS)
-_INSERT_MOVEMENT: Final = _insert("starlight_credit_movements", _MOVEMENT_COLUMNS)
+_INSERT_ACTIVITY: Final = _insert("starlight_activities", ACTIVITY_COLUMNS)
+_INSERT_MOVEMENT: Final = _insert("starlight_credit_movements", MOVEMENT_COLUMNS)
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -773,18 +550,18 @@ class _ChangeRows:
     __slots__ = ("activities", "campaigns", "disagree", "drafts", "enrolments", "sends")
 
     def __init__(self, workspace_id: WorkspaceId, changes: Changes) -> None:
-        campaigns = [_campaign_row(c) for c in changes.campaigns]
+        campaigns = [campaign_row(_CODEC, c) for c in changes.campaigns]
         steps: dict[tuple[CadenceStep, ...], str] = {}
-        enrolments = [_enrolment_row(e, steps) for e in changes.enrolments]
-        sends = [_send_row(s) for s in changes.sends]
+        enrolments = [enrolment_row(_CODEC, e, steps) for e in changes.enrolments]
+        sends = [send_row(_CODEC, s) for s in changes.sends]
         self.campaigns = _by_key(campaigns, 2)
         self.enrolments = _by_key(enrolments, 3)
         self.sends = _by_key(sends, 2)
         self.disagree = (
             _disagree(campaigns, 2, 3) or _disagree(enrolments, 3, 10) or _disagree(sends, 2, 17)
         )
-        self.drafts = [_draft_row(workspace_id, d) for d in changes.drafts]
-        self.activities = [_activity_row(workspace_id, a) for a in changes.activities]
+        self.drafts = [draft_row(workspace_id, d) for d in changes.drafts]
+        self.activities = [activity_row(_CODEC, workspace_id, a) for a in changes.activities]
 
 
 class _Conflict(Exception):
@@ -868,7 +645,7 @@ def _apply(
             revision_at=3,
             insert=_INSERT_CAMPAIGN,
             update=_UPDATE_CAMPAIGN,
-            columns=_CAMPAIGN_COLUMNS,
+            columns=CAMPAIGN_COLUMNS,
         )
         _write(
             cur,
@@ -877,7 +654,7 @@ def _apply(
             revision_at=10,
             insert=_INSERT_ENROLMENT,
             update=_UPDATE_ENROLMENT,
-            columns=_ENROLMENT_COLUMNS,
+            columns=ENROLMENT_COLUMNS,
         )
         _write(
             cur,
@@ -886,7 +663,7 @@ def _apply(
             revision_at=17,
             insert=_INSERT_SEND,
             update=_UPDATE_SEND,
-            columns=_SEND_COLUMNS,
+            columns=SEND_COLUMNS,
         )
         if rows.drafts:
             _run(cur, _UPSERT_DRAFT, rows.drafts)
@@ -1054,7 +831,7 @@ class PostgresStorage(_PostgresAdapter):
             return []
         at = _aware(now, "claim_due: now")
         scope = "" if workspace_id is None else "AND s.workspace_id = %(ws)s"
-        query = _CLAIM.format(scope=scope, columns=_select(_SEND_COLUMNS, "s"))
+        query = _CLAIM.format(scope=scope, columns=_select(SEND_COLUMNS, "s"))
         params = {
             "now": at,
             "limit": limit,
@@ -1065,7 +842,7 @@ class PostgresStorage(_PostgresAdapter):
         rows = self._db.transaction(
             "claim_due", lambda conn: conn.execute(query, params).fetchall()
         )
-        claimed = [_send_from_row(row) for row in rows]
+        claimed = [send_from_row(_CODEC, row) for row in rows]
         claimed.sort(key=lambda s: (s.due_at, s.id, s.workspace_id))
         return claimed
 
@@ -1115,23 +892,23 @@ class PostgresStorage(_PostgresAdapter):
         """See :meth:`Storage.get_campaign`."""
         rows = self._rows(
             "get_campaign",
-            f"SELECT {_select(_CAMPAIGN_COLUMNS)} FROM starlight_campaigns "
+            f"SELECT {_select(CAMPAIGN_COLUMNS)} FROM starlight_campaigns "
             "WHERE workspace_id = %s AND id = %s",
             (workspace_id, campaign_id),
         )
         if not rows:
             raise CampaignNotFound(f"workspace {workspace_id!r} has no campaign {campaign_id!r}")
-        return _campaign_from_row(rows[0])
+        return campaign_from_row(_CODEC, rows[0])
 
     def list_campaigns(self, workspace_id: WorkspaceId) -> list[Campaign]:
         """See :meth:`Storage.list_campaigns`."""
         rows = self._rows(
             "list_campaigns",
-            f"SELECT {_select(_CAMPAIGN_COLUMNS)} FROM starlight_campaigns "
+            f"SELECT {_select(CAMPAIGN_COLUMNS)} FROM starlight_campaigns "
             "WHERE workspace_id = %s ORDER BY seq",
             (workspace_id,),
         )
-        return [_campaign_from_row(row) for row in rows]
+        return [campaign_from_row(_CODEC, row) for row in rows]
 
     def list_enrolments(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId
@@ -1139,12 +916,12 @@ class PostgresStorage(_PostgresAdapter):
         """See :meth:`Storage.list_enrolments`."""
         rows = self._rows(
             "list_enrolments",
-            f"SELECT {_select(_ENROLMENT_COLUMNS)} FROM starlight_enrolments "
+            f"SELECT {_select(ENROLMENT_COLUMNS)} FROM starlight_enrolments "
             "WHERE workspace_id = %s AND campaign_id = %s ORDER BY seq",
             (workspace_id, campaign_id),
         )
         steps: dict[str, tuple[CadenceStep, ...]] = {}
-        return [_enrolment_from_row(row, steps) for row in rows]
+        return [enrolment_from_row(_CODEC, row, steps) for row in rows]
 
     def get_enrolment(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
@@ -1152,13 +929,13 @@ class PostgresStorage(_PostgresAdapter):
         """See :meth:`Storage.get_enrolment`."""
         rows = self._rows(
             "get_enrolment",
-            f"SELECT {_select(_ENROLMENT_COLUMNS)} FROM starlight_enrolments "
+            f"SELECT {_select(ENROLMENT_COLUMNS)} FROM starlight_enrolments "
             "WHERE workspace_id = %s AND campaign_id = %s AND lead_id = %s",
             (workspace_id, campaign_id, lead_id),
         )
         if not rows:
             raise EnrolmentNotFound(f"campaign {campaign_id!r} has no enrolment of {lead_id!r}")
-        return _enrolment_from_row(rows[0], {})
+        return enrolment_from_row(_CODEC, rows[0], {})
 
     def find_enrolments(
         self,
@@ -1175,12 +952,12 @@ class PostgresStorage(_PostgresAdapter):
         )
         rows = self._rows(
             "find_enrolments",
-            f"SELECT {_select(_ENROLMENT_COLUMNS)} FROM starlight_enrolments "
+            f"SELECT {_select(ENROLMENT_COLUMNS)} FROM starlight_enrolments "
             f"WHERE workspace_id = %s AND {column} = %s ORDER BY seq",
             (workspace_id, value),
         )
         steps: dict[str, tuple[CadenceStep, ...]] = {}
-        return [_enrolment_from_row(row, steps) for row in rows]
+        return [enrolment_from_row(_CODEC, row, steps) for row in rows]
 
     def list_drafts(
         self,
@@ -1190,7 +967,7 @@ class PostgresStorage(_PostgresAdapter):
     ) -> list[Draft]:
         """See :meth:`Storage.list_drafts`."""
         query = (
-            f"SELECT {_DRAFT_COLUMNS} FROM starlight_drafts "
+            f"SELECT {DRAFT_COLUMNS} FROM starlight_drafts "
             "WHERE workspace_id = %s AND campaign_id = %s"
         )
         params: tuple[str, ...] = (workspace_id, campaign_id)
@@ -1198,7 +975,7 @@ class PostgresStorage(_PostgresAdapter):
             query += " AND lead_id = %s"
             params += (lead_id,)
         rows = self._rows("list_drafts", query + " ORDER BY lead_id, step", params)
-        return [_draft_from_row(row) for row in rows]
+        return [draft_from_row(_CODEC, row) for row in rows]
 
     def list_sends(
         self,
@@ -1208,7 +985,7 @@ class PostgresStorage(_PostgresAdapter):
     ) -> list[ScheduledSend]:
         """See :meth:`Storage.list_sends`."""
         query = (
-            f"SELECT {_SEND_COLUMNS} FROM starlight_sends "
+            f"SELECT {SEND_COLUMNS} FROM starlight_sends "
             "WHERE workspace_id = %s AND campaign_id = %s"
         )
         params: tuple[str, ...] = (workspace_id, campaign_id)
@@ -1216,7 +993,7 @@ class PostgresStorage(_PostgresAdapter):
             query += " AND lead_id = %s"
             params += (lead_id,)
         rows = self._rows("list_sends", query + " ORDER BY lead_id, step, id", params)
-        return [_send_from_row(row) for row in rows]
+        return [send_from_row(_CODEC, row) for row in rows]
 
     def sender_bookings(
         self,
@@ -1268,7 +1045,7 @@ class PostgresStorage(_PostgresAdapter):
         lead_id: LeadId | None = None,
     ) -> list[Activity]:
         """See :meth:`Storage.list_activities`."""
-        query = f"SELECT {_ACTIVITY_COLUMNS} FROM starlight_activities WHERE workspace_id = %s"
+        query = f"SELECT {ACTIVITY_COLUMNS} FROM starlight_activities WHERE workspace_id = %s"
         params: tuple[str, ...] = (workspace_id,)
         if campaign_id is not None:
             query += " AND campaign_id = %s"
@@ -1277,7 +1054,7 @@ class PostgresStorage(_PostgresAdapter):
             query += " AND lead_id = %s"
             params += (lead_id,)
         rows = self._rows("list_activities", query + " ORDER BY seq", params)
-        return [_activity_from_row(row) for row in rows]
+        return [activity_from_row(_CODEC, row) for row in rows]
 
     def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
         """See :meth:`Storage.suppressed`."""
@@ -1338,9 +1115,7 @@ class PostgresCreditLedger(_PostgresAdapter):
         self, workspace_id: WorkspaceId, *, campaign_id: CampaignId | None = None
     ) -> list[CreditMovement]:
         """See :meth:`CreditLedger.movements`."""
-        query = (
-            f"SELECT {_MOVEMENT_COLUMNS} FROM starlight_credit_movements WHERE workspace_id = %s"
-        )
+        query = f"SELECT {MOVEMENT_COLUMNS} FROM starlight_credit_movements WHERE workspace_id = %s"
         params: tuple[str, ...] = (workspace_id,)
         if campaign_id is not None:
             query += " AND campaign_id = %s"
@@ -1348,7 +1123,7 @@ class PostgresCreditLedger(_PostgresAdapter):
         rows = self._db.read(
             "movements", lambda conn: conn.execute(query + " ORDER BY seq", params).fetchall()
         )
-        return [_movement_from_row(row) for row in rows]
+        return [movement_from_row(row) for row in rows]
 
 
 def _locked_account(conn: _Connection, workspace_id: WorkspaceId) -> CreditAccount:
@@ -1396,7 +1171,7 @@ def _post(
             posted.add(movement.key)
     if applied:
         with conn.cursor() as cur:
-            cur.executemany(_INSERT_MOVEMENT, [_movement_row(workspace_id, m) for m in applied])
+            cur.executemany(_INSERT_MOVEMENT, [movement_row(workspace_id, m) for m in applied])
         conn.execute(
             "UPDATE starlight_credit_accounts SET available = %s, reserved = %s "
             "WHERE workspace_id = %s",

@@ -11,58 +11,59 @@ Each thread (and each process, also after ``fork``) gets its own connection: a c
 never used by two threads. Instants are stored as integer microseconds since the Unix epoch
 (UTC: unambiguous and sortable) and come back as UTC-aware datetimes. Values that are never
 queried (a campaign's shape and settings, an enrolment's lead and steps) are JSON columns; the
-fields queries filter on are real, indexed columns. The mapping between rows and objects lives
-here, in explicit ``_*_row`` / ``_*_from_row`` functions.
+fields queries filter on are real, indexed columns. The mapping between rows and objects is
+the one the PostgreSQL adapter uses too (:mod:`starlight_sequences.adapters._rows`), with this
+adapter's :class:`~starlight_sequences.adapters._rows.RowCodec` for instants and flags.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, Self, TypeVar
+from typing import Final, Self, TypeVar
 
 import attrs
 
 from starlight_sequences.adapters._rows import (
-    ACTIONS,
-    DRAFT_STATUSES,
-    ENROLMENT_STATUSES,
-    SEND_STATUSES,
-    email_identity_from_json,
-    email_identity_to_json,
+    ACTIVITY_COLUMNS,
+    CAMPAIGN_COLUMNS,
+    DRAFT_COLUMNS,
+    ENROLMENT_COLUMNS,
+    MOVEMENT_COLUMNS,
+    SEND_COLUMNS,
+    RowCodec,
+    activity_from_row,
+    activity_row,
+    campaign_from_row,
+    campaign_row,
+    draft_from_row,
+    draft_row,
+    enrolment_from_row,
+    enrolment_row,
     instant,
-    json_text,
-    lead_email_domain,
-    lead_from_json,
-    lead_to_json,
-    linkedin_identity_from_json,
-    linkedin_identity_to_json,
+    movement_from_row,
+    movement_row,
     optional_instant,
     optional_utc,
-    settings_from_json,
-    settings_to_json,
-    steps_from_json,
-    steps_json,
+    send_from_row,
+    send_row,
     utc,
 )
 from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.campaigns import (
     Campaign,
-    CampaignStatus,
     Enrolment,
-    Excluded,
     ScheduledSend,
     SendStatus,
 )
 from starlight_sequences.channels import Action
-from starlight_sequences.credits import CreditAccount, CreditMovement, MovementKind
+from starlight_sequences.credits import CreditAccount, CreditMovement
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import (
     CampaignNotFound,
@@ -71,15 +72,14 @@ from starlight_sequences.errors import (
     LeaseLost,
     StorageError,
 )
-from starlight_sequences.events import Activity, ActivityKind
-from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
+from starlight_sequences.events import Activity
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
     check_no_event_keys,
     check_revision,
     check_workspace,
 )
-from starlight_sequences.shapes import SendShape
 
 __all__ = ["MIGRATIONS", "SQLiteCreditLedger", "SQLiteStorage"]
 
@@ -228,249 +228,15 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
-# --- campaigns -------------------------------------------------------------------------------
-
-
-_CAMPAIGN_COLUMNS: Final = (
-    "workspace_id, id, status, revision, name, brief, created_at, approved_at, paused_at, "
-    "finished_at, shape, settings, email_identity, linkedin_identity, excluded"
+_CODEC: Final = RowCodec(
+    instant_out=instant,
+    optional_instant_out=optional_instant,
+    instant_in=utc,
+    optional_instant_in=optional_utc,
+    # SQLite has no boolean type: flags are stored as 0/1 integers.
+    flag_in=bool,
 )
-
-
-def _campaign_row(campaign: Campaign) -> tuple[object, ...]:
-    what = f"campaign {campaign.id!r}"
-    return (
-        campaign.workspace_id,
-        campaign.id,
-        campaign.status.value,
-        campaign.revision,
-        campaign.name,
-        campaign.brief,
-        instant(campaign.created_at, f"{what}: created_at"),
-        optional_instant(campaign.approved_at, f"{what}: approved_at"),
-        optional_instant(campaign.paused_at, f"{what}: paused_at"),
-        optional_instant(campaign.finished_at, f"{what}: finished_at"),
-        json_text(campaign.shape.to_dict()),
-        json_text(settings_to_json(campaign.settings, campaign.id)),
-        email_identity_to_json(campaign.email_identity),
-        linkedin_identity_to_json(campaign.linkedin_identity),
-        json_text([[x.lead_id, x.reason, x.message] for x in campaign.excluded]),
-    )
-
-
-def _campaign_from_row(row: Sequence[Any]) -> Campaign:
-    return Campaign(
-        workspace_id=WorkspaceId(row[0]),
-        id=CampaignId(row[1]),
-        status=CampaignStatus(row[2]),
-        revision=row[3],
-        name=row[4],
-        brief=row[5],
-        created_at=utc(row[6]),
-        approved_at=optional_utc(row[7]),
-        paused_at=optional_utc(row[8]),
-        finished_at=optional_utc(row[9]),
-        shape=SendShape.from_dict(json.loads(row[10])),
-        settings=settings_from_json(json.loads(row[11])),
-        email_identity=email_identity_from_json(row[12]),
-        linkedin_identity=linkedin_identity_from_json(row[13]),
-        excluded=tuple(
-            Excluded(lead_id=LeadId(lead_id), reason=reason, message=message)
-            for lead_id, reason, message in json.loads(row[14])
-        ),
-    )
-
-
-# --- enrolments ------------------------------------------------------------------------------
-
-_ENROLMENT_COLUMNS: Final = (
-    "workspace_id, campaign_id, lead_id, email_domain, status, approved, reason, resume_at, "
-    "accepted_at, connect_sent_at, revision, lead, steps"
-)
-
-
-def _enrolment_row(
-    enrolment: Enrolment, cache: dict[tuple[CadenceStep, ...], str]
-) -> tuple[object, ...]:
-    what = f"enrolment {enrolment.campaign_id}/{enrolment.lead_id}"
-    return (
-        enrolment.workspace_id,
-        enrolment.campaign_id,
-        enrolment.lead_id,
-        lead_email_domain(enrolment.lead),
-        enrolment.status.value,
-        enrolment.approved,
-        enrolment.reason,
-        optional_instant(enrolment.resume_at, f"{what}: resume_at"),
-        optional_instant(enrolment.accepted_at, f"{what}: accepted_at"),
-        optional_instant(enrolment.connect_sent_at, f"{what}: connect_sent_at"),
-        enrolment.revision,
-        json_text(lead_to_json(enrolment.lead)),
-        steps_json(enrolment.steps, cache),
-    )
-
-
-def _enrolment_from_row(row: Sequence[Any], cache: dict[str, tuple[CadenceStep, ...]]) -> Enrolment:
-    return Enrolment(
-        workspace_id=WorkspaceId(row[0]),
-        campaign_id=CampaignId(row[1]),
-        status=ENROLMENT_STATUSES[row[4]],
-        approved=bool(row[5]),
-        reason=row[6],
-        resume_at=optional_utc(row[7]),
-        accepted_at=optional_utc(row[8]),
-        connect_sent_at=optional_utc(row[9]),
-        revision=row[10],
-        lead=lead_from_json(json.loads(row[11])),
-        steps=steps_from_json(row[12], cache),
-    )
-
-
-# --- drafts, sends, activities ---------------------------------------------------------------
-
-_DRAFT_COLUMNS: Final = (
-    "workspace_id, campaign_id, lead_id, step, action, subject, body, status, problem, "
-    "version, edited"
-)
-
-
-def _draft_row(workspace_id: WorkspaceId, draft: Draft) -> tuple[object, ...]:
-    return (
-        workspace_id,
-        draft.campaign_id,
-        draft.lead_id,
-        draft.step,
-        draft.action.value,
-        draft.subject,
-        draft.body,
-        draft.status.value,
-        draft.problem,
-        draft.version,
-        draft.edited,
-    )
-
-
-def _draft_from_row(row: Sequence[Any]) -> Draft:
-    return Draft(
-        campaign_id=CampaignId(row[1]),
-        lead_id=LeadId(row[2]),
-        step=row[3],
-        action=ACTIONS[row[4]],
-        subject=row[5],
-        body=row[6],
-        status=DRAFT_STATUSES[row[7]],
-        problem=row[8],
-        version=row[9],
-        edited=bool(row[10]),
-    )
-
-
-_SEND_COLUMNS: Final = (
-    "workspace_id, id, campaign_id, lead_id, step, action, sender_id, due_at, forecast_at, "
-    "status, attempts, lease_owner, lease_expires_at, sent_at, receipt, reason, with_note, "
-    "revision"
-)
-
-
-def _send_row(send: ScheduledSend) -> tuple[object, ...]:
-    what = f"send {send.id!r}"
-    return (
-        send.workspace_id,
-        send.id,
-        send.campaign_id,
-        send.lead_id,
-        send.step,
-        send.action.value,
-        send.sender_id,
-        instant(send.due_at, f"{what}: due_at"),
-        instant(send.forecast_at, f"{what}: forecast_at"),
-        send.status.value,
-        send.attempts,
-        send.lease_owner,
-        optional_instant(send.lease_expires_at, f"{what}: lease_expires_at"),
-        optional_instant(send.sent_at, f"{what}: sent_at"),
-        send.receipt,
-        send.reason,
-        send.with_note,
-        send.revision,
-    )
-
-
-def _send_from_row(row: Sequence[Any]) -> ScheduledSend:
-    return ScheduledSend(
-        workspace_id=WorkspaceId(row[0]),
-        id=SendId(row[1]),
-        campaign_id=CampaignId(row[2]),
-        lead_id=LeadId(row[3]),
-        step=row[4],
-        action=ACTIONS[row[5]],
-        sender_id=SenderId(row[6]),
-        due_at=utc(row[7]),
-        forecast_at=utc(row[8]),
-        status=SEND_STATUSES[row[9]],
-        attempts=row[10],
-        lease_owner=row[11],
-        lease_expires_at=optional_utc(row[12]),
-        sent_at=optional_utc(row[13]),
-        receipt=row[14],
-        reason=row[15],
-        with_note=bool(row[16]),
-        revision=row[17],
-    )
-
-
-_ACTIVITY_COLUMNS: Final = "workspace_id, kind, at, campaign_id, lead_id, step, detail, key"
-
-
-def _activity_row(workspace_id: WorkspaceId, activity: Activity) -> tuple[object, ...]:
-    return (
-        workspace_id,
-        activity.kind.value,
-        instant(activity.at, f"activity {activity.kind.value}: at"),
-        activity.campaign_id,
-        activity.lead_id,
-        activity.step,
-        activity.detail,
-        activity.key,
-    )
-
-
-def _activity_from_row(row: Sequence[Any]) -> Activity:
-    return Activity(
-        kind=ActivityKind(row[1]),
-        at=utc(row[2]),
-        campaign_id=None if row[3] is None else CampaignId(row[3]),
-        lead_id=None if row[4] is None else LeadId(row[4]),
-        step=row[5],
-        detail=row[6],
-        key=row[7],
-    )
-
-
-_MOVEMENT_COLUMNS: Final = "workspace_id, kind, amount, campaign_id, lead_id, key, note"
-
-
-def _movement_row(workspace_id: WorkspaceId, movement: CreditMovement) -> tuple[object, ...]:
-    return (
-        workspace_id,
-        movement.kind.value,
-        movement.amount,
-        movement.campaign_id,
-        movement.lead_id,
-        movement.key,
-        movement.note,
-    )
-
-
-def _movement_from_row(row: Sequence[Any]) -> CreditMovement:
-    return CreditMovement(
-        kind=MovementKind(row[1]),
-        amount=row[2],
-        campaign_id=None if row[3] is None else CampaignId(row[3]),
-        lead_id=None if row[4] is None else LeadId(row[4]),
-        key=row[5],
-        note=row[6],
-    )
+"""Instants as integer microseconds since the epoch (UTC), flags as integers."""
 
 
 def _upsert(table: str, columns: str, key: str) -> str:
@@ -483,15 +249,15 @@ def _upsert(table: str, columns: str, key: str) -> str:
     )
 
 
-_UPSERT_CAMPAIGN: Final = _upsert("campaigns", _CAMPAIGN_COLUMNS, "workspace_id, id")
+_UPSERT_CAMPAIGN: Final = _upsert("campaigns", CAMPAIGN_COLUMNS, "workspace_id, id")
 _UPSERT_ENROLMENT: Final = _upsert(
-    "enrolments", _ENROLMENT_COLUMNS, "workspace_id, campaign_id, lead_id"
+    "enrolments", ENROLMENT_COLUMNS, "workspace_id, campaign_id, lead_id"
 )
-_UPSERT_DRAFT: Final = _upsert("drafts", _DRAFT_COLUMNS, "workspace_id, campaign_id, lead_id, step")
-_UPSERT_SEND: Final = _upsert("sends", _SEND_COLUMNS, "workspace_id, id")
-_INSERT_ACTIVITY: Final = f"INSERT INTO activities ({_ACTIVITY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+_UPSERT_DRAFT: Final = _upsert("drafts", DRAFT_COLUMNS, "workspace_id, campaign_id, lead_id, step")
+_UPSERT_SEND: Final = _upsert("sends", SEND_COLUMNS, "workspace_id, id")
+_INSERT_ACTIVITY: Final = f"INSERT INTO activities ({ACTIVITY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
 _INSERT_MOVEMENT: Final = (
-    f"INSERT INTO credit_movements ({_MOVEMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
+    f"INSERT INTO credit_movements ({MOVEMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
 )
 
 
@@ -731,7 +497,7 @@ class SQLiteStorage(_SQLiteAdapter):
         scope = "" if workspace_id is None else "AND s.workspace_id = :ws"
         query = f"""
             SELECT * FROM (
-                SELECT {_prefixed("s", _SEND_COLUMNS)} FROM sends AS s
+                SELECT {_prefixed("s", SEND_COLUMNS)} FROM sends AS s
                 JOIN campaigns AS c ON c.workspace_id = s.workspace_id AND c.id = s.campaign_id
                 WHERE s.status IN ('scheduled', 'waiting') AND s.due_at <= :now
                     AND c.status = 'active' {scope}
@@ -739,7 +505,7 @@ class SQLiteStorage(_SQLiteAdapter):
             )
             UNION ALL
             SELECT * FROM (
-                SELECT {_prefixed("s", _SEND_COLUMNS)} FROM sends AS s
+                SELECT {_prefixed("s", SEND_COLUMNS)} FROM sends AS s
                 WHERE s.status = 'claimed' AND s.lease_expires_at <= :now {scope}
                 ORDER BY s.due_at, s.id LIMIT :limit
             )
@@ -747,7 +513,7 @@ class SQLiteStorage(_SQLiteAdapter):
         """
         params = {"now": at, "limit": limit, "ws": workspace_id}
         with self._db.write("claim_due") as conn:
-            found = [_send_from_row(row) for row in conn.execute(query, params)]
+            found = [send_from_row(_CODEC, row) for row in conn.execute(query, params)]
             claimed = [
                 attrs.evolve(
                     send,
@@ -813,21 +579,21 @@ class SQLiteStorage(_SQLiteAdapter):
         """See :meth:`Storage.get_campaign`."""
         with self._db.read("get_campaign") as conn:
             row = conn.execute(
-                f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = ? AND id = ?",
+                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = ? AND id = ?",
                 (workspace_id, campaign_id),
             ).fetchone()
         if row is None:
             raise CampaignNotFound(f"workspace {workspace_id!r} has no campaign {campaign_id!r}")
-        return _campaign_from_row(row)
+        return campaign_from_row(_CODEC, row)
 
     def list_campaigns(self, workspace_id: WorkspaceId) -> list[Campaign]:
         """See :meth:`Storage.list_campaigns`."""
         with self._db.read("list_campaigns") as conn:
             rows = conn.execute(
-                f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = ? ORDER BY seq",
+                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE workspace_id = ? ORDER BY seq",
                 (workspace_id,),
             ).fetchall()
-        return [_campaign_from_row(row) for row in rows]
+        return [campaign_from_row(_CODEC, row) for row in rows]
 
     def list_enrolments(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId
@@ -835,12 +601,12 @@ class SQLiteStorage(_SQLiteAdapter):
         """See :meth:`Storage.list_enrolments`."""
         with self._db.read("list_enrolments") as conn:
             rows = conn.execute(
-                f"SELECT {_ENROLMENT_COLUMNS} FROM enrolments "
+                f"SELECT {ENROLMENT_COLUMNS} FROM enrolments "
                 "WHERE workspace_id = ? AND campaign_id = ? ORDER BY seq",
                 (workspace_id, campaign_id),
             ).fetchall()
         steps: dict[str, tuple[CadenceStep, ...]] = {}
-        return [_enrolment_from_row(row, steps) for row in rows]
+        return [enrolment_from_row(_CODEC, row, steps) for row in rows]
 
     def get_enrolment(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
@@ -848,13 +614,13 @@ class SQLiteStorage(_SQLiteAdapter):
         """See :meth:`Storage.get_enrolment`."""
         with self._db.read("get_enrolment") as conn:
             row = conn.execute(
-                f"SELECT {_ENROLMENT_COLUMNS} FROM enrolments "
+                f"SELECT {ENROLMENT_COLUMNS} FROM enrolments "
                 "WHERE workspace_id = ? AND campaign_id = ? AND lead_id = ?",
                 (workspace_id, campaign_id, lead_id),
             ).fetchone()
         if row is None:
             raise EnrolmentNotFound(f"campaign {campaign_id!r} has no enrolment of {lead_id!r}")
-        return _enrolment_from_row(row, {})
+        return enrolment_from_row(_CODEC, row, {})
 
     def find_enrolments(
         self,
@@ -871,12 +637,12 @@ class SQLiteStorage(_SQLiteAdapter):
         )
         with self._db.read("find_enrolments") as conn:
             rows = conn.execute(
-                f"SELECT {_ENROLMENT_COLUMNS} FROM enrolments "
+                f"SELECT {ENROLMENT_COLUMNS} FROM enrolments "
                 f"WHERE workspace_id = ? AND {column} = ? ORDER BY seq",
                 (workspace_id, value),
             ).fetchall()
         steps: dict[str, tuple[CadenceStep, ...]] = {}
-        return [_enrolment_from_row(row, steps) for row in rows]
+        return [enrolment_from_row(_CODEC, row, steps) for row in rows]
 
     def list_drafts(
         self,
@@ -885,14 +651,14 @@ class SQLiteStorage(_SQLiteAdapter):
         lead_id: LeadId | None = None,
     ) -> list[Draft]:
         """See :meth:`Storage.list_drafts`."""
-        query = f"SELECT {_DRAFT_COLUMNS} FROM drafts WHERE workspace_id = ? AND campaign_id = ?"
+        query = f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE workspace_id = ? AND campaign_id = ?"
         params: tuple[str, ...] = (workspace_id, campaign_id)
         if lead_id is not None:
             query += " AND lead_id = ?"
             params += (lead_id,)
         with self._db.read("list_drafts") as conn:
             rows = conn.execute(query + " ORDER BY lead_id, step", params).fetchall()
-        return [_draft_from_row(row) for row in rows]
+        return [draft_from_row(_CODEC, row) for row in rows]
 
     def list_sends(
         self,
@@ -901,14 +667,14 @@ class SQLiteStorage(_SQLiteAdapter):
         lead_id: LeadId | None = None,
     ) -> list[ScheduledSend]:
         """See :meth:`Storage.list_sends`."""
-        query = f"SELECT {_SEND_COLUMNS} FROM sends WHERE workspace_id = ? AND campaign_id = ?"
+        query = f"SELECT {SEND_COLUMNS} FROM sends WHERE workspace_id = ? AND campaign_id = ?"
         params: tuple[str, ...] = (workspace_id, campaign_id)
         if lead_id is not None:
             query += " AND lead_id = ?"
             params += (lead_id,)
         with self._db.read("list_sends") as conn:
             rows = conn.execute(query + " ORDER BY lead_id, step, id", params).fetchall()
-        return [_send_from_row(row) for row in rows]
+        return [send_from_row(_CODEC, row) for row in rows]
 
     def sender_bookings(
         self,
@@ -962,7 +728,7 @@ class SQLiteStorage(_SQLiteAdapter):
         lead_id: LeadId | None = None,
     ) -> list[Activity]:
         """See :meth:`Storage.list_activities`."""
-        query = f"SELECT {_ACTIVITY_COLUMNS} FROM activities WHERE workspace_id = ?"
+        query = f"SELECT {ACTIVITY_COLUMNS} FROM activities WHERE workspace_id = ?"
         params: tuple[str, ...] = (workspace_id,)
         if campaign_id is not None:
             query += " AND campaign_id = ?"
@@ -972,7 +738,7 @@ class SQLiteStorage(_SQLiteAdapter):
             params += (lead_id,)
         with self._db.read("list_activities") as conn:
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
-        return [_activity_from_row(row) for row in rows]
+        return [activity_from_row(_CODEC, row) for row in rows]
 
     def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
         """See :meth:`Storage.suppressed`."""
@@ -1001,12 +767,12 @@ class _ChangeRows:
     __slots__ = ("activities", "campaigns", "drafts", "enrolments", "sends")
 
     def __init__(self, workspace_id: WorkspaceId, changes: Changes) -> None:
-        self.campaigns = [_campaign_row(c) for c in changes.campaigns]
+        self.campaigns = [campaign_row(_CODEC, c) for c in changes.campaigns]
         steps: dict[tuple[CadenceStep, ...], str] = {}
-        self.enrolments = [_enrolment_row(e, steps) for e in changes.enrolments]
-        self.sends = [_send_row(s) for s in changes.sends]
-        self.drafts = [_draft_row(workspace_id, d) for d in changes.drafts]
-        self.activities = [_activity_row(workspace_id, a) for a in changes.activities]
+        self.enrolments = [enrolment_row(_CODEC, e, steps) for e in changes.enrolments]
+        self.sends = [send_row(_CODEC, s) for s in changes.sends]
+        self.drafts = [draft_row(workspace_id, d) for d in changes.drafts]
+        self.activities = [activity_row(_CODEC, workspace_id, a) for a in changes.activities]
 
 
 def _apply(
@@ -1146,9 +912,7 @@ class SQLiteCreditLedger(_SQLiteAdapter):
                 if movement.key:
                     posted.add(movement.key)
             if applied:
-                conn.executemany(
-                    _INSERT_MOVEMENT, [_movement_row(workspace_id, m) for m in applied]
-                )
+                conn.executemany(_INSERT_MOVEMENT, [movement_row(workspace_id, m) for m in applied])
                 conn.execute(
                     "INSERT INTO credit_accounts (workspace_id, available, reserved) "
                     "VALUES (?, ?, ?) ON CONFLICT (workspace_id) DO UPDATE SET "
@@ -1161,14 +925,14 @@ class SQLiteCreditLedger(_SQLiteAdapter):
         self, workspace_id: WorkspaceId, *, campaign_id: CampaignId | None = None
     ) -> list[CreditMovement]:
         """See :meth:`CreditLedger.movements`."""
-        query = f"SELECT {_MOVEMENT_COLUMNS} FROM credit_movements WHERE workspace_id = ?"
+        query = f"SELECT {MOVEMENT_COLUMNS} FROM credit_movements WHERE workspace_id = ?"
         params: tuple[str, ...] = (workspace_id,)
         if campaign_id is not None:
             query += " AND campaign_id = ?"
             params += (campaign_id,)
         with self._db.read("movements") as conn:
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
-        return [_movement_from_row(row) for row in rows]
+        return [movement_from_row(row) for row in rows]
 
 
 def _account(conn: sqlite3.Connection, workspace_id: WorkspaceId) -> CreditAccount:
