@@ -28,7 +28,6 @@ from starlight_sequences.errors import (
     CampaignNotFound,
     EnrolmentNotFound,
     InvalidInput,
-    LeaseLost,
 )
 from starlight_sequences.events import Activity
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
@@ -40,9 +39,10 @@ from starlight_sequences.ports.senders import (
 )
 from starlight_sequences.ports.storage import (
     Changes,
-    check_no_event_keys,
+    check_lease,
     check_revision,
     check_workspace,
+    finish_changes,
 )
 
 __all__ = [
@@ -241,18 +241,15 @@ class InMemoryStorage:
     ) -> None:
         """See :meth:`Storage.finish_send`."""
         with self._lock:
+            combined = finish_changes(send, changes)
             stored = self._sends.get((send.workspace_id, send.id))
-            if (
-                stored is None
-                or stored.status is not SendStatus.CLAIMED
-                or stored.lease_owner != worker_id
-                or stored.lease_expires_at is None
-                or stored.lease_expires_at <= now
-            ):
-                raise LeaseLost(f"send {send.id!r}: worker {worker_id!r} no longer holds it")
-            extra = changes if changes is not None else Changes()
-            check_no_event_keys(extra)
-            self._commit(send.workspace_id, attrs.evolve(extra, sends=(send, *extra.sends)))
+            held = (
+                None
+                if stored is None
+                else (stored.status, stored.lease_owner, stored.lease_expires_at)
+            )
+            check_lease(send.id, worker_id, held, now)
+            self._commit(send.workspace_id, combined)
 
     # -- reads ----------------------------------------------------------------------------
 

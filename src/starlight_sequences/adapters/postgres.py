@@ -32,7 +32,6 @@ import os
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Final, NoReturn, Self, TypeVar
 
-import attrs
 import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -63,7 +62,6 @@ from starlight_sequences.campaigns import (
     Campaign,
     Enrolment,
     ScheduledSend,
-    SendStatus,
 )
 from starlight_sequences.channels import Action
 from starlight_sequences.credits import CreditAccount, CreditMovement
@@ -73,16 +71,16 @@ from starlight_sequences.errors import (
     ConcurrentUpdate,
     EnrolmentNotFound,
     InvalidInput,
-    LeaseLost,
     StorageError,
 )
 from starlight_sequences.events import Activity
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
-    check_no_event_keys,
+    check_lease,
     check_revision,
     check_workspace,
+    finish_changes,
 )
 
 __all__ = ["MIGRATIONS", "PostgresCreditLedger", "PostgresStorage"]
@@ -855,10 +853,7 @@ class PostgresStorage(_PostgresAdapter):
         changes: Changes | None = None,
     ) -> None:
         """See :meth:`Storage.finish_send`."""
-        extra = changes if changes is not None else Changes()
-        check_no_event_keys(extra)
-        combined = attrs.evolve(extra, sends=(send, *extra.sends))
-        check_workspace(send.workspace_id, combined)
+        combined = finish_changes(send, changes)
         rows = _ChangeRows(send.workspace_id, combined)
         at = _aware(now, "finish_send: now")
 
@@ -868,14 +863,7 @@ class PostgresStorage(_PostgresAdapter):
                 "WHERE workspace_id = %s AND id = %s FOR UPDATE",
                 (send.workspace_id, send.id),
             ).fetchone()
-            if (
-                stored is None
-                or stored[0] != SendStatus.CLAIMED.value
-                or stored[1] != worker_id
-                or stored[2] is None
-                or stored[2] <= at
-            ):
-                raise LeaseLost(f"send {send.id!r}: worker {worker_id!r} no longer holds it")
+            check_lease(send.id, worker_id, stored, at)
             return _apply(conn, send.workspace_id, combined, rows)
 
         try:

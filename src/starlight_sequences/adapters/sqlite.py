@@ -69,16 +69,16 @@ from starlight_sequences.errors import (
     CampaignNotFound,
     EnrolmentNotFound,
     InvalidInput,
-    LeaseLost,
     StorageError,
 )
 from starlight_sequences.events import Activity
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
-    check_no_event_keys,
+    check_lease,
     check_revision,
     check_workspace,
+    finish_changes,
 )
 
 __all__ = ["MIGRATIONS", "SQLiteCreditLedger", "SQLiteStorage"]
@@ -551,10 +551,7 @@ class SQLiteStorage(_SQLiteAdapter):
         changes: Changes | None = None,
     ) -> None:
         """See :meth:`Storage.finish_send`."""
-        extra = changes if changes is not None else Changes()
-        check_no_event_keys(extra)
-        combined = attrs.evolve(extra, sends=(send, *extra.sends))
-        check_workspace(send.workspace_id, combined)
+        combined = finish_changes(send, changes)
         rows = _ChangeRows(send.workspace_id, combined)
         at = instant(now, "finish_send: now")
         with self._db.write("finish_send") as conn:
@@ -563,14 +560,7 @@ class SQLiteStorage(_SQLiteAdapter):
                 "WHERE workspace_id = ? AND id = ?",
                 (send.workspace_id, send.id),
             ).fetchone()
-            if (
-                stored is None
-                or stored[0] != SendStatus.CLAIMED.value
-                or stored[1] != worker_id
-                or stored[2] is None
-                or stored[2] <= at
-            ):
-                raise LeaseLost(f"send {send.id!r}: worker {worker_id!r} no longer holds it")
+            check_lease(send.id, worker_id, stored, at)
             _apply(conn, send.workspace_id, combined, rows)
 
     # -- reads ----------------------------------------------------------------------------

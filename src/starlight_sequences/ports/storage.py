@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import attrs
 
-from starlight_sequences.campaigns import Campaign, Enrolment, ScheduledSend
+from starlight_sequences.campaigns import Campaign, Enrolment, ScheduledSend, SendStatus
 from starlight_sequences.channels import Action
 from starlight_sequences.drafts import Draft
-from starlight_sequences.errors import ConcurrentUpdate, InvalidInput
+from starlight_sequences.errors import ConcurrentUpdate, InvalidInput, LeaseLost
 from starlight_sequences.events import Activity
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 
-__all__ = ["Changes", "Storage", "check_no_event_keys", "check_revision", "check_workspace"]
+__all__ = [
+    "Changes",
+    "Storage",
+    "check_lease",
+    "check_no_event_keys",
+    "check_revision",
+    "check_workspace",
+    "finish_changes",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -94,6 +102,50 @@ def check_no_event_keys(changes: Changes) -> None:
             f"finish_send: changes must not carry inbound-event keys (got {keyed[0]!r}); "
             "report events with commit"
         )
+
+
+def finish_changes(send: ScheduledSend, changes: Changes | None) -> Changes:
+    """What ``finish_send`` writes: the send's new state with ``changes``, checked.
+
+    Raises:
+        InvalidInput: ``changes`` carries an inbound-event key, or a record of another
+            workspace than the send's.
+    """
+    extra = changes if changes is not None else Changes()
+    check_no_event_keys(extra)
+    combined = attrs.evolve(extra, sends=(send, *extra.sends))
+    check_workspace(send.workspace_id, combined)
+    return combined
+
+
+_Instant = TypeVar("_Instant", int, dt.datetime)
+
+
+def check_lease(
+    send_id: str,
+    worker_id: str,
+    held: tuple[str, str | None, _Instant | None] | None,
+    now: _Instant,
+) -> None:
+    """Raise LeaseLost unless the stored send is claimed by ``worker_id`` with a lease that
+    has not ended: a lease ends at ``lease_expires_at``, the instant ``claim_due`` may take the
+    send again.
+
+    Args:
+        send_id: for the message.
+        worker_id: the worker finishing the send.
+        held: the stored ``(status, lease_owner, lease_expires_at)``, or None when there is no
+            such send; instants in whatever form the adapter stores, the same as ``now``'s.
+        now: the moment of finishing.
+    """
+    if (
+        held is None
+        or held[0] != SendStatus.CLAIMED
+        or held[1] != worker_id
+        or held[2] is None
+        or held[2] <= now
+    ):
+        raise LeaseLost(f"send {send_id!r}: worker {worker_id!r} no longer holds it")
 
 
 class Storage(Protocol):
