@@ -1895,6 +1895,99 @@ class CampaignService:
             released=totals[MovementKind.RELEASE] - hold,
         )
 
+    def reconcile_credits(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId
+    ) -> list[CreditMovement]:
+        """Repair a campaign's credits after a crash between a stored change and its movement.
+
+        Every credit movement the service posts has an idempotency key, and the store says
+        what each movement should have been: a sent step is charged, a skipped or failed one
+        released, an approval that never committed gives its reservation back, a drafting hold
+        is settled. This posts whatever is missing (keys already posted are skipped by the
+        ledger), so it is safe to run at any time and any number of times, e.g. from a
+        periodic job.
+
+        Returns:
+            The movements that were missing and are now posted.
+        """
+        campaign: Campaign | None
+        try:
+            campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        except CampaignNotFound:
+            campaign = None
+        posted = self.ledger.movements(workspace_id, campaign_id=campaign_id)
+        keys = {m.key for m in posted if m.key}
+        missing: list[CreditMovement] = []
+        if f"draft-hold:{campaign_id}" in keys and f"draft-unhold:{campaign_id}" not in keys:
+            hold = next(m for m in posted if m.key == f"draft-hold:{campaign_id}")
+            made = 0
+            if campaign is not None:
+                made = sum(
+                    1
+                    for d in self.storage.list_drafts(workspace_id, campaign_id)
+                    if not d.problem.startswith(_DRAFTER_FAILED_PREFIX) and d.version == 1
+                )
+            missing += [
+                CreditMovement(
+                    kind=MovementKind.RELEASE,
+                    amount=hold.amount,
+                    campaign_id=campaign_id,
+                    key=f"draft-unhold:{campaign_id}",
+                    note="drafting hold settled (reconciled)",
+                ),
+                CreditMovement(
+                    kind=MovementKind.DRAFT,
+                    amount=made * self.prices.draft,
+                    campaign_id=campaign_id,
+                    key=f"draft:{campaign_id}",
+                    note=f"drafting {made} messages (reconciled)",
+                ),
+            ]
+        # Approval reservations: exactly one stays when the campaign was approved.
+        undone = {m.key.removeprefix("undo-") for m in posted if m.key.startswith("undo-approve:")}
+        open_holds = [
+            m
+            for m in posted
+            if m.kind is MovementKind.RESERVE
+            and m.key.startswith("approve:")
+            and m.key not in undone
+        ]
+        approved = campaign is not None and campaign.status is not CampaignStatus.DRAFT
+        for hold in open_holds[:-1] if approved else open_holds:
+            missing.append(
+                CreditMovement(
+                    kind=MovementKind.RELEASE,
+                    amount=hold.amount,
+                    campaign_id=campaign_id,
+                    key=f"undo-{hold.key}",
+                    note="approval that never committed; reservation returned (reconciled)",
+                )
+            )
+        sends = self.storage.list_sends(workspace_id, campaign_id) if approved else []
+        for send in sends:
+            if send.status is SendStatus.SENT and f"charge:{send.idempotency_key}" not in keys:
+                missing.append(
+                    CreditMovement(
+                        kind=MovementKind.CHARGE,
+                        amount=self.prices.price_of(send.action),
+                        campaign_id=campaign_id,
+                        lead_id=send.lead_id,
+                        key=f"charge:{send.idempotency_key}",
+                        note=f"step {send.step} sent (reconciled)",
+                    )
+                )
+        missing += [
+            m
+            for m in self._release(
+                (s for s in sends if s.status in (SendStatus.SKIPPED, SendStatus.FAILED)),
+                "will not be sent (reconciled)",
+            )
+            if m.key not in keys
+        ]
+        if missing:
+            self.ledger.post(workspace_id, *missing)
+        return missing
+
     def balance(self, workspace_id: WorkspaceId) -> CreditAccount:
         """The workspace's credits: available and reserved."""
         return self.ledger.balance(workspace_id)

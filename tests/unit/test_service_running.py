@@ -449,3 +449,81 @@ def test_a_timeline_of_an_unknown_campaign_says_the_campaign_is_unknown() -> Non
     launch(kit, [lead("ann")])
     with pytest.raises(EnrolmentNotFound):
         kit.service.lead_timeline(WS, CID, LeadId("zed"))
+
+
+class _CrashOnce:
+    """A ledger whose next post matching ``when`` raises, as a crash would cut it off."""
+
+    def __init__(self, ledger, when):  # type: ignore[no-untyped-def]
+        self.ledger, self.when, self.crashed = ledger, when, False
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self.ledger, name)
+
+    def post(self, workspace_id, *movements):  # type: ignore[no-untyped-def]
+        if not self.crashed and any(self.when(m) for m in movements):
+            self.crashed = True
+            raise RuntimeError("process killed")
+        return self.ledger.post(workspace_id, *movements)
+
+
+def _open_send_cost(kit: Kit) -> int:
+    prices = kit.service.prices
+    return sum(
+        prices.price_of(s.action) for s in kit.storage.list_sends(WS, CID) if not s.status.is_final
+    )
+
+
+def test_reconciling_posts_the_releases_a_crash_cut_off_and_nothing_twice() -> None:
+    from starlight_sequences.credits import MovementKind
+
+    kit = make_kit()
+    launch(kit, [lead("ann"), lead("bob")])
+    run_for(kit, 1)
+    kit.service.ledger = _CrashOnce(  # type: ignore[assignment]
+        kit.ledger, lambda m: m.kind is MovementKind.RELEASE
+    )
+    with pytest.raises(RuntimeError):
+        kit.service.report_event(
+            WS, InboundEvent(kind=EventKind.REPLY, lead_id=LeadId("ann"), at=kit.clock.now())
+        )
+    assert kit.ledger.balance(WS).reserved > _open_send_cost(kit)
+    fixed = kit.service.reconcile_credits(WS, CID)
+    assert [m.kind for m in fixed] == [MovementKind.RELEASE, MovementKind.RELEASE]
+    assert kit.ledger.balance(WS).reserved == _open_send_cost(kit)
+    assert kit.service.reconcile_credits(WS, CID) == []
+
+
+def test_reconciling_returns_the_reservation_of_an_approval_that_never_committed() -> None:
+    kit = make_kit()
+    kit.service.create_campaign(
+        WS,
+        name="x",
+        brief="b",
+        shape="cold-email",
+        leads=[lead("ann")],
+        email_identity=MAILBOX,
+        campaign_id=CID,
+    )
+    before = kit.ledger.balance(WS)
+    kit.service.ledger = _CrashOnce(  # type: ignore[assignment]
+        kit.ledger, lambda m: m.key.startswith("undo-")
+    )
+    real_commit = kit.storage.commit
+
+    def failing_commit(workspace_id, changes):  # type: ignore[no-untyped-def]
+        if changes.campaigns:
+            raise OSError("disk full")
+        return real_commit(workspace_id, changes)
+
+    kit.storage.commit = failing_commit  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        kit.service.approve(WS, CID)
+    kit.storage.commit = real_commit  # type: ignore[method-assign]
+    assert kit.ledger.balance(WS).reserved == 2
+    kit.service.reconcile_credits(WS, CID)
+    assert kit.ledger.balance(WS) == before
+    # And the campaign can still be approved, reserving once.
+    kit.service.approve(WS, CID)
+    assert kit.ledger.balance(WS).reserved == 2
+    assert kit.service.reconcile_credits(WS, CID) == []
