@@ -1006,11 +1006,15 @@ class CampaignService:
 
     def _hand_back(self, send: ScheduledSend, worker_id: str) -> str:
         """Return a claimed, unsent send to the queue as it was before the claim."""
+        enrolment = self.storage.get_enrolment(send.workspace_id, send.campaign_id, send.lead_id)
+        gated = any(s.number == send.step and s.gated_on_acceptance for s in enrolment.steps)
+        # A gated step still waiting for its acceptance was claimed for its deadline.
+        waiting = gated and enrolment.accepted_at is None
         try:
             self.storage.finish_send(
                 _bump(
                     send,
-                    status=SendStatus.SCHEDULED,
+                    status=SendStatus.WAITING if waiting else SendStatus.SCHEDULED,
                     attempts=max(send.attempts - 1, 0),
                     lease_owner=None,
                     lease_expires_at=None,

@@ -82,3 +82,31 @@ def test_bad_worker_settings_are_refused() -> None:
     kit = make_kit()
     with pytest.raises(InvalidSettings):
         run_worker(kit.service, worker_id="w", batch=0)
+
+
+def test_a_stopping_worker_hands_a_waiting_step_back_as_waiting() -> None:
+    from starlight_sequences.campaigns import LinkedInIdentity
+    from starlight_sequences.ids import LeadId, SenderId
+
+    kit = make_kit()
+    kit.service.create_campaign(
+        WS,
+        name="w",
+        brief="b",
+        shape="email-linkedin",
+        leads=[lead("bob", email=False, linkedin=True)],
+        linkedin_identity=LinkedInIdentity(id=SenderId("li")),
+        campaign_id=CID,
+    )
+    kit.service.approve(WS, CID)
+    for _ in range(24 * 30):  # a month: the request goes out, the acceptance never comes
+        (connect, message) = kit.storage.list_sends(WS, CID, LeadId("bob"))
+        if connect.status is SendStatus.SCHEDULED and connect.due_at <= kit.clock.now():
+            kit.service.dispatch_due(worker_id="w")
+        if message.status is SendStatus.WAITING and message.due_at <= kit.clock.now():
+            break
+        kit.clock.advance(dt.timedelta(hours=1))
+    stats = kit.service.dispatch_due(worker_id="w", should_stop=lambda: True)
+    assert stats.handed_back == 1
+    (_, message) = kit.storage.list_sends(WS, CID, LeadId("bob"))
+    assert message.status is SendStatus.WAITING
