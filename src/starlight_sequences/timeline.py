@@ -325,7 +325,9 @@ def _clean(text: str, replacement: str) -> str:
     """Untrusted text made safe to print on one line and to put in XML 1.0."""
     out: list[str] = []
     for char in text:
-        if char in "\t\n\r":
+        if char in "\t\n\r\u2028\u2029":
+            # Line and paragraph separators too: the text stays on one line (the other
+            # characters str.splitlines() breaks on are controls, replaced below).
             out.append(" ")
             continue
         category = unicodedata.category(char)
