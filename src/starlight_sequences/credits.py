@@ -269,15 +269,16 @@ class CreditAccount:
         self._require_available(amount, "drafting")
         return attrs.evolve(self, available=self.available - amount)
 
-    def reserve(self, amount: int) -> CreditAccount:
-        """Move ``amount`` from ``available`` to ``reserved`` (approval of sends).
+    def reserve(self, amount: int, *, purpose: str = "reserving sends") -> CreditAccount:
+        """Move ``amount`` from ``available`` to ``reserved`` (approval of sends, or a hold
+        while drafting); ``purpose`` names it in the error.
 
         Raises:
             InsufficientCredits: fewer than ``amount`` credits are available.
             InvalidInput: ``amount`` is negative or not an integer.
         """
         self._check("reservation", amount)
-        self._require_available(amount, "reserving sends")
+        self._require_available(amount, purpose)
         return attrs.evolve(
             self, available=self.available - amount, reserved=self.reserved + amount
         )
@@ -317,7 +318,7 @@ class CreditAccount:
             case MovementKind.DRAFT:
                 return self.charge_draft(movement.amount)
             case MovementKind.RESERVE:
-                return self.reserve(movement.amount)
+                return self.reserve(movement.amount, purpose=movement.note or "reserving sends")
             case MovementKind.CHARGE:
                 return self.charge_reserved(movement.amount)
             case MovementKind.RELEASE:

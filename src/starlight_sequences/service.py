@@ -127,6 +127,11 @@ _ACTION_LABEL = {
 _Record = TypeVar("_Record", Campaign, Enrolment, ScheduledSend)
 
 
+def _contact_keys(lead: Lead) -> set[str]:
+    """How a contact appears on a suppression list: its id and its email address."""
+    return {lead.id, *([lead.email.lower()] if lead.email else [])}
+
+
 def _send_activity(
     kind: ActivityKind, send: ScheduledSend, at: dt.datetime, detail: str
 ) -> Activity:
@@ -270,13 +275,15 @@ class CampaignService:
         # what we cannot pay for; then charge what was drafted and give back the rest.
         wanted = sum(1 for e in enrolments for s in e.steps if s.needs_draft)
         hold = wanted * self.prices.draft
+        # One key per attempt: retrying a creation that failed holds and charges again.
+        attempt = f"{campaign_id}:{uuid.uuid4().hex[:12]}"
         self.ledger.post(
             workspace_id,
             CreditMovement(
                 kind=MovementKind.RESERVE,
                 amount=hold,
                 campaign_id=campaign_id,
-                key=f"draft-hold:{campaign_id}",
+                key=f"draft-hold:{attempt}",
                 note=f"hold for drafting {wanted} messages",
             ),
         )
@@ -304,7 +311,7 @@ class CampaignService:
             # Charged only once stored: a failed store gives every held credit back.
             charged = made * self.prices.draft
         finally:
-            self._settle_drafting(workspace_id, campaign_id, hold, charged)
+            self._settle_drafting(workspace_id, campaign_id, attempt, hold, charged)
         return CreationReport(
             campaign=campaign,
             enrolled=len(enrolments),
@@ -315,7 +322,12 @@ class CampaignService:
         )
 
     def _settle_drafting(
-        self, workspace_id: WorkspaceId, campaign_id: CampaignId, hold: int, charged: int
+        self,
+        workspace_id: WorkspaceId,
+        campaign_id: CampaignId,
+        attempt: str,
+        hold: int,
+        charged: int,
     ) -> None:
         self.ledger.post(
             workspace_id,
@@ -323,14 +335,14 @@ class CampaignService:
                 kind=MovementKind.RELEASE,
                 amount=hold,
                 campaign_id=campaign_id,
-                key=f"draft-unhold:{campaign_id}",
+                key=f"draft-unhold:{attempt}",
                 note="drafting hold settled",
             ),
             CreditMovement(
                 kind=MovementKind.DRAFT,
                 amount=charged,
                 campaign_id=campaign_id,
-                key=f"draft:{campaign_id}",
+                key=f"draft:{attempt}",
                 note=f"drafting {charged // max(self.prices.draft, 1)} messages",
             ),
         )
@@ -690,7 +702,7 @@ class CampaignService:
         earlier = [
             d for d in self.storage.list_drafts(workspace_id, campaign_id, lead_id) if d.step < step
         ]
-        key = f"redraft:{campaign_id}:{lead_id}:{step}:{current.version + 1}"
+        key = f"redraft:{campaign_id}:{lead_id}:{step}:{uuid.uuid4().hex[:12]}"
         self.ledger.post(
             workspace_id,
             CreditMovement(
@@ -791,11 +803,11 @@ class CampaignService:
         if campaign.status is not CampaignStatus.DRAFT:
             raise IllegalTransition(f"campaign {campaign_id!r} is {campaign.status}")
         # Leads excluded in review, or stopped before approval (a reply, an unsubscribe),
-        # are not scheduled.
+        # are not scheduled; a lead paused or out of office is scheduled and stays held.
         enrolments = [
             e
             for e in self.storage.list_enrolments(workspace_id, campaign_id)
-            if e.status is EnrolmentStatus.IN_REVIEW
+            if not e.status.is_final
         ]
         live = {e.lead_id for e in enrolments}
         bad = [
@@ -828,7 +840,14 @@ class CampaignService:
                 Changes(
                     campaigns=(approved,),
                     enrolments=tuple(
-                        _bump(e, status=EnrolmentStatus.ACTIVE, approved=True) for e in enrolments
+                        _bump(
+                            e,
+                            approved=True,
+                            status=EnrolmentStatus.ACTIVE
+                            if e.status is EnrolmentStatus.IN_REVIEW
+                            else e.status,
+                        )
+                        for e in enrolments
                     ),
                     sends=tuple(sends),
                     activities=(
@@ -1036,30 +1055,49 @@ class CampaignService:
         )
         now = self.clock.now()
 
-        if campaign.status is not CampaignStatus.ACTIVE:
-            # Paused (or cancelled) after the claim: hand it back untouched.
-            self.storage.finish_send(
-                _bump(send, status=SendStatus.SCHEDULED, lease_owner=None, lease_expires_at=None),
-                worker_id=worker_id,
-                now=now,
-            )
-            return "deferred"
+        # A stopped lead first: a cancelled campaign has stopped every lead, so its claimed
+        # sends are skipped (and released) here rather than put back.
         if enrolment.status.is_final:
             self._finish_skipped(send, worker_id, now, enrolment.reason or str(enrolment.status))
+            return "skipped"
+        if campaign.status is not CampaignStatus.ACTIVE:
+            # Paused after the claim: hand it back as it was (a waiting step stays waiting).
+            self._hand_back(send, worker_id)
+            return "deferred"
+        suppressed = self.storage.suppressed(ws, _contact_keys(enrolment.lead))
+        if suppressed:
+            self._finish_failed(
+                enrolment,
+                send,
+                worker_id,
+                now,
+                f"on the suppression list ({sorted(suppressed)[0]})",
+                send_status=SendStatus.SKIPPED,
+                enrolment_status=EnrolmentStatus.UNSUBSCRIBED,
+            )
             return "skipped"
         if step.gated_on_acceptance and enrolment.accepted_at is None:
             reason = (
                 "connection request not accepted within "
                 f"{campaign.settings.connection_timeout_days} business days"
             )
-            self._finish_skipped(send, worker_id, now, reason, enrolment, timed_out=True)
+            self._finish_skipped(
+                send, worker_id, now, reason, enrolment, timed_out=True, campaign=campaign
+            )
             return "timed_out"
         if enrolment.status in (EnrolmentStatus.PAUSED, EnrolmentStatus.OUT_OF_OFFICE):
             resume = enrolment.resume_at
             if enrolment.status is EnrolmentStatus.PAUSED or resume is None or resume > now:
-                later = resume if resume is not None else now + dt.timedelta(days=1)
+                # Held by the user (look again tomorrow) or out of office (until the return).
+                later = (
+                    resume
+                    if enrolment.status is EnrolmentStatus.OUT_OF_OFFICE
+                    and resume is not None
+                    and resume > now
+                    else now + dt.timedelta(days=1)
+                )
                 self._finish_retimed(
-                    send, worker_id, now, self._slot(campaign, send, calendar, later)
+                    send, worker_id, now, self._slot(campaign, send, calendar, later), deferral=True
                 )
                 return "deferred"
             # Back from out-of-office: written (bumped) with whatever this send records.
@@ -1071,7 +1109,12 @@ class CampaignService:
         if moment != now.astimezone(moment.tzinfo):
             # Outside the recipient's business hours now (hours changed, or a late worker).
             self._finish_retimed(
-                send, worker_id, now, self._slot(campaign, send, calendar, moment), changed
+                send,
+                worker_id,
+                now,
+                self._slot(campaign, send, calendar, moment),
+                changed,
+                deferral=True,
             )
             return "deferred"
 
@@ -1081,7 +1124,12 @@ class CampaignService:
         last = self.storage.last_sent(ws, send.sender_id, actions=_CHANNEL_ACTIONS[step.channel])
         if last is not None and dt.timedelta(0) <= now - last < spacing:
             self._finish_retimed(
-                send, worker_id, now, self._slot(campaign, send, calendar, last + spacing), changed
+                send,
+                worker_id,
+                now,
+                self._slot(campaign, send, calendar, last + spacing),
+                changed,
+                deferral=True,
             )
             return "deferred"
 
@@ -1094,7 +1142,7 @@ class CampaignService:
             return "sent"
         if not result.permanent and send.attempts < campaign.settings.max_attempts:
             backoff = result.retry_after or dt.timedelta(minutes=5 * 2 ** (send.attempts - 1))
-            retry = calendar.next_business_moment(now + backoff).astimezone(dt.UTC)
+            retry = self._slot(campaign, send, calendar, now + backoff)
             self._finish_retimed(
                 send, worker_id, now, retry, changed, reason=f"retrying: {result.reason}"
             )
@@ -1177,21 +1225,24 @@ class CampaignService:
         due: dt.datetime,
         enrolment: Enrolment | None = None,
         reason: str = "",
+        *,
+        deferral: bool = False,
     ) -> None:
+        """Put a claimed send back, due at ``due``. A deferral (nothing was handed to a
+        sender) gives back the attempt its claim counted."""
         self.storage.finish_send(
             _bump(
                 send,
                 status=SendStatus.SCHEDULED,
                 due_at=due.astimezone(dt.UTC),
+                attempts=max(send.attempts - 1, 0) if deferral else send.attempts,
                 lease_owner=None,
                 lease_expires_at=None,
                 reason=reason,
             ),
             worker_id=worker_id,
             now=now,
-            changes=Changes(
-                enrolments=(enrolment,) if enrolment is not None and enrolment.revision else ()
-            ),
+            changes=Changes(enrolments=(enrolment,) if enrolment is not None else ()),
         )
 
     def _release(self, sends: Iterable[ScheduledSend], note: str) -> list[CreditMovement]:
@@ -1216,14 +1267,15 @@ class CampaignService:
         enrolment: Enrolment | None = None,
         *,
         timed_out: bool = False,
+        campaign: Campaign | None = None,
     ) -> None:
         skipped = _bump(
             send, status=SendStatus.SKIPPED, reason=reason, lease_owner=None, lease_expires_at=None
         )
         extra: list[ScheduledSend] = []
         enrolments: tuple[Enrolment, ...] = ()
-        if timed_out and enrolment is not None:
-            # Every later gated step goes too; the lead's other steps carry on.
+        if timed_out and enrolment is not None and campaign is not None:
+            # Every gated step goes; the lead's other steps carry on from now.
             others = self.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
             gated = {s.number for s in enrolment.steps if s.gated_on_acceptance}
             extra = [
@@ -1231,17 +1283,11 @@ class CampaignService:
                 for o in others
                 if o.id != send.id and o.step in gated and o.status in _OPEN_UNCLAIMED
             ]
-            remaining = [
-                o
-                for o in others
-                if o.id != send.id
-                and o not in extra
-                and not o.status.is_final
-                and o.step not in gated
-            ]
-            if not remaining:
-                enrolments = (enrolment.stop(EnrolmentStatus.COMPLETED, reason),)
-                enrolments = (attrs.evolve(enrolments[0], revision=enrolment.revision + 1),)
+            dropped = {send.id, *(o.id for o in extra)}
+            left = [o for o in others if o.id not in dropped and not o.status.is_final]
+            updated, scheduled = self._continue_after(campaign, enrolment, left, now, reason)
+            extra += scheduled
+            enrolments = (updated,)
         self.storage.finish_send(
             skipped,
             worker_id=worker_id,
@@ -1254,7 +1300,38 @@ class CampaignService:
         )
         # Released only once recorded: a lost lease must not give back credits that another
         # worker's send will still charge.
-        self.ledger.post(send.workspace_id, *self._release([send, *extra], reason))
+        skipped_now = [send, *(o for o in extra if o.status is SendStatus.SKIPPED)]
+        self.ledger.post(send.workspace_id, *self._release(skipped_now, reason))
+
+    def _continue_after(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        left: Sequence[ScheduledSend],
+        anchor: dt.datetime,
+        reason: str,
+    ) -> tuple[Enrolment, list[ScheduledSend]]:
+        """After a lead's gated steps were dropped (a decline, a timeout): schedule its next
+        step from ``anchor`` when nothing else is on its way, or complete the lead when no step
+        is left. Returns the enrolment (revision bumped) and the sends to write."""
+        if not left:
+            return _bump(enrolment.stop(EnrolmentStatus.COMPLETED, reason)), []
+        status = (
+            EnrolmentStatus.ACTIVE
+            if enrolment.status is EnrolmentStatus.WAITING_ON_CONNECTION
+            else enrolment.status
+        )
+        updated = _bump(enrolment, status=status)
+        if any(o.status is not SendStatus.PENDING for o in left):
+            return updated, []  # a step is already scheduled (or in flight)
+        nxt = min(left, key=lambda o: o.step)
+        step = next(s for s in enrolment.steps if s.number == nxt.step)
+        calendar = calendar_for(
+            enrolment.lead, campaign.settings.business_hours, campaign.settings.closures
+        )
+        earliest = step_moment(calendar, anchor, step.wait_days)
+        due = self._slot(campaign, nxt, calendar, earliest)
+        return updated, [_bump(nxt, status=SendStatus.SCHEDULED, due_at=due)]
 
     def _finish_failed(
         self,
@@ -1263,16 +1340,22 @@ class CampaignService:
         worker_id: str,
         now: dt.datetime,
         reason: str,
+        *,
+        send_status: SendStatus = SendStatus.FAILED,
+        enrolment_status: EnrolmentStatus = EnrolmentStatus.FAILED,
     ) -> None:
+        """Stop the lead: this send ends with ``send_status``, every other pending step of
+        the lead is skipped, reservations are released."""
         failed = _bump(
-            send, status=SendStatus.FAILED, reason=reason, lease_owner=None, lease_expires_at=None
+            send, status=send_status, reason=reason, lease_owner=None, lease_expires_at=None
         )
         others = [
             _bump(o, status=SendStatus.SKIPPED, reason=f"stopped: {reason}")
             for o in self.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
             if o.id != send.id and o.status in _OPEN_UNCLAIMED
         ]
-        stopped = enrolment.stop(EnrolmentStatus.FAILED, reason)
+        stopped = enrolment.stop(enrolment_status, reason)
+        kind = ActivityKind.FAILED if send_status is SendStatus.FAILED else ActivityKind.STOPPED
         self.storage.finish_send(
             failed,
             worker_id=worker_id,
@@ -1280,7 +1363,7 @@ class CampaignService:
             changes=Changes(
                 sends=tuple(others),
                 enrolments=(attrs.evolve(stopped, revision=enrolment.revision + 1),),
-                activities=(_send_activity(ActivityKind.FAILED, send, now, reason),),
+                activities=(_send_activity(kind, send, now, reason),),
             ),
         )
         self.ledger.post(send.workspace_id, *self._release([send, *others], reason))
@@ -1295,12 +1378,28 @@ class CampaignService:
         receipt: SendReceipt,
         stored: Enrolment,
     ) -> None:
+        """Record a send the sender accepted, re-time the lead's next step from it, charge.
+
+        The message is out, so it is recorded whatever happened to the lead meanwhile: when
+        another writer changed the enrolment (a reply, an acceptance), it is read again and the
+        record retried. The charge follows the record, keyed by the idempotency key; a crash in
+        between leaves a sent step without its charge, which ``reconcile_credits`` posts.
+        """
         now = self.clock.now()
-        ws = send.workspace_id
-        # Charge first, keyed by the idempotency key: a crash before the record below leads to
-        # a retry whose charge is a no-op, never a double charge.
+        for attempt in range(_RETRIES + 1):
+            try:
+                self._record_sent(
+                    campaign, enrolment, send, calendar, worker_id, receipt, stored, now
+                )
+                break
+            except ConcurrentUpdate:
+                if attempt == _RETRIES:
+                    raise
+                stored = enrolment = self.storage.get_enrolment(
+                    send.workspace_id, send.campaign_id, send.lead_id
+                )
         self.ledger.post(
-            ws,
+            send.workspace_id,
             CreditMovement(
                 kind=MovementKind.CHARGE,
                 amount=self.prices.price_of(send.action),
@@ -1310,6 +1409,19 @@ class CampaignService:
                 note=f"step {send.step} sent",
             ),
         )
+
+    def _record_sent(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        calendar: BusinessCalendar,
+        worker_id: str,
+        receipt: SendReceipt,
+        stored: Enrolment,
+        now: dt.datetime,
+    ) -> None:
+        ws = send.workspace_id
         sent = _bump(
             send,
             status=SendStatus.SENT,
@@ -1329,7 +1441,9 @@ class CampaignService:
             if s.step > send.step and s.status is SendStatus.PENDING
         ]
         changed: list[ScheduledSend] = []
-        if index + 1 < len(enrolment.steps):
+        if enrolment.status.is_final:
+            pass  # stopped while this send was in flight: record it, schedule nothing more
+        elif index + 1 < len(enrolment.steps):
             nxt_step = enrolment.steps[index + 1]
             nxt = next((s for s in later if s.step == nxt_step.number), None)
             if nxt is not None:
@@ -1475,7 +1589,7 @@ class CampaignService:
         elif kind is EventKind.CONNECTION_DECLINED:
             for enrolment in scoped:
                 if not enrolment.status.is_final:
-                    changes.append(self._declined(enrolment, releases))
+                    changes.append(self._declined(enrolment, releases, now))
         elif kind is EventKind.OUT_OF_OFFICE:
             for enrolment in scoped:
                 if not enrolment.status.is_final:
@@ -1559,12 +1673,16 @@ class CampaignService:
         return _bump(enrolment, accepted_at=at.astimezone(dt.UTC), status=status), sends
 
     def _declined(
-        self, enrolment: Enrolment, releases: list[ScheduledSend]
+        self, enrolment: Enrolment, releases: list[ScheduledSend], now: dt.datetime
     ) -> tuple[Enrolment, list[ScheduledSend]]:
-        gated = {s.number for s in enrolment.steps if s.gated_on_acceptance}
         all_sends = self.storage.list_sends(
             enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id
         )
+        if not all_sends:
+            # Nothing scheduled yet, so no request can have been declined: nothing changes but
+            # the revision (the event is still journalled).
+            return _bump(enrolment), []
+        gated = {s.number for s in enrolment.steps if s.gated_on_acceptance}
         sends = [
             _bump(s, status=SendStatus.SKIPPED, reason="connection request declined")
             for s in all_sends
@@ -1573,16 +1691,11 @@ class CampaignService:
         releases.extend(sends)
         skipped = {s.id for s in sends}
         left = [s for s in all_sends if s.id not in skipped and not s.status.is_final]
-        if left:
-            status = (
-                EnrolmentStatus.ACTIVE
-                if enrolment.status is EnrolmentStatus.WAITING_ON_CONNECTION
-                else enrolment.status
-            )
-            return _bump(enrolment, status=status), sends
-        return _bump(
-            enrolment.stop(EnrolmentStatus.COMPLETED, "connection request declined")
-        ), sends
+        campaign = self.storage.get_campaign(enrolment.workspace_id, enrolment.campaign_id)
+        updated, scheduled = self._continue_after(
+            campaign, enrolment, left, now, "connection request declined"
+        )
+        return updated, sends + scheduled
 
     def _out_of_office(
         self, enrolment: Enrolment, event: InboundEvent, now: dt.datetime
@@ -1751,9 +1864,15 @@ class CampaignService:
             raise IllegalTransition(f"lead {lead_id!r} in {campaign_id!r} is not paused")
         sends = self.storage.list_sends(workspace_id, campaign_id, lead_id)
         waiting = any(s.status is SendStatus.WAITING for s in sends)
+        if campaign.status is CampaignStatus.DRAFT:
+            status = EnrolmentStatus.IN_REVIEW
+        elif waiting:
+            status = EnrolmentStatus.WAITING_ON_CONNECTION
+        else:
+            status = EnrolmentStatus.ACTIVE
         resumed = _bump(
             enrolment,
-            status=EnrolmentStatus.WAITING_ON_CONNECTION if waiting else EnrolmentStatus.ACTIVE,
+            status=status,
             reason="",
             resume_at=None,
         )
@@ -1922,10 +2041,18 @@ class CampaignService:
         posted = self.ledger.movements(workspace_id, campaign_id=campaign_id)
         keys = {m.key for m in posted if m.key}
         missing: list[CreditMovement] = []
-        if f"draft-hold:{campaign_id}" in keys and f"draft-unhold:{campaign_id}" not in keys:
-            hold = next(m for m in posted if m.key == f"draft-hold:{campaign_id}")
+        # Drafting holds of creation attempts that never settled: give each back, and charge
+        # the drafts stored by the one attempt that committed (once).
+        charged_drafts = any(m.key.startswith(f"draft:{campaign_id}:") for m in posted)
+        for hold in posted:
+            if not hold.key.startswith(f"draft-hold:{campaign_id}:"):
+                continue
+            attempt = hold.key.removeprefix("draft-hold:")
+            if f"draft-unhold:{attempt}" in keys:
+                continue
             made = 0
-            if campaign is not None:
+            if campaign is not None and not charged_drafts:
+                charged_drafts = True
                 made = sum(
                     1
                     for d in self.storage.list_drafts(workspace_id, campaign_id)
@@ -1936,14 +2063,14 @@ class CampaignService:
                     kind=MovementKind.RELEASE,
                     amount=hold.amount,
                     campaign_id=campaign_id,
-                    key=f"draft-unhold:{campaign_id}",
+                    key=f"draft-unhold:{attempt}",
                     note="drafting hold settled (reconciled)",
                 ),
                 CreditMovement(
                     kind=MovementKind.DRAFT,
                     amount=made * self.prices.draft,
                     campaign_id=campaign_id,
-                    key=f"draft:{campaign_id}",
+                    key=f"draft:{attempt}",
                     note=f"drafting {made} messages (reconciled)",
                 ),
             ]
