@@ -7,6 +7,7 @@ its :class:`~starlight_sequences.ports.Clock`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -876,7 +877,8 @@ class CampaignService:
                 if current.status in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
                     return current  # approved meanwhile by another caller
             raise
-        return approved
+        self._complete_if_done(workspace_id, campaign_id)  # every lead stopped in review
+        return self.storage.get_campaign(workspace_id, campaign_id)
 
     def _limits_for(self, campaign: Campaign, action: Action) -> SenderLimits:
         if action is Action.EMAIL:
@@ -1021,7 +1023,22 @@ class CampaignService:
             except LeaseLost:
                 outcome = "lease_lost"
             report = report.count(outcome)
+        for workspace, campaign_id in sorted({(s.workspace_id, s.campaign_id) for s in claimed}):
+            self._complete_if_done(workspace, campaign_id)
         return report
+
+    def _complete_if_done(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> None:
+        """Mark an active campaign completed once every lead has reached a final status."""
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        if campaign.status is not CampaignStatus.ACTIVE:
+            return
+        enrolments = self.storage.list_enrolments(workspace_id, campaign_id)
+        if not all(e.status.is_final for e in enrolments):
+            return
+        now = self.clock.now()
+        done = _bump(campaign, status=CampaignStatus.COMPLETED, finished_at=now)
+        with contextlib.suppress(ConcurrentUpdate):  # another writer got there first
+            self.storage.commit(workspace_id, Changes(campaigns=(done,)))
 
     def _hand_back(self, send: ScheduledSend, worker_id: str) -> str:
         """Return a claimed, unsent send to the queue as it was before the claim."""
@@ -1616,6 +1633,8 @@ class CampaignService:
             return ()
         if releases:
             self.ledger.post(workspace_id, *self._release(releases, kind.value))
+        for campaign_id in sorted({e.campaign_id for e, _ in changes}):
+            self._complete_if_done(workspace_id, campaign_id)
         return tuple(e for e, _ in changes)
 
     def _stopped(

@@ -527,3 +527,17 @@ def test_reconciling_returns_the_reservation_of_an_approval_that_never_committed
     kit.service.approve(WS, CID)
     assert kit.ledger.balance(WS).reserved == 2
     assert kit.service.reconcile_credits(WS, CID) == []
+
+
+def test_a_campaign_completes_when_every_lead_is_done() -> None:
+    kit = make_kit()
+    launch(kit, [lead("ann"), lead("bob")])
+    run_for(kit, 2)
+    assert kit.storage.get_campaign(WS, CID).status is CampaignStatus.ACTIVE
+    kit.service.report_event(
+        WS, InboundEvent(kind=EventKind.REPLY, lead_id=LeadId("ann"), at=kit.clock.now())
+    )
+    run_for(kit, 20)
+    campaign = kit.storage.get_campaign(WS, CID)
+    assert campaign.status is CampaignStatus.COMPLETED
+    assert campaign.finished_at is not None
