@@ -15,6 +15,7 @@ import attrs
 from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.calendar import BusinessHours
 from starlight_sequences.channels import Action, Channel
+from starlight_sequences.credits import PriceTable
 from starlight_sequences.errors import IllegalTransition, InvalidSettings
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
 from starlight_sequences.leads import Lead
@@ -232,6 +233,9 @@ class Campaign:
     """A campaign: who is written to, with which shape and brief, from which identities.
 
     ``revision`` is bumped by every stored change (optimistic concurrency, see ports.Storage).
+    ``prices`` is the price table the campaign was created under: its reservations, charges and
+    releases all use it, so changing the host's prices later cannot make a charge exceed what
+    was reserved (None: campaigns stored before prices were kept; the service's table applies).
     """
 
     workspace_id: WorkspaceId
@@ -249,6 +253,7 @@ class Campaign:
     finished_at: dt.datetime | None = None
     excluded: tuple[Excluded, ...] = ()
     revision: int = 0
+    prices: PriceTable | None = None
 
     def sender_for(self, action: Action) -> SenderId:
         """The identity that sends ``action``.

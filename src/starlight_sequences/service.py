@@ -271,6 +271,7 @@ class CampaignService:
             status=CampaignStatus.DRAFT,
             created_at=now,
             excluded=tuple(excluded),
+            prices=self.prices,
         )
         # Hold the whole drafting cost first so a concurrent spender cannot leave us drafting
         # what we cannot pay for; then charge what was drafted and give back the rest.
@@ -708,7 +709,7 @@ class CampaignService:
             workspace_id,
             CreditMovement(
                 kind=MovementKind.RESERVE,
-                amount=self.prices.draft,
+                amount=self._prices_of(campaign).draft,
                 campaign_id=campaign_id,
                 lead_id=lead_id,
                 key=f"hold-{key}",
@@ -720,9 +721,11 @@ class CampaignService:
             result = self.drafter.draft([request])[0]
             draft = self._to_draft(campaign, enrolment, cadence_step, result, current.version + 1)
             self.storage.commit(workspace_id, Changes(drafts=(draft,)))
-            charged = 0 if isinstance(result, DraftFailure) else self.prices.draft
+            charged = 0 if isinstance(result, DraftFailure) else self._prices_of(campaign).draft
         finally:
-            self._settle_redraft(workspace_id, campaign_id, lead_id, step, key, charged)
+            self._settle_redraft(
+                workspace_id, campaign_id, lead_id, step, key, charged, self._prices_of(campaign)
+            )
         return draft
 
     def _settle_redraft(
@@ -733,12 +736,13 @@ class CampaignService:
         step: int,
         key: str,
         charged: int,
+        prices: PriceTable,
     ) -> None:
         self.ledger.post(
             workspace_id,
             CreditMovement(
                 kind=MovementKind.RELEASE,
-                amount=self.prices.draft,
+                amount=prices.draft,
                 campaign_id=campaign_id,
                 lead_id=lead_id,
                 key=f"unhold-{key}",
@@ -820,7 +824,8 @@ class CampaignService:
             raise DraftsNeedAttention(campaign_id, bad)
         now = self.clock.now()
         sends = self._plan(campaign, enrolments, self._start(campaign))
-        cost = sum(self.prices.price_of(s.action) for s in sends)
+        prices = self._prices_of(campaign)
+        cost = sum(prices.price_of(s.action) for s in sends)
         # One key per attempt: two concurrent approvals each reserve, and the one whose
         # commit loses gives back only its own reservation, never the winner's.
         hold_key = f"approve:{campaign_id}:{campaign.revision}:{uuid.uuid4().hex[:16]}"
@@ -1262,18 +1267,28 @@ class CampaignService:
             changes=Changes(enrolments=(enrolment,) if enrolment is not None else ()),
         )
 
+    def _prices_of(self, campaign: Campaign) -> PriceTable:
+        """The prices a campaign's credits move by: those it was created under."""
+        return campaign.prices if campaign.prices is not None else self.prices
+
     def _release(self, sends: Iterable[ScheduledSend], note: str) -> list[CreditMovement]:
-        return [
-            CreditMovement(
-                kind=MovementKind.RELEASE,
-                amount=self.prices.price_of(s.action),
-                campaign_id=s.campaign_id,
-                lead_id=s.lead_id,
-                key=f"release:{s.workspace_id}:{s.id}",
-                note=note,
+        prices: dict[tuple[WorkspaceId, CampaignId], PriceTable] = {}
+        movements = []
+        for s in sends:
+            key = (s.workspace_id, s.campaign_id)
+            if key not in prices:
+                prices[key] = self._prices_of(self.storage.get_campaign(*key))
+            movements.append(
+                CreditMovement(
+                    kind=MovementKind.RELEASE,
+                    amount=prices[key].price_of(s.action),
+                    campaign_id=s.campaign_id,
+                    lead_id=s.lead_id,
+                    key=f"release:{s.workspace_id}:{s.id}",
+                    note=note,
+                )
             )
-            for s in sends
-        ]
+        return movements
 
     def _finish_skipped(
         self,
@@ -1419,7 +1434,7 @@ class CampaignService:
             send.workspace_id,
             CreditMovement(
                 kind=MovementKind.CHARGE,
-                amount=self.prices.price_of(send.action),
+                amount=self._prices_of(campaign).price_of(send.action),
                 campaign_id=send.campaign_id,
                 lead_id=send.lead_id,
                 key=f"charge:{send.idempotency_key}",
@@ -2087,7 +2102,7 @@ class CampaignService:
                 ),
                 CreditMovement(
                     kind=MovementKind.DRAFT,
-                    amount=made * self.prices.draft,
+                    amount=made * self._prices_of(campaign).draft if campaign is not None else 0,
                     campaign_id=campaign_id,
                     key=f"draft:{attempt}",
                     note=f"drafting {made} messages (reconciled)",
@@ -2114,12 +2129,13 @@ class CampaignService:
                 )
             )
         sends = self.storage.list_sends(workspace_id, campaign_id) if approved else []
+        prices = self._prices_of(campaign) if campaign is not None else self.prices
         for send in sends:
             if send.status is SendStatus.SENT and f"charge:{send.idempotency_key}" not in keys:
                 missing.append(
                     CreditMovement(
                         kind=MovementKind.CHARGE,
-                        amount=self.prices.price_of(send.action),
+                        amount=prices.price_of(send.action),
                         campaign_id=campaign_id,
                         lead_id=send.lead_id,
                         key=f"charge:{send.idempotency_key}",

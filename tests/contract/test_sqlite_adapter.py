@@ -166,7 +166,7 @@ def test_a_forked_child_uses_its_own_connection(tmp_path: Path) -> None:
 # silently dropped. When this test fails, teach the adapter the new field, then update it here.
 KNOWN_FIELDS = {
     Campaign: "workspace_id id name brief shape settings email_identity linkedin_identity status "
-    "created_at approved_at paused_at finished_at excluded revision",
+    "created_at approved_at paused_at finished_at excluded revision prices",
     CampaignSettings: "business_hours start default_country default_timezone default_subdivision "
     "closures connection_timeout_days stop_scope stop_company_on_reply allow_overlap "
     "out_of_office_days max_attempts seed",

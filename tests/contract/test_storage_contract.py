@@ -23,6 +23,7 @@ from starlight_sequences.campaigns import (
     StopScope,
 )
 from starlight_sequences.channels import Action
+from starlight_sequences.credits import PriceTable
 from starlight_sequences.drafts import DraftStatus
 from starlight_sequences.errors import (
     CampaignNotFound,
@@ -138,6 +139,7 @@ def test_campaign_comes_back_with_every_setting_and_identity_field(storage: Stor
             weekly_connect_cap=20,
             daily_message_cap=9,
         ),
+        prices=PriceTable(draft=5, email=3, linkedin_connect=1, linkedin_message=0),
         approved_at=T0,
         paused_at=T0 + HOUR,
         finished_at=None,

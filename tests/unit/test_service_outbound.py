@@ -351,3 +351,17 @@ def test_two_approvals_racing_reserve_once_and_the_loser_returns_the_approved_ca
     assert campaign.status is CampaignStatus.ACTIVE
     assert kit.ledger.balance(WS).reserved == 2 * 3 * 2
     assert len(kit.storage.list_sends(WS, CID)) == 6
+
+
+def test_a_campaign_keeps_the_prices_it_was_created_under() -> None:
+    from starlight_sequences.credits import PriceTable
+
+    kit = make_kit()
+    create(kit, [lead("ann")], shape="cold-email")
+    kit.service.approve(WS, CID)
+    kit.service.prices = PriceTable(email=5)  # the host raises its prices afterwards
+    kit.clock.advance(dt.timedelta(hours=7))
+    kit.service.dispatch_due(worker_id="w")
+    credits = kit.service.campaign_credits(WS, CID)
+    assert (credits.reserved, credits.charged, credits.outstanding) == (2, 2, 0)
+    assert kit.storage.get_campaign(WS, CID).prices == PriceTable()

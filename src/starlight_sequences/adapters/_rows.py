@@ -35,7 +35,7 @@ from starlight_sequences.campaigns import (
     StopScope,
 )
 from starlight_sequences.channels import Action
-from starlight_sequences.credits import CreditMovement, MovementKind
+from starlight_sequences.credits import CreditMovement, MovementKind, PriceTable
 from starlight_sequences.drafts import Draft, DraftStatus
 from starlight_sequences.errors import InvalidInput
 from starlight_sequences.events import Activity, ActivityKind
@@ -376,7 +376,14 @@ def campaign_row(codec: RowCodec, campaign: Campaign) -> tuple[object, ...]:
         codec.optional_instant_out(campaign.paused_at, f"{what}: paused_at"),
         codec.optional_instant_out(campaign.finished_at, f"{what}: finished_at"),
         json_text(campaign.shape.to_dict()),
-        json_text(settings_to_json(campaign.settings, campaign.id)),
+        json_text(
+            {
+                **settings_to_json(campaign.settings, campaign.id),
+                # Kept beside the settings (same column, so no migration); absent in rows
+                # written before prices were kept with the campaign.
+                "prices": None if campaign.prices is None else attrs.asdict(campaign.prices),
+            }
+        ),
         email_identity_to_json(campaign.email_identity),
         linkedin_identity_to_json(campaign.linkedin_identity),
         json_text([[x.lead_id, x.reason, x.message] for x in campaign.excluded]),
@@ -396,7 +403,8 @@ def campaign_from_row(codec: RowCodec, row: Sequence[Any]) -> Campaign:
         paused_at=codec.optional_instant_in(row[8]),
         finished_at=codec.optional_instant_in(row[9]),
         shape=SendShape.from_dict(json.loads(row[10])),
-        settings=settings_from_json(json.loads(row[11])),
+        settings=settings_from_json(settings := json.loads(row[11])),
+        prices=None if settings.get("prices") is None else PriceTable(**settings["prices"]),
         email_identity=email_identity_from_json(row[12]),
         linkedin_identity=linkedin_identity_from_json(row[13]),
         excluded=tuple(
