@@ -110,7 +110,12 @@ class Cadence:
 
 
 class ExclusionReason(enum.StrEnum):
-    """Why a lead gets no step of a shape."""
+    """Why a lead is left out of a campaign.
+
+    The first five come from the shape (no step of it reaches the lead, see
+    :func:`resolve_cadence`); the rest from the campaign being created (see
+    ``CampaignService.create_campaign``).
+    """
 
     NO_CHANNEL = "no_channel"
     """The lead has neither an email address nor a LinkedIn profile."""
@@ -124,6 +129,14 @@ class ExclusionReason(enum.StrEnum):
     NOT_CONNECTED = "not_connected"
     """The shape's only steps the lead could get are messages for existing connections, and
     the lead is not connected."""
+    DUPLICATE = "duplicate"
+    """The lead is listed twice in the campaign (same id or email); it is enrolled once."""
+    SUPPRESSED = "suppressed"
+    """The lead (its id or email) is on the workspace's suppression list."""
+    MISSING_LOCATION = "missing_location"
+    """Neither the lead nor the campaign's defaults give a country and timezone."""
+    ACTIVE_ELSEWHERE = "active_elsewhere"
+    """The lead is active in another campaign of the workspace (and overlap is not allowed)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -12,7 +12,7 @@ import hashlib
 
 import attrs
 
-from starlight_sequences.cadence import CadenceStep
+from starlight_sequences.cadence import CadenceStep, ExclusionReason
 from starlight_sequences.calendar import BusinessHours
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.credits import PriceTable
@@ -219,12 +219,12 @@ class Excluded:
 
     Attributes:
         lead_id: the lead (or the row's best identifier).
-        reason: a stable code ("no_channel", "suppressed", "active_elsewhere", ...).
+        reason: why, as a stable code (a string from storage is converted).
         message: a sentence for people.
     """
 
     lead_id: LeadId
-    reason: str
+    reason: ExclusionReason = attrs.field(converter=ExclusionReason)
     message: str
 
 

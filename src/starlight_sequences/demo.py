@@ -219,7 +219,6 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
     database.unlink(missing_ok=True)
     clock = SettableClock(dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC))
     storage = SQLiteStorage(database)
-    ledger = SQLiteCreditLedger(database)
     senders = _Narrating(
         OutboxEmailSender(out / "outbox"),
         LinkedInTaskSender(LinkedInTaskFile(out / "linkedin-tasks.jsonl")),
@@ -228,14 +227,23 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
     )
     service = CampaignService(
         storage=storage,
-        ledger=ledger,
+        ledger=SQLiteCreditLedger(database),
         drafter=TemplateDrafter(),
         clock=clock,
         email_sender=senders,
         linkedin_sender=senders,
     )
     service.top_up(WORKSPACE, 500, "demo credits")
+    _create(service, say)
+    service.approve(WORKSPACE, CAMPAIGN)
+    say(f"\nApproved. Reserved {service.balance(WORKSPACE).reserved} credits. Dispatching…\n")
+    _dispatch_four_weeks(service, storage, clock, say)
+    _report(service, out, say)
+    return out
 
+
+def _create(service: CampaignService, say: Callable[[str], None]) -> None:
+    """Estimate, create and preview the demo campaign, narrating each."""
     say("starlight demo — the email → LinkedIn shape, 10 leads in 9 countries\n")
     say(render_text(timeline_of_shape(shapes.get("email-linkedin"))))
     estimate = service.estimate("email-linkedin", SAMPLE_LEADS)
@@ -243,7 +251,6 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
         f"\nCredit estimate: {estimate.drafting_cost} drafting + {estimate.max_send_cost} "
         f"sends (max) = {estimate.total} credits; balance {service.balance(WORKSPACE).available}"
     )
-
     report = service.create_campaign(
         WORKSPACE,
         name="Q1 cloud costs",
@@ -271,8 +278,15 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
         text = step.draft.subject or step.draft.body[:60] if step.draft else "(no note)"
         say(f"  {step.step}. {step.action.value:<17} {when:<18} {text}")
 
-    service.approve(WORKSPACE, CAMPAIGN)
-    say(f"\nApproved. Reserved {service.balance(WORKSPACE).reserved} credits. Dispatching…\n")
+
+def _dispatch_four_weeks(
+    service: CampaignService,
+    storage: SQLiteStorage,
+    clock: SettableClock,
+    say: Callable[[str], None],
+) -> None:
+    """A worker polling every 20 simulated minutes for four weeks; James replies after his
+    first send, Lukas and Maya accept their connection requests once they wait on them."""
     accepted = {LeadId("lukas"), LeadId("maya")}
     replied = False
     end = clock.now() + dt.timedelta(days=28)
@@ -309,6 +323,9 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
             _say_waiting(service, say)
         clock.advance(dt.timedelta(minutes=20))
 
+
+def _report(service: CampaignService, out: Path, say: Callable[[str], None]) -> None:
+    """Status, tasks, credits and Maya's timeline (text, and SVG into ``out``)."""
     status = service.status(WORKSPACE, CAMPAIGN)
     say("\nStatus:")
     for row in status.contacts:
@@ -325,4 +342,3 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
         f"\nEverything is in {out}\n"
         "  (outbox/, linkedin-tasks.jsonl, timeline-maya.svg, starlight.sqlite3)"
     )
-    return out

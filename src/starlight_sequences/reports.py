@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
 import attrs
 
@@ -18,6 +19,7 @@ __all__ = [
     "CampaignStatusReport",
     "ContactStatus",
     "CreationReport",
+    "DispatchOutcome",
     "DispatchReport",
     "PlannedStep",
     "RecipientPreview",
@@ -128,11 +130,17 @@ class ContactStatus:
 
 @attrs.frozen(kw_only=True)
 class CampaignStatusReport:
-    """A campaign's contacts and the counts per (step, send status)."""
+    """A campaign's contacts and the counts per (step, send status).
+
+    Attributes:
+        campaign: the campaign.
+        contacts: one row per enrolled contact.
+        counts: ``(step, send status, how many)``, sorted by step then status.
+    """
 
     campaign: Campaign
     contacts: tuple[ContactStatus, ...]
-    counts: tuple[tuple[int, str, int], ...]
+    counts: tuple[tuple[int, SendStatus, int], ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -173,6 +181,27 @@ class CampaignCredits:
         return self.drafting + self.charged
 
 
+class DispatchOutcome(enum.StrEnum):
+    """How one claimed send ended in a dispatcher pass (a field of :class:`DispatchReport`)."""
+
+    SENT = "sent"
+    """Handed to its sender and recorded."""
+    RETRIED = "retried"
+    """A transient sender failure; put back for a later attempt."""
+    FAILED = "failed"
+    """A permanent failure, or the last attempt failed: the lead is stopped."""
+    SKIPPED = "skipped"
+    """Not sent: the lead stopped or is suppressed."""
+    TIMED_OUT = "timed_out"
+    """A gated step whose connection request was not accepted in time."""
+    DEFERRED = "deferred"
+    """Not sent now (outside business hours, sender spacing, paused): re-timed."""
+    LEASE_LOST = "lease_lost"
+    """Another worker took the send over; this worker wrote nothing."""
+    HANDED_BACK = "handed_back"
+    """Returned unsent because the worker was asked to stop."""
+
+
 @attrs.frozen(kw_only=True)
 class DispatchReport:
     """What one dispatcher pass did: how many claimed sends ended each way."""
@@ -191,6 +220,6 @@ class DispatchReport:
         """Every claimed send this pass dealt with."""
         return sum(attrs.astuple(self))
 
-    def count(self, outcome: str) -> DispatchReport:
+    def count(self, outcome: DispatchOutcome) -> DispatchReport:
         """This report with one more ``outcome``."""
-        return attrs.evolve(self, **{outcome: getattr(self, outcome) + 1})
+        return attrs.evolve(self, **{outcome.value: getattr(self, outcome.value) + 1})

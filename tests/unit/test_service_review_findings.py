@@ -196,7 +196,7 @@ def test_a_waiting_message_claimed_during_a_pause_keeps_its_wait_after_acceptanc
         kit.clock.now(), worker_id="w1", lease=dt.timedelta(minutes=5), limit=10
     )
     kit.service.pause_campaign(WS, CID)
-    kit.service._dispatch_one(claimed[0], "w1")  # the worker carries on after the pause
+    kit.service._dispatch.dispatch_one(claimed[0], "w1")  # the worker carries on after the pause
     assert statuses(kit, "ann")[1] is SendStatus.WAITING
     kit.clock.set(dt.datetime(2026, 12, 23, 15, 0, tzinfo=dt.UTC))  # Wed 10:00 in New York
     accepted = kit.clock.now()
@@ -217,6 +217,6 @@ def test_a_send_claimed_while_its_campaign_is_cancelled_is_skipped_and_released(
         kit.clock.now(), worker_id="w1", lease=dt.timedelta(minutes=5), limit=1
     )
     kit.service.cancel_campaign(WS, CID)
-    kit.service._dispatch_one(claimed[0], "w1")
+    kit.service._dispatch.dispatch_one(claimed[0], "w1")
     assert statuses(kit, "ann")[0] is SendStatus.SKIPPED
     assert kit.ledger.balance(WS).reserved == 0

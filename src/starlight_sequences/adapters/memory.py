@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -394,14 +394,14 @@ class InMemoryStorage:
 class InMemoryCreditLedger:
     """The credit ledger in process memory. See :class:`~starlight_sequences.ports.CreditLedger`."""
 
-    def __init__(self, balances: dict[WorkspaceId, int] | None = None) -> None:
+    def __init__(self, balances: Mapping[str, int] | None = None) -> None:
         self._lock = threading.Lock()
         self._accounts: dict[WorkspaceId, CreditAccount] = {}
         self._journal: dict[WorkspaceId, list[CreditMovement]] = {}
         self._keys: dict[WorkspaceId, set[str]] = {}
         for workspace_id, amount in (balances or {}).items():
             self.post(
-                workspace_id,
+                WorkspaceId(workspace_id),
                 CreditMovement(kind=MovementKind.TOP_UP, amount=amount, note="opening balance"),
             )
 

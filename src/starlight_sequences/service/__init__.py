@@ -1,0 +1,471 @@
+"""The application service: every use case, driven through the ports.
+
+A host app builds one :class:`CampaignService` from its adapters and calls it. The service is
+a thin facade over one room per family of use cases; each room loads, decides with the pure
+core, stores, and calls the senders, and reads the time only from the
+:class:`~starlight_sequences.ports.Clock`:
+
+- ``_outbound``: estimate, create (enrol and draft), approve (reserve and schedule);
+- ``_review`` (with ``_drafting``): preview, edit, regenerate, exclude and approve recipients;
+- ``_dispatch`` (with ``_finishing``): claim, send-time checks, send, and how each send ends;
+- ``_inbound``: replies, bounces, unsubscribes, acceptances, declines, out-of-office;
+- ``_controls``: settings, pause, resume, cancel;
+- ``_monitoring``: status, Waiting on connections, timelines;
+- ``_accounts``: balance, journal, top-ups, campaign credits and their repair;
+- ``_shared``: the ports and the few rules more than one room applies.
+
+Identifiers are plain strings in every public signature (``"acme"``, ``"q1"``); inside, they
+carry the distinct types of :mod:`starlight_sequences.ids`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar, overload
+
+from starlight_sequences.campaigns import (
+    Campaign,
+    CampaignSettings,
+    EmailIdentity,
+    Enrolment,
+    LinkedInIdentity,
+    ScheduledSend,
+)
+from starlight_sequences.credits import CreditAccount, CreditEstimate, CreditMovement, PriceTable
+from starlight_sequences.drafts import Draft
+from starlight_sequences.events import InboundEvent
+from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
+from starlight_sequences.leads import Lead
+from starlight_sequences.ports.clock import Clock
+from starlight_sequences.ports.credits import CreditLedger
+from starlight_sequences.ports.drafter import Drafter
+from starlight_sequences.ports.senders import EmailSender, LinkedInSender
+from starlight_sequences.ports.storage import Storage
+from starlight_sequences.reports import (
+    CampaignCredits,
+    CampaignPreview,
+    CampaignStatusReport,
+    ContactStatus,
+    CreationReport,
+    DispatchReport,
+    PlannedStep,
+    RecipientPreview,
+    WaitingOnConnection,
+)
+from starlight_sequences.service._accounts import Accounts
+from starlight_sequences.service._controls import Controls
+from starlight_sequences.service._dispatch import Dispatcher
+from starlight_sequences.service._drafting import ProgressCallback
+from starlight_sequences.service._inbound import InboundEvents
+from starlight_sequences.service._monitoring import Monitoring
+from starlight_sequences.service._outbound import OutboundBuilder
+from starlight_sequences.service._review import Review
+from starlight_sequences.service._shared import ServiceContext
+from starlight_sequences.shapes import SendShape
+from starlight_sequences.timeline import Timeline
+
+__all__ = [
+    "CampaignCredits",
+    "CampaignPreview",
+    "CampaignService",
+    "CampaignStatusReport",
+    "ContactStatus",
+    "CreationReport",
+    "DispatchReport",
+    "PlannedStep",
+    "ProgressCallback",
+    "RecipientPreview",
+    "WaitingOnConnection",
+]
+
+_T = TypeVar("_T")
+
+
+class _Port(Generic[_T]):
+    """An attribute of the service kept in its shared context, so every room sees a change."""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> _Port[_T]: ...
+    @overload
+    def __get__(self, instance: CampaignService, owner: type[Any]) -> _T: ...
+    def __get__(self, instance: CampaignService | None, owner: type[Any]) -> _Port[_T] | _T:
+        if instance is None:
+            return self
+        value: _T = getattr(instance._ctx, self._name)
+        return value
+
+    def __set__(self, instance: CampaignService, value: _T) -> None:
+        setattr(instance._ctx, self._name, value)
+
+
+class CampaignService:
+    """Creates, reviews, approves, runs and reports campaigns through the ports.
+
+    Args:
+        storage: where state lives (in-memory, SQLite, PostgreSQL, or the host's own).
+        ledger: the credit ledger.
+        drafter: drafts messages (``TemplateDrafter`` offline, or an LLM).
+        clock: the only source of "now".
+        email_sender: sends emails (needed to dispatch email steps).
+        linkedin_sender: performs LinkedIn actions (needed to dispatch LinkedIn steps).
+        prices: the credit price table of campaigns created from now on.
+        draft_batch_size: messages per drafter call.
+        unsubscribe_url: builds the ``List-Unsubscribe`` target of an email send.
+
+    The arguments stay readable and replaceable as attributes of the same names.
+    """
+
+    storage = _Port[Storage]()
+    ledger = _Port[CreditLedger]()
+    drafter = _Port[Drafter]()
+    clock = _Port[Clock]()
+    email_sender = _Port[EmailSender | None]()
+    linkedin_sender = _Port[LinkedInSender | None]()
+    prices = _Port[PriceTable]()
+    draft_batch_size = _Port[int]()
+    unsubscribe_url = _Port[Callable[[ScheduledSend], str] | None]()
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        ledger: CreditLedger,
+        drafter: Drafter,
+        clock: Clock,
+        email_sender: EmailSender | None = None,
+        linkedin_sender: LinkedInSender | None = None,
+        prices: PriceTable | None = None,
+        draft_batch_size: int = 50,
+        unsubscribe_url: Callable[[ScheduledSend], str] | None = None,
+    ) -> None:
+        self._ctx = ServiceContext(
+            storage=storage,
+            ledger=ledger,
+            drafter=drafter,
+            clock=clock,
+            email_sender=email_sender,
+            linkedin_sender=linkedin_sender,
+            prices=prices if prices is not None else PriceTable(),
+            draft_batch_size=max(1, draft_batch_size),
+            unsubscribe_url=unsubscribe_url,
+        )
+        self._outbound = OutboundBuilder(self._ctx)
+        self._review = Review(self._ctx)
+        self._dispatch = Dispatcher(self._ctx)
+        self._inbound = InboundEvents(self._ctx)
+        self._controls = Controls(self._ctx)
+        self._monitoring = Monitoring(self._ctx)
+        self._accounts = Accounts(self._ctx)
+
+    # -- outbound: estimate, create, approve -----------------------------------------------
+
+    def estimate(self, shape: SendShape | str, leads: Iterable[Lead]) -> CreditEstimate:
+        """The exact credits a campaign would cost: drafting plus the maximum send cost.
+
+        Uses the same cadence rules the service charges by. Excluded leads cost nothing.
+        """
+        return self._outbound.estimate(shape, leads)
+
+    def create_campaign(
+        self,
+        workspace_id: str,
+        *,
+        name: str,
+        brief: str,
+        shape: SendShape | str,
+        leads: Iterable[Lead],
+        email_identity: EmailIdentity | None = None,
+        linkedin_identity: LinkedInIdentity | None = None,
+        settings: CampaignSettings | None = None,
+        campaign_id: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> CreationReport:
+        """Enrol leads, draft every message, and store the campaign for review.
+
+        Nothing is scheduled or sent: that takes :meth:`approve`. Leads that cannot be enrolled
+        are excluded with a reason (no channel for the shape, no location, suppressed, active
+        in another campaign, listed twice); the rest are enrolled.
+
+        Raises:
+            InsufficientCredits: the workspace cannot pay for the drafts; nothing is stored.
+            InvalidSettings: the campaign id exists, the brief is empty, or an identity the
+                cadences need is missing.
+            InvalidShape, UnknownShape: a bad shape.
+        """
+        return self._outbound.create_campaign(
+            WorkspaceId(workspace_id),
+            name=name,
+            brief=brief,
+            shape=shape,
+            leads=leads,
+            email_identity=email_identity,
+            linkedin_identity=linkedin_identity,
+            settings=settings,
+            campaign_id=CampaignId(campaign_id) if campaign_id else None,
+            progress=progress,
+        )
+
+    def approve(self, workspace_id: str, campaign_id: str) -> Campaign:
+        """Approve the campaign: reserve the send credits and schedule every recipient that is
+        not excluded. Approving an approved campaign changes nothing.
+
+        Raises:
+            DraftsNeedAttention: a recipient that is not excluded has a draft needing attention.
+            InsufficientCredits: the send credits cannot be reserved; nothing is scheduled.
+            IllegalTransition: the campaign was cancelled or completed.
+        """
+        return self._outbound.approve(WorkspaceId(workspace_id), CampaignId(campaign_id))
+
+    # -- review -----------------------------------------------------------------------------
+
+    def preview(
+        self, workspace_id: str, campaign_id: str, lead_id: str | None = None
+    ) -> CampaignPreview:
+        """Every recipient's cadence, drafts and planned dates (local and UTC), and the leads
+        left out with their reasons. Before approval the dates are a forecast from now (or the
+        campaign's start); after, they are the scheduled instants."""
+        return self._review.preview(
+            WorkspaceId(workspace_id),
+            CampaignId(campaign_id),
+            LeadId(lead_id) if lead_id is not None else None,
+        )
+
+    def edit_draft(
+        self,
+        workspace_id: str,
+        campaign_id: str,
+        lead_id: str,
+        step: int,
+        *,
+        subject: str | None = None,
+        body: str | None = None,
+    ) -> Draft:
+        """Replace a draft's subject and/or body; the result is validated again.
+
+        Raises:
+            InvalidDraft: the edit breaks the channel's rules; the stored draft is unchanged.
+            IllegalTransition: the campaign is no longer in review.
+        """
+        return self._review.edit_draft(
+            WorkspaceId(workspace_id),
+            CampaignId(campaign_id),
+            LeadId(lead_id),
+            step,
+            subject=subject,
+            body=body,
+        )
+
+    def regenerate_draft(
+        self, workspace_id: str, campaign_id: str, lead_id: str, step: int
+    ) -> Draft:
+        """Draft one message again (charged as a draft). A failure is stored as needing
+        attention, like any failed draft.
+
+        Raises:
+            InsufficientCredits: nothing is drafted.
+        """
+        return self._review.regenerate_draft(
+            WorkspaceId(workspace_id), CampaignId(campaign_id), LeadId(lead_id), step
+        )
+
+    def exclude_recipient(
+        self,
+        workspace_id: str,
+        campaign_id: str,
+        lead_id: str,
+        reason: str = "excluded by the reviewer",
+    ) -> Enrolment:
+        """Leave a recipient out of the campaign (before approval)."""
+        return self._review.exclude_recipient(
+            WorkspaceId(workspace_id), CampaignId(campaign_id), LeadId(lead_id), reason
+        )
+
+    def approve_recipient(self, workspace_id: str, campaign_id: str, lead_id: str) -> Enrolment:
+        """Mark one recipient as reviewed. Raises ``DraftsNeedAttention`` if one of its
+        drafts needs attention."""
+        return self._review.approve_recipient(
+            WorkspaceId(workspace_id), CampaignId(campaign_id), LeadId(lead_id)
+        )
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def dispatch_due(
+        self,
+        *,
+        worker_id: str = "worker",
+        lease: dt.timedelta = dt.timedelta(minutes=5),
+        limit: int = 100,
+        workspace_id: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> DispatchReport:
+        """Send what is due now: claim with a lease, re-check, send, record, charge, re-time.
+
+        Each claimed send is checked again against its lead's status, its campaign's status
+        and its business window at this moment; what no longer fits is re-timed or skipped,
+        not sent. A sent step re-times the lead's next step from the actual send. Transient
+        sender failures retry with backoff inside business hours, up to the campaign's
+        ``max_attempts``; permanent ones stop the lead and release its reserved credits.
+
+        Args:
+            worker_id: this worker's identity (leases are held in its name).
+            lease: how long a claim lasts; a crashed worker's sends are retried after it, with
+                the same idempotency key.
+            limit: most sends to claim in this pass.
+            workspace_id: serve one workspace only (None: all).
+            should_stop: checked between sends; True stops the pass after the send in hand.
+        """
+        return self._dispatch.dispatch_due(
+            worker_id=worker_id,
+            lease=lease,
+            limit=limit,
+            workspace_id=WorkspaceId(workspace_id) if workspace_id is not None else None,
+            should_stop=should_stop,
+        )
+
+    # -- inbound events and controls --------------------------------------------------------
+
+    def report_event(self, workspace_id: str, event: InboundEvent) -> tuple[Enrolment, ...]:
+        """Apply an event the host app observed (reply, acceptance, bounce...).
+
+        A reply (or a booked meeting) stops every remaining step of the contact in that
+        campaign — in every campaign when the campaign's ``stop_scope`` is ``workspace`` —
+        and, with ``stop_company_on_reply``, of every contact at the same email domain.
+        Unsubscribe and bounce stop the contact everywhere and add it to the suppression list.
+        An acceptance starts the gated message's wait; a decline skips the gated steps. An
+        out-of-office pauses the lead until the return date (or ``out_of_office_days``).
+        Reserved credits of every step that will not be sent are released.
+
+        Reporting the same event twice changes nothing.
+
+        Returns:
+            The enrolments the event changed (empty for a repeat).
+
+        Raises:
+            UnknownContact: no campaign of the workspace enrolled this lead.
+            InvalidEvent: the event's time is naive.
+        """
+        return self._inbound.report_event(WorkspaceId(workspace_id), event)
+
+    def update_settings(
+        self, workspace_id: str, campaign_id: str, settings: CampaignSettings
+    ) -> Campaign:
+        """Replace a campaign's settings (business hours, closures, timeouts, stop rules...).
+
+        Scheduled sends keep their instants; each is checked against the new settings when it
+        is claimed (a send that no longer lies in the recipient's business hours is re-timed,
+        not sent), and later steps are timed with them.
+
+        Raises:
+            IllegalTransition: the campaign is cancelled or completed.
+        """
+        return self._controls.update_settings(
+            WorkspaceId(workspace_id), CampaignId(campaign_id), settings
+        )
+
+    def pause_campaign(self, workspace_id: str, campaign_id: str) -> Campaign:
+        """Stop sending; nothing pending is lost. Raises ``IllegalTransition`` unless active."""
+        return self._controls.pause_campaign(WorkspaceId(workspace_id), CampaignId(campaign_id))
+
+    def resume_campaign(self, workspace_id: str, campaign_id: str) -> Campaign:
+        """Send again. Sends that fell due during the pause are re-timed from now (staggered),
+        so the waits after them are honoured from their actual sends."""
+        return self._controls.resume_campaign(WorkspaceId(workspace_id), CampaignId(campaign_id))
+
+    def cancel_campaign(self, workspace_id: str, campaign_id: str) -> Campaign:
+        """Stop for good: every pending step is skipped and its reserved credits released."""
+        return self._controls.cancel_campaign(WorkspaceId(workspace_id), CampaignId(campaign_id))
+
+    def pause_enrolment(self, workspace_id: str, campaign_id: str, lead_id: str) -> Enrolment:
+        """Hold one lead's remaining steps until :meth:`resume_enrolment`."""
+        return self._controls.pause_enrolment(
+            WorkspaceId(workspace_id), CampaignId(campaign_id), LeadId(lead_id)
+        )
+
+    def resume_enrolment(self, workspace_id: str, campaign_id: str, lead_id: str) -> Enrolment:
+        """Resume one paused lead; its overdue step is re-timed from now."""
+        return self._controls.resume_enrolment(
+            WorkspaceId(workspace_id), CampaignId(campaign_id), LeadId(lead_id)
+        )
+
+    # -- monitoring -------------------------------------------------------------------------
+
+    def status(self, workspace_id: str, campaign_id: str) -> CampaignStatusReport:
+        """Every enrolled contact with its current step, status and next send (local and UTC),
+        and the counts per step and status."""
+        return self._monitoring.status(WorkspaceId(workspace_id), CampaignId(campaign_id))
+
+    def waiting_on_connections(
+        self, workspace_id: str, campaign_id: str | None = None
+    ) -> list[WaitingOnConnection]:
+        """The tasks view: leads whose LinkedIn message waits for an acceptance, with since when
+        and when it times out."""
+        return self._monitoring.waiting_on_connections(
+            WorkspaceId(workspace_id), CampaignId(campaign_id) if campaign_id is not None else None
+        )
+
+    def shape_timeline(self, workspace_id: str, campaign_id: str) -> Timeline:
+        """The campaign's shape as a timeline: numbered steps joined by their waits."""
+        return self._monitoring.shape_timeline(WorkspaceId(workspace_id), CampaignId(campaign_id))
+
+    def lead_timeline(self, workspace_id: str, campaign_id: str, lead_id: str) -> Timeline:
+        """One lead's timeline: its cadence with each step's status and moment (sent, or due;
+        for a step waiting on an acceptance, the deadline), in the lead's own timezone."""
+        return self._monitoring.lead_timeline(
+            WorkspaceId(workspace_id), CampaignId(campaign_id), LeadId(lead_id)
+        )
+
+    def lead_timeline_states(
+        self, workspace_id: str, campaign_id: str, lead_id: str
+    ) -> tuple[Enrolment, list[ScheduledSend]]:
+        """The enrolment and its sends, for timelines and reports.
+
+        Raises:
+            CampaignNotFound: no such campaign in the workspace.
+            EnrolmentNotFound: the campaign did not enrol that lead.
+        """
+        return self._monitoring.lead_timeline_states(
+            WorkspaceId(workspace_id), CampaignId(campaign_id), LeadId(lead_id)
+        )
+
+    def campaigns(self, workspace_id: str) -> list[Campaign]:
+        """The workspace's campaigns, oldest first."""
+        return self._ctx.storage.list_campaigns(WorkspaceId(workspace_id))
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def campaign_credits(self, workspace_id: str, campaign_id: str) -> CampaignCredits:
+        """What one campaign moved in the workspace's credits, from the journal."""
+        return self._accounts.campaign_credits(WorkspaceId(workspace_id), CampaignId(campaign_id))
+
+    def reconcile_credits(self, workspace_id: str, campaign_id: str) -> list[CreditMovement]:
+        """Repair a campaign's credits after a crash between a stored change and its movement.
+
+        Every credit movement the service posts has an idempotency key, and the store says
+        what each movement should have been: a sent step is charged, a skipped or failed one
+        released, an approval that never committed gives its reservation back, a drafting hold
+        is settled. This posts whatever is missing (keys already posted are skipped by the
+        ledger), so it is safe to run at any time and any number of times, e.g. from a
+        periodic job.
+
+        Returns:
+            The movements that were missing and are now posted.
+        """
+        return self._accounts.reconcile_credits(WorkspaceId(workspace_id), CampaignId(campaign_id))
+
+    def balance(self, workspace_id: str) -> CreditAccount:
+        """The workspace's credits: available and reserved."""
+        return self._accounts.balance(WorkspaceId(workspace_id))
+
+    def movements(self, workspace_id: str, campaign_id: str | None = None) -> list[CreditMovement]:
+        """The credit journal of the workspace (or of one campaign)."""
+        return self._accounts.movements(
+            WorkspaceId(workspace_id), CampaignId(campaign_id) if campaign_id is not None else None
+        )
+
+    def top_up(self, workspace_id: str, amount: int, note: str = "top-up") -> CreditAccount:
+        """Add credits to the workspace."""
+        return self._accounts.top_up(WorkspaceId(workspace_id), amount, note)

@@ -1,0 +1,304 @@
+"""Dispatch: claim what is due, check each claimed send again at this moment, hand it to its
+sender, and end it through the finisher (sent, retried, re-timed, skipped or failed).
+
+Owns the send-time checks and the sender calls. It may not create campaigns, apply inbound
+events or change drafts; every write that closes a claim goes through ``SendFinisher``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import attrs
+
+from starlight_sequences.cadence import CadenceStep
+from starlight_sequences.calendar import BusinessCalendar
+from starlight_sequences.campaigns import (
+    Campaign,
+    CampaignStatus,
+    Enrolment,
+    EnrolmentStatus,
+    ScheduledSend,
+    SendStatus,
+)
+from starlight_sequences.channels import Action
+from starlight_sequences.drafts import Draft
+from starlight_sequences.errors import LeaseLost
+from starlight_sequences.ids import WorkspaceId
+from starlight_sequences.ports.senders import (
+    LinkedInAction,
+    OutgoingEmail,
+    SendFailure,
+    SendReceipt,
+)
+from starlight_sequences.reports import DispatchOutcome, DispatchReport
+from starlight_sequences.service._finishing import SendFinisher
+from starlight_sequences.service._shared import (
+    CHANNEL_ACTIONS,
+    ServiceContext,
+    bump,
+    complete_if_done,
+    contact_keys,
+    find_draft,
+    lead_calendar,
+    sender_limits,
+    slot,
+)
+
+
+class Dispatcher:
+    """Claims due sends and sends them, each checked again at send time."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._finish = SendFinisher(ctx)
+
+    def dispatch_due(
+        self,
+        *,
+        worker_id: str,
+        lease: dt.timedelta,
+        limit: int,
+        workspace_id: WorkspaceId | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> DispatchReport:
+        """Send what is due now (see ``CampaignService.dispatch_due``)."""
+        ctx = self._ctx
+        claimed = ctx.storage.claim_due(
+            ctx.clock.now(),
+            worker_id=worker_id,
+            lease=lease,
+            limit=limit,
+            workspace_id=workspace_id,
+        )
+        report = DispatchReport()
+        for index, send in enumerate(claimed):
+            if should_stop is not None and should_stop():
+                # Hand back what this pass will not send, so another worker need not wait
+                # for the lease to expire.
+                for left in claimed[index:]:
+                    report = report.count(self.hand_back(left, worker_id))
+                break
+            try:
+                outcome = self.dispatch_one(send, worker_id)
+            except LeaseLost:
+                outcome = DispatchOutcome.LEASE_LOST
+            report = report.count(outcome)
+        for workspace, campaign_id in sorted({(s.workspace_id, s.campaign_id) for s in claimed}):
+            complete_if_done(ctx, workspace, campaign_id)
+        return report
+
+    def hand_back(self, send: ScheduledSend, worker_id: str) -> DispatchOutcome:
+        """Return a claimed, unsent send to the queue as it was before the claim."""
+        ctx = self._ctx
+        enrolment = ctx.storage.get_enrolment(send.workspace_id, send.campaign_id, send.lead_id)
+        gated = any(s.number == send.step and s.gated_on_acceptance for s in enrolment.steps)
+        # A gated step still waiting for its acceptance was claimed for its deadline.
+        waiting = gated and enrolment.accepted_at is None
+        try:
+            ctx.storage.finish_send(
+                bump(
+                    send,
+                    status=SendStatus.WAITING if waiting else SendStatus.SCHEDULED,
+                    attempts=max(send.attempts - 1, 0),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                ),
+                worker_id=worker_id,
+                now=ctx.clock.now(),
+            )
+        except LeaseLost:
+            return DispatchOutcome.LEASE_LOST
+        return DispatchOutcome.HANDED_BACK
+
+    def dispatch_one(self, send: ScheduledSend, worker_id: str) -> DispatchOutcome:
+        """Check one claimed send at this moment, then send it or end it otherwise; returns
+        how it ended."""
+        storage = self._ctx.storage
+        campaign = storage.get_campaign(send.workspace_id, send.campaign_id)
+        stored = storage.get_enrolment(send.workspace_id, send.campaign_id, send.lead_id)
+        step = next(s for s in stored.steps if s.number == send.step)
+        now = self._ctx.clock.now()
+        stopped = self._stopped_or_held(campaign, stored, send, step, worker_id, now)
+        if stopped is not None:
+            return stopped
+        calendar = lead_calendar(campaign, stored)
+        enrolment = self._back_from_absence(campaign, stored, send, calendar, worker_id, now)
+        if enrolment is None:
+            return DispatchOutcome.DEFERRED
+        changed = bump(enrolment) if enrolment is not stored else None
+        if self._deferred_for_timing(campaign, send, step, calendar, changed, worker_id, now):
+            return DispatchOutcome.DEFERRED
+        draft = None
+        if step.needs_draft and (step.action is not Action.LINKEDIN_CONNECT or send.with_note):
+            draft = find_draft(
+                storage, send.workspace_id, send.campaign_id, send.lead_id, send.step
+            )
+        result = self._send(campaign, enrolment, send, draft)
+        if isinstance(result, SendReceipt):
+            self._finish.sent(campaign, enrolment, send, calendar, worker_id, result, stored)
+            return DispatchOutcome.SENT
+        if not result.permanent and send.attempts < campaign.settings.max_attempts:
+            backoff = result.retry_after or dt.timedelta(minutes=5 * 2 ** (send.attempts - 1))
+            retry = slot(self._ctx, campaign, send, calendar, now + backoff)
+            self._finish.retimed(
+                send, worker_id, now, retry, changed, reason=f"retrying: {result.reason}"
+            )
+            return DispatchOutcome.RETRIED
+        reason = (
+            result.reason
+            if result.permanent
+            else f"gave up after {send.attempts} attempts: {result.reason}"
+        )
+        self._finish.failed(enrolment, send, worker_id, now, reason)
+        return DispatchOutcome.FAILED
+
+    def _stopped_or_held(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        step: CadenceStep,
+        worker_id: str,
+        now: dt.datetime,
+    ) -> DispatchOutcome | None:
+        """End a send that must not go out at all (a stopped lead, a paused campaign, a
+        suppressed contact, an acceptance that never came); None when it may."""
+        # A stopped lead first: a cancelled campaign has stopped every lead, so its claimed
+        # sends are skipped (and released) here rather than put back.
+        if enrolment.status.is_final:
+            self._finish.skipped(send, worker_id, now, enrolment.reason or str(enrolment.status))
+            return DispatchOutcome.SKIPPED
+        if campaign.status is not CampaignStatus.ACTIVE:
+            # Paused after the claim: hand it back as it was (a waiting step stays waiting).
+            self.hand_back(send, worker_id)
+            return DispatchOutcome.DEFERRED
+        suppressed = self._ctx.storage.suppressed(send.workspace_id, contact_keys(enrolment.lead))
+        if suppressed:
+            self._finish.failed(
+                enrolment,
+                send,
+                worker_id,
+                now,
+                f"on the suppression list ({sorted(suppressed)[0]})",
+                send_status=SendStatus.SKIPPED,
+                enrolment_status=EnrolmentStatus.UNSUBSCRIBED,
+            )
+            return DispatchOutcome.SKIPPED
+        if step.gated_on_acceptance and enrolment.accepted_at is None:
+            reason = (
+                "connection request not accepted within "
+                f"{campaign.settings.connection_timeout_days} business days"
+            )
+            self._finish.skipped(
+                send, worker_id, now, reason, enrolment, timed_out=True, campaign=campaign
+            )
+            return DispatchOutcome.TIMED_OUT
+        return None
+
+    def _back_from_absence(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        calendar: BusinessCalendar,
+        worker_id: str,
+        now: dt.datetime,
+    ) -> Enrolment | None:
+        """The enrolment to send for (back from out-of-office when its return has come), or
+        None when the lead is held and the send was re-timed."""
+        if enrolment.status not in (EnrolmentStatus.PAUSED, EnrolmentStatus.OUT_OF_OFFICE):
+            return enrolment
+        resume = enrolment.resume_at
+        if enrolment.status is EnrolmentStatus.PAUSED or resume is None or resume > now:
+            # Held by the user (look again tomorrow) or out of office (until the return).
+            later = (
+                resume
+                if enrolment.status is EnrolmentStatus.OUT_OF_OFFICE
+                and resume is not None
+                and resume > now
+                else now + dt.timedelta(days=1)
+            )
+            due = slot(self._ctx, campaign, send, calendar, later)
+            self._finish.retimed(send, worker_id, now, due, deferral=True)
+            return None
+        # Back from out-of-office: written (bumped) with whatever this send records.
+        return attrs.evolve(enrolment, status=EnrolmentStatus.ACTIVE, resume_at=None, reason="")
+
+    def _deferred_for_timing(
+        self,
+        campaign: Campaign,
+        send: ScheduledSend,
+        step: CadenceStep,
+        calendar: BusinessCalendar,
+        changed: Enrolment | None,
+        worker_id: str,
+        now: dt.datetime,
+    ) -> bool:
+        """Re-time a send that falls outside the recipient's business hours now, or too close
+        to its sender's last actual send; True when it was re-timed."""
+        moment = calendar.next_business_moment(now)
+        if moment != now.astimezone(moment.tzinfo):
+            # Outside the recipient's business hours now (hours changed, or a late worker).
+            due = slot(self._ctx, campaign, send, calendar, moment)
+            self._finish.retimed(send, worker_id, now, due, changed, deferral=True)
+            return True
+        # Keep the sender's actual sends apart too: a worker that polls less often than the
+        # spacing would otherwise send everything that fell due since its last pass at once.
+        spacing = sender_limits(campaign, send.action).min_spacing
+        last = self._ctx.storage.last_sent(
+            send.workspace_id, send.sender_id, actions=CHANNEL_ACTIONS[step.channel]
+        )
+        if last is not None and dt.timedelta(0) <= now - last < spacing:
+            due = slot(self._ctx, campaign, send, calendar, last + spacing)
+            self._finish.retimed(send, worker_id, now, due, changed, deferral=True)
+            return True
+        return False
+
+    def _send(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        draft: Draft | None,
+    ) -> SendReceipt | SendFailure:
+        ctx = self._ctx
+        lead = enrolment.lead
+        name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+        if send.action is Action.EMAIL:
+            mailbox = campaign.email_identity
+            if ctx.email_sender is None or mailbox is None or draft is None or not lead.email:
+                return SendFailure(permanent=True, reason="no email sender, mailbox or address")
+            return ctx.email_sender.send_email(
+                OutgoingEmail(
+                    idempotency_key=send.idempotency_key,
+                    sender_id=mailbox.id,
+                    from_address=mailbox.address,
+                    from_name=mailbox.display_name,
+                    to_address=lead.email,
+                    to_name=name,
+                    subject=draft.subject or "",
+                    body=draft.body,
+                    campaign_id=send.campaign_id,
+                    lead_id=send.lead_id,
+                    step=send.step,
+                    unsubscribe=ctx.unsubscribe_url(send) if ctx.unsubscribe_url else "",
+                )
+            )
+        account = campaign.linkedin_identity
+        if ctx.linkedin_sender is None or account is None or not lead.linkedin_url:
+            return SendFailure(permanent=True, reason="no LinkedIn sender, account or profile")
+        return ctx.linkedin_sender.send_linkedin(
+            LinkedInAction(
+                idempotency_key=send.idempotency_key,
+                sender_id=account.id,
+                action=send.action,
+                profile_url=lead.linkedin_url,
+                recipient_name=name,
+                text=draft.body if draft is not None else None,
+                campaign_id=send.campaign_id,
+                lead_id=send.lead_id,
+                step=send.step,
+            )
+        )

@@ -1,0 +1,303 @@
+"""How a claimed send ends: recorded as sent (and the lead's next step re-timed from it),
+put back for later, skipped, or failed (stopping the lead) — with the credit movement each
+ending implies.
+
+Owns the writes that close a claim (``Storage.finish_send``) and the charges and releases
+that follow them. It decides nothing about whether to send: the dispatcher does, then calls
+exactly one of these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import attrs
+
+from starlight_sequences.calendar import BusinessCalendar
+from starlight_sequences.campaigns import (
+    Campaign,
+    Enrolment,
+    EnrolmentStatus,
+    ScheduledSend,
+    SendStatus,
+)
+from starlight_sequences.channels import Action
+from starlight_sequences.credits import CreditMovement, MovementKind
+from starlight_sequences.errors import ConcurrentUpdate
+from starlight_sequences.events import ActivityKind
+from starlight_sequences.planning import step_moment
+from starlight_sequences.ports.senders import SendReceipt
+from starlight_sequences.ports.storage import Changes
+from starlight_sequences.service._shared import (
+    ACTION_LABEL,
+    OPEN_UNCLAIMED,
+    RETRIES,
+    ServiceContext,
+    bump,
+    continue_after,
+    releases,
+    send_activity,
+    slot,
+)
+from starlight_sequences.shapes import WaitAnchor
+
+
+class SendFinisher:
+    """The ways a claimed send ends."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def retimed(
+        self,
+        send: ScheduledSend,
+        worker_id: str,
+        now: dt.datetime,
+        due: dt.datetime,
+        enrolment: Enrolment | None = None,
+        reason: str = "",
+        *,
+        deferral: bool = False,
+    ) -> None:
+        """Put a claimed send back, due at ``due``. A deferral (nothing was handed to a
+        sender) gives back the attempt its claim counted."""
+        self._ctx.storage.finish_send(
+            bump(
+                send,
+                status=SendStatus.SCHEDULED,
+                due_at=due.astimezone(dt.UTC),
+                attempts=max(send.attempts - 1, 0) if deferral else send.attempts,
+                lease_owner=None,
+                lease_expires_at=None,
+                reason=reason,
+            ),
+            worker_id=worker_id,
+            now=now,
+            changes=Changes(enrolments=(enrolment,) if enrolment is not None else ()),
+        )
+
+    def skipped(
+        self,
+        send: ScheduledSend,
+        worker_id: str,
+        now: dt.datetime,
+        reason: str,
+        enrolment: Enrolment | None = None,
+        *,
+        timed_out: bool = False,
+        campaign: Campaign | None = None,
+    ) -> None:
+        """Skip the send (and, on an acceptance timeout, every gated step of the lead, whose
+        other steps carry on from now); release what will not be sent."""
+        ctx = self._ctx
+        skipped = bump(
+            send, status=SendStatus.SKIPPED, reason=reason, lease_owner=None, lease_expires_at=None
+        )
+        extra: list[ScheduledSend] = []
+        enrolments: tuple[Enrolment, ...] = ()
+        if timed_out and enrolment is not None and campaign is not None:
+            others = ctx.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
+            gated = {s.number for s in enrolment.steps if s.gated_on_acceptance}
+            extra = [
+                bump(o, status=SendStatus.SKIPPED, reason=reason)
+                for o in others
+                if o.id != send.id and o.step in gated and o.status in OPEN_UNCLAIMED
+            ]
+            dropped = {send.id, *(o.id for o in extra)}
+            left = [o for o in others if o.id not in dropped and not o.status.is_final]
+            updated, scheduled = continue_after(ctx, campaign, enrolment, left, now, reason)
+            extra += scheduled
+            enrolments = (updated,)
+        ctx.storage.finish_send(
+            skipped,
+            worker_id=worker_id,
+            now=now,
+            changes=Changes(
+                sends=tuple(extra),
+                enrolments=enrolments,
+                activities=(send_activity(ActivityKind.SKIPPED, send, now, reason),),
+            ),
+        )
+        # Released only once recorded: a lost lease must not give back credits that another
+        # worker's send will still charge.
+        skipped_now = [send, *(o for o in extra if o.status is SendStatus.SKIPPED)]
+        ctx.ledger.post(send.workspace_id, *releases(ctx, skipped_now, reason))
+
+    def failed(
+        self,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        worker_id: str,
+        now: dt.datetime,
+        reason: str,
+        *,
+        send_status: SendStatus = SendStatus.FAILED,
+        enrolment_status: EnrolmentStatus = EnrolmentStatus.FAILED,
+    ) -> None:
+        """Stop the lead: this send ends with ``send_status``, every other pending step of
+        the lead is skipped, reservations are released."""
+        ctx = self._ctx
+        failed = bump(
+            send, status=send_status, reason=reason, lease_owner=None, lease_expires_at=None
+        )
+        others = [
+            bump(o, status=SendStatus.SKIPPED, reason=f"stopped: {reason}")
+            for o in ctx.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
+            if o.id != send.id and o.status in OPEN_UNCLAIMED
+        ]
+        stopped = enrolment.stop(enrolment_status, reason)
+        kind = ActivityKind.FAILED if send_status is SendStatus.FAILED else ActivityKind.STOPPED
+        ctx.storage.finish_send(
+            failed,
+            worker_id=worker_id,
+            now=now,
+            changes=Changes(
+                sends=tuple(others),
+                enrolments=(attrs.evolve(stopped, revision=enrolment.revision + 1),),
+                activities=(send_activity(kind, send, now, reason),),
+            ),
+        )
+        ctx.ledger.post(send.workspace_id, *releases(ctx, [send, *others], reason))
+
+    def sent(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        calendar: BusinessCalendar,
+        worker_id: str,
+        receipt: SendReceipt,
+        stored: Enrolment,
+    ) -> None:
+        """Record a send the sender accepted, re-time the lead's next step from it, charge.
+
+        The message is out, so it is recorded whatever happened to the lead meanwhile: when
+        another writer changed the enrolment (a reply, an acceptance), it is read again and the
+        record retried. The charge follows the record, keyed by the idempotency key; a crash in
+        between leaves a sent step without its charge, which ``reconcile_credits`` posts.
+        """
+        ctx = self._ctx
+        now = ctx.clock.now()
+        for attempt in range(RETRIES + 1):
+            try:
+                self._record_sent(
+                    campaign, enrolment, send, calendar, worker_id, receipt, stored, now
+                )
+                break
+            except ConcurrentUpdate:
+                if attempt == RETRIES:
+                    raise
+                stored = enrolment = ctx.storage.get_enrolment(
+                    send.workspace_id, send.campaign_id, send.lead_id
+                )
+        ctx.ledger.post(
+            send.workspace_id,
+            CreditMovement(
+                kind=MovementKind.CHARGE,
+                amount=ctx.prices_of(campaign).price_of(send.action),
+                campaign_id=send.campaign_id,
+                lead_id=send.lead_id,
+                key=f"charge:{send.idempotency_key}",
+                note=f"step {send.step} sent",
+            ),
+        )
+
+    def _record_sent(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        calendar: BusinessCalendar,
+        worker_id: str,
+        receipt: SendReceipt,
+        stored: Enrolment,
+        now: dt.datetime,
+    ) -> None:
+        sent = bump(
+            send,
+            status=SendStatus.SENT,
+            sent_at=now,
+            receipt=receipt.message_id,
+            reason="",
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        updated = enrolment
+        if send.action is Action.LINKEDIN_CONNECT:
+            updated = attrs.evolve(updated, connect_sent_at=now)
+        later = [
+            s
+            for s in self._ctx.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
+            if s.step > send.step and s.status is SendStatus.PENDING
+        ]
+        updated, changed = self._next_after(campaign, updated, send, calendar, later, now)
+        # Written when anything changed since it was read (including a return from
+        # out-of-office that the caller applied).
+        enrolments = (
+            (attrs.evolve(updated, revision=stored.revision + 1),) if updated != stored else ()
+        )
+        detail = f"{ACTION_LABEL[send.action]} sent ({receipt.message_id})"
+        self._ctx.storage.finish_send(
+            sent,
+            worker_id=worker_id,
+            now=now,
+            changes=Changes(
+                sends=tuple(changed),
+                enrolments=enrolments,
+                activities=(send_activity(ActivityKind.SENT, send, now, detail),),
+            ),
+        )
+
+    def _next_after(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        calendar: BusinessCalendar,
+        later: Sequence[ScheduledSend],
+        now: dt.datetime,
+    ) -> tuple[Enrolment, list[ScheduledSend]]:
+        """The lead's next step after ``send`` went out at ``now``: scheduled from it, or
+        waiting for the acceptance; the lead completes when no step is left."""
+        if enrolment.status.is_final:
+            return enrolment, []  # stopped while this send was in flight: schedule nothing
+        index = next(i for i, s in enumerate(enrolment.steps) if s.number == send.step)
+        if index + 1 >= len(enrolment.steps):
+            if any(not s.status.is_final for s in later):
+                return enrolment, []
+            return enrolment.stop(EnrolmentStatus.COMPLETED, "every step sent"), []
+        nxt_step = enrolment.steps[index + 1]
+        nxt = next((s for s in later if s.step == nxt_step.number), None)
+        if nxt is None:
+            return enrolment, []
+        if nxt_step.gated_on_acceptance and enrolment.accepted_at is None:
+            deadline = acceptance_deadline(campaign, calendar, now)
+            return (
+                attrs.evolve(enrolment, status=EnrolmentStatus.WAITING_ON_CONNECTION),
+                [bump(nxt, status=SendStatus.WAITING, due_at=deadline)],
+            )
+        anchor = now
+        if (
+            nxt_step.counts_from is WaitAnchor.CONNECTION_ACCEPTED
+            and enrolment.accepted_at is not None
+        ):
+            anchor = enrolment.accepted_at
+        earliest = max(
+            step_moment(calendar, anchor, nxt_step.wait_days),
+            calendar.next_business_moment(now),
+        )
+        due = slot(self._ctx, campaign, nxt, calendar, earliest)
+        return enrolment, [bump(nxt, status=SendStatus.SCHEDULED, due_at=due)]
+
+
+def acceptance_deadline(
+    campaign: Campaign, calendar: BusinessCalendar, connect_sent: dt.datetime
+) -> dt.datetime:
+    """When a connection request sent at ``connect_sent`` times out: the close of business
+    on the campaign's timeout day in the recipient's calendar."""
+    local = connect_sent.astimezone(calendar.zone)
+    day = calendar.add_business_days(local.date(), campaign.settings.connection_timeout_days)
+    window = calendar.business_window(day)
+    assert window is not None
+    return window[1].astimezone(dt.UTC)

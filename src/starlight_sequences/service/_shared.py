@@ -1,0 +1,282 @@
+"""What the rooms of the service genuinely share: the ports, and the few rules that more than
+one use case applies (placing a send in its sender's schedule, releasing reservations,
+carrying a lead on after a dropped step, completing a campaign).
+
+Nothing here is a use case of its own; each function is called by at least two rooms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import attrs
+
+from starlight_sequences.calendar import (
+    BusinessCalendar,
+    SenderLimits,
+    SlotRequest,
+    allocate_slots,
+)
+from starlight_sequences.campaigns import (
+    Campaign,
+    CampaignStatus,
+    Enrolment,
+    EnrolmentStatus,
+    ScheduledSend,
+    SendStatus,
+)
+from starlight_sequences.channels import Action, Channel
+from starlight_sequences.credits import CreditMovement, MovementKind, PriceTable
+from starlight_sequences.drafts import Draft
+from starlight_sequences.errors import ConcurrentUpdate, DraftNotFound
+from starlight_sequences.events import Activity, ActivityKind
+from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
+from starlight_sequences.leads import Lead
+from starlight_sequences.planning import calendar_for, step_moment
+from starlight_sequences.ports.clock import Clock
+from starlight_sequences.ports.credits import CreditLedger
+from starlight_sequences.ports.drafter import Drafter
+from starlight_sequences.ports.senders import EmailSender, LinkedInSender
+from starlight_sequences.ports.storage import Changes, Storage
+
+RETRIES = 5
+"""How often a use case re-reads and retries after another writer changed its records."""
+
+OPEN_UNCLAIMED = frozenset({SendStatus.PENDING, SendStatus.WAITING, SendStatus.SCHEDULED})
+"""Sends that are still to go out and that no worker holds."""
+
+DRAFTER_FAILED_PREFIX = "drafter failed"
+"""How the problem of a draft the drafter could not make begins (it was not charged)."""
+
+ACTION_LABEL = {
+    Action.EMAIL: "Email",
+    Action.LINKEDIN_CONNECT: "LinkedIn connection request",
+    Action.LINKEDIN_MESSAGE: "LinkedIn message",
+}
+
+CHANNEL_ACTIONS: dict[Channel, frozenset[Action]] = {
+    channel: frozenset(a for a in Action if a.channel is channel) for channel in Channel
+}
+
+_SAME_CAP_GROUP: dict[Action, frozenset[Action]] = {
+    Action.EMAIL: frozenset({Action.EMAIL}),
+    Action.LINKEDIN_CONNECT: frozenset({Action.LINKEDIN_CONNECT}),
+    Action.LINKEDIN_MESSAGE: frozenset({Action.LINKEDIN_MESSAGE}),
+}
+
+_Record = TypeVar("_Record", Campaign, Enrolment, ScheduledSend)
+
+
+@attrs.define(kw_only=True)
+class ServiceContext:
+    """The ports and settings every room works through (one instance per service).
+
+    Mutable on purpose: a host may swap an adapter or its prices on a running service, and
+    every room sees the change.
+    """
+
+    storage: Storage
+    ledger: CreditLedger
+    drafter: Drafter
+    clock: Clock
+    email_sender: EmailSender | None
+    linkedin_sender: LinkedInSender | None
+    prices: PriceTable
+    draft_batch_size: int
+    unsubscribe_url: Callable[[ScheduledSend], str] | None
+
+    def prices_of(self, campaign: Campaign | None) -> PriceTable:
+        """The prices a campaign's credits move by: those it was created under."""
+        if campaign is not None and campaign.prices is not None:
+            return campaign.prices
+        return self.prices
+
+
+def bump(record: _Record, **changes: Any) -> _Record:
+    """The record with ``changes`` applied and its revision bumped (see ports.Changes)."""
+    return attrs.evolve(record, revision=record.revision + 1, **changes)
+
+
+def contact_keys(lead: Lead) -> set[str]:
+    """How a contact appears on a suppression list: its id and its email address."""
+    return {lead.id, *([lead.email.lower()] if lead.email else [])}
+
+
+def send_activity(
+    kind: ActivityKind, send: ScheduledSend, at: dt.datetime, detail: str
+) -> Activity:
+    """The journal line of something that happened to one send."""
+    return Activity(
+        kind=kind,
+        at=at,
+        campaign_id=send.campaign_id,
+        lead_id=send.lead_id,
+        step=send.step,
+        detail=detail,
+    )
+
+
+def lead_calendar(campaign: Campaign, enrolment: Enrolment) -> BusinessCalendar:
+    """The business calendar a lead of the campaign is timed by."""
+    return calendar_for(
+        enrolment.lead, campaign.settings.business_hours, campaign.settings.closures
+    )
+
+
+def find_draft(
+    storage: Storage, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId, step: int
+) -> Draft:
+    """The current draft of one step of one lead.
+
+    Raises:
+        DraftNotFound: the campaign has no draft for that step.
+    """
+    for draft in storage.list_drafts(workspace_id, campaign_id, lead_id):
+        if draft.step == step:
+            return draft
+    raise DraftNotFound(f"campaign {campaign_id!r} has no draft for {lead_id!r} step {step}")
+
+
+def releases(
+    ctx: ServiceContext, sends: Iterable[ScheduledSend], note: str
+) -> list[CreditMovement]:
+    """The keyed movements that give back the reservations of sends that will not go out."""
+    prices: dict[tuple[WorkspaceId, CampaignId], PriceTable] = {}
+    movements = []
+    for s in sends:
+        key = (s.workspace_id, s.campaign_id)
+        if key not in prices:
+            prices[key] = ctx.prices_of(ctx.storage.get_campaign(*key))
+        movements.append(
+            CreditMovement(
+                kind=MovementKind.RELEASE,
+                amount=prices[key].price_of(s.action),
+                campaign_id=s.campaign_id,
+                lead_id=s.lead_id,
+                key=f"release:{s.workspace_id}:{s.id}",
+                note=note,
+            )
+        )
+    return movements
+
+
+def complete_if_done(
+    ctx: ServiceContext, workspace_id: WorkspaceId, campaign_id: CampaignId
+) -> None:
+    """Mark an active campaign completed once every lead has reached a final status."""
+    campaign = ctx.storage.get_campaign(workspace_id, campaign_id)
+    if campaign.status is not CampaignStatus.ACTIVE:
+        return
+    enrolments = ctx.storage.list_enrolments(workspace_id, campaign_id)
+    if not all(e.status.is_final for e in enrolments):
+        return
+    done = bump(campaign, status=CampaignStatus.COMPLETED, finished_at=ctx.clock.now())
+    with contextlib.suppress(ConcurrentUpdate):  # another writer got there first
+        ctx.storage.commit(workspace_id, Changes(campaigns=(done,)))
+
+
+def sender_limits(campaign: Campaign, action: Action) -> SenderLimits:
+    """The spacing and caps of the campaign's identity that performs ``action``."""
+    if action is Action.EMAIL:
+        mailbox = campaign.email_identity
+        assert mailbox is not None
+        return SenderLimits(
+            min_spacing=mailbox.min_spacing,
+            daily_cap=mailbox.daily_cap,
+            weekly_cap=None,
+            timezone=mailbox.timezone,
+        )
+    account = campaign.linkedin_identity
+    assert account is not None
+    if action is Action.LINKEDIN_CONNECT:
+        return SenderLimits(
+            min_spacing=account.min_spacing,
+            daily_cap=None,
+            weekly_cap=account.weekly_connect_cap,
+            timezone=account.timezone,
+        )
+    return SenderLimits(
+        min_spacing=account.min_spacing,
+        daily_cap=account.daily_message_cap,
+        weekly_cap=None,
+        timezone=account.timezone,
+    )
+
+
+def allocate(
+    ctx: ServiceContext,
+    campaign: Campaign,
+    action: Action,
+    requests: Sequence[SlotRequest],
+) -> dict[str, dt.datetime]:
+    """Stagger ``requests`` (all of one action) for the campaign's identity of it."""
+    if not requests:
+        return {}
+    sender = campaign.sender_for(action)
+    earliest = min(r.earliest for r in requests)
+    window = (earliest - dt.timedelta(days=8), earliest + dt.timedelta(days=400))
+    same = _SAME_CAP_GROUP[action]
+    booked = ctx.storage.sender_bookings(campaign.workspace_id, sender, *window, actions=same)
+    # The account's other kinds of action keep their distance but have caps of their own.
+    others = CHANNEL_ACTIONS[action.channel] - same
+    occupied = (
+        ctx.storage.sender_bookings(campaign.workspace_id, sender, *window, actions=others)
+        if others
+        else []
+    )
+    return allocate_slots(
+        requests,
+        sender_limits(campaign, action),
+        seed=f"{campaign.settings.seed}:{campaign.id}:{action}",
+        booked=booked,
+        occupied=occupied,
+    )
+
+
+def slot(
+    ctx: ServiceContext,
+    campaign: Campaign,
+    send: ScheduledSend,
+    calendar: BusinessCalendar,
+    earliest: dt.datetime,
+) -> dt.datetime:
+    """A staggered instant for one send of the campaign at or after ``earliest``."""
+    request = SlotRequest(
+        key=send.id,
+        earliest=calendar.next_business_moment(earliest),
+        calendar=calendar,
+        follow_up=send.step > 1,
+    )
+    return allocate(ctx, campaign, send.action, [request])[send.id]
+
+
+def continue_after(
+    ctx: ServiceContext,
+    campaign: Campaign,
+    enrolment: Enrolment,
+    left: Sequence[ScheduledSend],
+    anchor: dt.datetime,
+    reason: str,
+) -> tuple[Enrolment, list[ScheduledSend]]:
+    """After a lead's gated steps were dropped (a decline, a timeout): schedule its next
+    step from ``anchor`` when nothing else is on its way, or complete the lead when no step
+    is left. Returns the enrolment (revision bumped) and the sends to write."""
+    if not left:
+        return bump(enrolment.stop(EnrolmentStatus.COMPLETED, reason)), []
+    status = (
+        EnrolmentStatus.ACTIVE
+        if enrolment.status is EnrolmentStatus.WAITING_ON_CONNECTION
+        else enrolment.status
+    )
+    updated = bump(enrolment, status=status)
+    if any(o.status is not SendStatus.PENDING for o in left):
+        return updated, []  # a step is already scheduled (or in flight)
+    nxt = min(left, key=lambda o: o.step)
+    step = next(s for s in enrolment.steps if s.number == nxt.step)
+    calendar = lead_calendar(campaign, enrolment)
+    earliest = step_moment(calendar, anchor, step.wait_days)
+    due = slot(ctx, campaign, nxt, calendar, earliest)
+    return updated, [bump(nxt, status=SendStatus.SCHEDULED, due_at=due)]
