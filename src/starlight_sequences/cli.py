@@ -88,11 +88,12 @@ def _limit_option(parser: argparse.ArgumentParser, default: int = 20) -> None:
     )
 
 
+_Add = Callable[[str, str], argparse.ArgumentParser]
+"""Adds a subcommand (name, help) that takes the common options."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``starlight``."""
-    from starlight_sequences._cli_commands import EVENT_KINDS
-    from starlight_sequences._cli_inputs import parse_date, parse_instant
-
     parser = argparse.ArgumentParser(
         prog="starlight",
         description="Multi-step outreach campaigns over email and LinkedIn.",
@@ -107,7 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run a demonstration campaign on the embedded defaults")
     demo.add_argument("--out", type=Path, default=None, help="folder for the demo's files")
+    _campaign_commands(add)
+    _review_commands(add)
+    _running_commands(add, common)
+    return parser
 
+
+def _campaign_commands(add: _Add) -> None:
+    """import, estimate, create."""
     imp = add("import", "check a CSV of leads and write the good ones to a JSON lead file")
     imp.add_argument("csv", metavar="FILE.csv")
     imp.add_argument("--out", metavar="FILE.json", help="default: FILE.leads.json beside the CSV")
@@ -141,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     _drafter_options(create)
     _limit_option(create)
 
+
+def _review_commands(add: _Add) -> None:
+    """preview, edit, regenerate, exclude, approve, pause, resume, cancel, campaigns."""
     preview = add("preview", "recipients, their steps, planned dates and drafts")
     preview.add_argument("campaign", metavar="CAMPAIGN")
     preview.add_argument("--lead", metavar="ID", help="one recipient, with the full drafts")
@@ -177,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         add(name, what).add_argument("campaign", metavar="CAMPAIGN")
 
     add("campaigns", "list the workspace's campaigns")
+
+
+def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
+    """run, status, timeline, tasks, report, credits."""
+    from starlight_sequences._cli_commands import EVENT_KINDS
+    from starlight_sequences._cli_inputs import parse_date, parse_instant
 
     run = add("run", "run the dispatcher: send what is due, until stopped")
     run.add_argument("--once", action="store_true", help="one pass, then exit (cron)")
@@ -226,7 +243,6 @@ def build_parser() -> argparse.ArgumentParser:
     top_up = credits_sub.add_parser("top-up", help="add credits", parents=[common])
     top_up.add_argument("amount", type=int, metavar="N")
     top_up.add_argument("--note", default="top-up")
-    return parser
 
 
 def _run_demo(out: Path | None) -> int:
