@@ -39,7 +39,22 @@ import attrs
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.errors import InvalidShape
 
-__all__ = ["SCHEMA_VERSION", "SendShape", "Step", "WaitAnchor", "shape_from_dict", "shape_to_dict"]
+__all__ = [
+    "MAX_WAIT_DAYS",
+    "SCHEMA_VERSION",
+    "SendShape",
+    "Step",
+    "WaitAnchor",
+    "shape_from_dict",
+    "shape_to_dict",
+]
+
+MAX_WAIT_DAYS = 260
+"""The longest wait a step may have, in business days: a year of five-day weeks.
+
+A follow-up planned further out than a year is not outreach any more, and the bound keeps the
+calendar's work per step to a year table or two (a lead's re-based wait can add the connection
+request's wait to a message's: at most twice this)."""
 
 
 class WaitAnchor(enum.StrEnum):
@@ -61,7 +76,7 @@ class Step:
         number: 1-based position in the shape; unique within it.
         action: what the step does.
         wait_days: business days of the recipient to wait before it, counted from ``counts_from``
-            (0 = the next business moment after that event).
+            (0 = the next business moment after that event; at most :data:`MAX_WAIT_DAYS`).
         counts_from: the event the wait counts from.
         guidance: what the drafter is told about this touch ("one angle, one ask").
         with_note: for ``linkedin_connect`` only: whether the request carries a drafted note.
@@ -101,7 +116,8 @@ class SendShape:
 
     * the key is empty, or there are no steps;
     * step numbers are not ``1, 2, …, n`` in order (duplicates, steps out of order, gaps);
-    * a step has an unknown action, a negative or non-integer wait, or an unknown anchor;
+    * a step has an unknown action, a negative or non-integer wait, a wait longer than
+      :data:`MAX_WAIT_DAYS`, or an unknown anchor;
     * ``with_note`` is set on a step that is not a ``linkedin_connect``;
     * there is more than one ``linkedin_connect``;
     * a ``linkedin_message`` has no ``linkedin_connect`` before it, unless
@@ -168,6 +184,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _number_text(value: int) -> str:
+    """An integer for an error message: past 10**18 only its size (``str`` of a huge int is
+    slow, and refused past 4,300 digits)."""
+    if -(10**18) < value < 10**18:
+        return str(value)
+    return "a number past 10**18" if value > 0 else "a number below -10**18"
+
+
 def _validate(shape: SendShape) -> None:
     key = shape.key
     if not isinstance(key, str) or not key.strip():
@@ -229,7 +253,15 @@ def _validate_numbering(key: str, steps: tuple[Step, ...]) -> None:
             raise InvalidShape(key, f"step #{position} is not a Step: {step!r}")
         n = step.number
         if not _is_int(n) or n < 1:
-            raise InvalidShape(key, f"step number must be an integer >= 1, not {n!r}")
+            shown = _number_text(n) if _is_int(n) else repr(n)
+            raise InvalidShape(key, f"step number must be an integer >= 1, not {shown}")
+        if n > len(steps):
+            raise InvalidShape(
+                key,
+                f"steps must be numbered 1..{len(steps)} in order; "
+                f"step #{position} has number {_number_text(n)}",
+                step=n if n < 10**18 else None,
+            )
         if n in seen:
             raise InvalidShape(key, f"duplicate step number {n}", step=n)
         seen.add(n)
@@ -253,7 +285,16 @@ def _validate_step_fields(key: str, step: Step) -> None:
             key, f"wait_days must be a whole number of days, not {step.wait_days!r}", step=n
         )
     if step.wait_days < 0:
-        raise InvalidShape(key, f"negative wait ({step.wait_days} business days)", step=n)
+        raise InvalidShape(
+            key, f"negative wait ({_number_text(step.wait_days)} business days)", step=n
+        )
+    if step.wait_days > MAX_WAIT_DAYS:
+        raise InvalidShape(
+            key,
+            f"wait_days is {_number_text(step.wait_days)}, more than the maximum of "
+            f"{MAX_WAIT_DAYS} business days (about a year)",
+            step=n,
+        )
     if not isinstance(step.counts_from, WaitAnchor):
         known = ", ".join(a.value for a in WaitAnchor)
         raise InvalidShape(
