@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from starlight_sequences import shapes
+from starlight_sequences.campaigns import EnrolmentStatus
 from starlight_sequences.errors import InvalidShape
+from starlight_sequences.events import InboundEvent
 from starlight_sequences.shapes import MAX_WAIT_DAYS, SendShape
 from tests.service_kit import MAILBOX, WS, lead, make_kit
 
@@ -63,3 +65,19 @@ def test_a_campaign_with_the_longest_wait_can_be_created_approved_and_planned() 
     assert follow_up is not None
     # 260 US business days: a year, give or take the holidays
     assert 360 <= (follow_up - first).days <= 380
+
+
+def test_an_event_reported_with_plain_strings_stops_the_lead_like_a_typed_one() -> None:
+    kit = make_kit()
+    report = kit.service.create_campaign(
+        WS,
+        name="Q4",
+        brief="We cut cloud bills by 30% for data teams.",
+        shape="email-sequence",
+        leads=[lead("ann")],
+        email_identity=MAILBOX,
+    )
+    kit.service.approve(WS, report.campaign.id)
+    event = InboundEvent(kind="reply", lead_id="ann", at=kit.clock.now())
+    (changed,) = kit.service.report_event(WS, event)
+    assert changed.status is EnrolmentStatus.REPLIED
