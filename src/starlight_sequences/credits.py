@@ -54,10 +54,10 @@ def _is_amount(value: object) -> bool:
 
 
 def _shown(value: object) -> str:
-    """A value for an error message (an integer past 10**18 by its size only: ``repr`` of a
-    huge int is slow, and refused past 4,300 digits)."""
-    if isinstance(value, int) and not -(10**18) < value < 10**18:
-        return "a number past 10**18" if value > 0 else "a number below -10**18"
+    """A value for an error message (an integer of more than 40 digits by its size only:
+    ``repr`` of a huge int is slow, and refused past 4,300 digits)."""
+    if isinstance(value, int) and not -(10**40) < value < 10**40:
+        return f"{'a negative' if value < 0 else 'an'} integer of more than 40 digits"
     return repr(value)
 
 

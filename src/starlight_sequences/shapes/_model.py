@@ -185,11 +185,11 @@ def _is_int(value: object) -> bool:
 
 
 def _number_text(value: int) -> str:
-    """An integer for an error message: past 10**18 only its size (``str`` of a huge int is
+    """An integer for an error message: past 40 digits only its size (``str`` of a huge int is
     slow, and refused past 4,300 digits)."""
-    if -(10**18) < value < 10**18:
+    if -(10**40) < value < 10**40:
         return str(value)
-    return "a number past 10**18" if value > 0 else "a number below -10**18"
+    return f"{'a negative' if value < 0 else 'an'} integer of more than 40 digits"
 
 
 def _validate(shape: SendShape) -> None:
@@ -260,7 +260,7 @@ def _validate_numbering(key: str, steps: tuple[Step, ...]) -> None:
                 key,
                 f"steps must be numbered 1..{len(steps)} in order; "
                 f"step #{position} has number {_number_text(n)}",
-                step=n if n < 10**18 else None,
+                step=n if n < 10**40 else None,
             )
         if n in seen:
             raise InvalidShape(key, f"duplicate step number {n}", step=n)
