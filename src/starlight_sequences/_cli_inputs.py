@@ -1,18 +1,27 @@
-"""What the ``starlight`` command reads: lead files, shape files, instants and dates."""
+"""What the ``starlight`` command reads: lead files, shape files, instants and dates.
+
+JSON files are read within limits (:data:`MAX_JSON_BYTES`, :data:`MAX_JSON_DEPTH`), so a huge
+or deeply nested file is a one-line error naming the file, never a ``MemoryError`` or a
+``RecursionError``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from starlight_sequences import shapes
-from starlight_sequences.errors import InvalidInput, InvalidShape
+from starlight_sequences.errors import InvalidInput, InvalidShape, StarlightError
 from starlight_sequences.leads import Lead, LeadImport, import_leads, import_leads_csv
 from starlight_sequences.shapes import SendShape
 
 __all__ = [
+    "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
     "lead_record",
     "parse_date",
     "parse_instant",
@@ -21,6 +30,64 @@ __all__ = [
     "write_lead_file",
 ]
 
+MAX_JSON_BYTES = 50 * 1024 * 1024
+"""The largest JSON file the command reads: 50 MiB (a lead file of some 150,000 leads; parsed,
+it takes several times that in memory)."""
+
+MAX_JSON_DEPTH = 50
+"""The deepest nesting of arrays and objects the command reads (a lead file needs 4 levels,
+a shape file 3)."""
+
+# A JSON string (skipped whole, so brackets inside it do not count), or one bracket.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def read_json(path: Path, fail: Callable[[str], StarlightError]) -> Any:
+    """The JSON value in the file at ``path``, read within the limits of this module.
+
+    Args:
+        path: the file.
+        fail: builds the error to raise from a reason (``"not valid JSON (...)"``); the
+            reason does not name the file, the error should.
+
+    Raises:
+        OSError: the file cannot be read.
+        StarlightError: what ``fail`` builds, when the file is larger than
+            :data:`MAX_JSON_BYTES`, not UTF-8, nested deeper than :data:`MAX_JSON_DEPTH`, or
+            not valid JSON.
+    """
+    with path.open("rb") as handle:
+        data = handle.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise fail(
+            f"larger than the limit of {MAX_JSON_BYTES // (1024 * 1024)} MiB for a JSON file"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise fail(
+                    f"nested deeper than the limit of {MAX_JSON_DEPTH} levels of arrays and "
+                    f"objects (at character {match.start()})"
+                )
+        elif token in ("]", "}"):
+            depth -= 1
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(f"not valid JSON ({exc})") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        reason = str(exc).split(";", 1)[0]
+        raise fail(f"not readable as JSON ({reason})") from None
+    except RecursionError:  # the depth check above should make this unreachable
+        raise fail(f"nested too deeply (limit {MAX_JSON_DEPTH} levels)") from None
+
 
 def read_leads(path: Path) -> LeadImport:
     """Every good lead of a CSV file, or of a JSON lead file (a list of objects), and every
@@ -28,15 +95,11 @@ def read_leads(path: Path) -> LeadImport:
 
     Raises:
         OSError: the file cannot be read.
-        InvalidInput: a JSON file that is not a list of objects.
+        InvalidInput: a JSON file that is not a list of objects, or that :func:`read_json`
+            refuses (too large, too deep, not JSON).
     """
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{path}: not UTF-8 text ({exc.reason})") from None
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{path}: not valid JSON ({exc})") from None
+        data = read_json(path, lambda reason: InvalidInput(f"{path}: {reason}"))
         if isinstance(data, dict) and isinstance(data.get("leads"), list):
             data = data["leads"]
         if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
@@ -86,17 +149,13 @@ def read_shape(value: str) -> SendShape:
 
     Raises:
         UnknownShape: not a stock key, and no such file.
-        InvalidShape: the file is not a valid shape.
+        InvalidShape: the file is not a valid shape, or :func:`read_json` refuses it (too
+            large, too deep, not JSON).
         OSError: the file cannot be read.
     """
     path = Path(value)
     if value.lower().endswith(".json") or path.is_file():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InvalidShape(str(path), f"not UTF-8 text ({exc.reason})") from None
-        except json.JSONDecodeError as exc:
-            raise InvalidShape(str(path), f"not valid JSON ({exc})") from None
+        data = read_json(path, lambda reason: InvalidShape(str(path), reason))
         if not isinstance(data, dict):
             raise InvalidShape(str(path), "a shape file holds one JSON object")
         return SendShape.from_dict(data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -62,7 +63,17 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
         metavar="FILE",
         help="LinkedIn task file (default: linkedin-tasks.jsonl beside the database)",
     )
+    _debug_option(common, suppress)
     return common
+
+
+def _debug_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="on an error, print the Python traceback before the one-line message",
+    )
 
 
 def _drafter_options(parser: argparse.ArgumentParser) -> None:
@@ -88,11 +99,12 @@ def _limit_option(parser: argparse.ArgumentParser, default: int = 20) -> None:
     )
 
 
+_Add = Callable[[str, str], argparse.ArgumentParser]
+"""Adds a subcommand (name, help) that takes the common options."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``starlight``."""
-    from starlight_sequences._cli_commands import EVENT_KINDS
-    from starlight_sequences._cli_inputs import parse_date, parse_instant
-
     parser = argparse.ArgumentParser(
         prog="starlight",
         description="Multi-step outreach campaigns over email and LinkedIn.",
@@ -107,7 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run a demonstration campaign on the embedded defaults")
     demo.add_argument("--out", type=Path, default=None, help="folder for the demo's files")
+    _debug_option(demo, suppress=True)
+    _campaign_commands(add)
+    _review_commands(add)
+    _running_commands(add, common)
+    return parser
 
+
+def _campaign_commands(add: _Add) -> None:
+    """import, estimate, create."""
     imp = add("import", "check a CSV of leads and write the good ones to a JSON lead file")
     imp.add_argument("csv", metavar="FILE.csv")
     imp.add_argument("--out", metavar="FILE.json", help="default: FILE.leads.json beside the CSV")
@@ -141,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     _drafter_options(create)
     _limit_option(create)
 
+
+def _review_commands(add: _Add) -> None:
+    """preview, edit, regenerate, exclude, approve, pause, resume, cancel, campaigns."""
     preview = add("preview", "recipients, their steps, planned dates and drafts")
     preview.add_argument("campaign", metavar="CAMPAIGN")
     preview.add_argument("--lead", metavar="ID", help="one recipient, with the full drafts")
@@ -177,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         add(name, what).add_argument("campaign", metavar="CAMPAIGN")
 
     add("campaigns", "list the workspace's campaigns")
+
+
+def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
+    """run, status, timeline, tasks, report, credits."""
+    from starlight_sequences._cli_commands import EVENT_KINDS
+    from starlight_sequences._cli_inputs import parse_date, parse_instant
 
     run = add("run", "run the dispatcher: send what is due, until stopped")
     run.add_argument("--once", action="store_true", help="one pass, then exit (cron)")
@@ -226,7 +255,6 @@ def build_parser() -> argparse.ArgumentParser:
     top_up = credits_sub.add_parser("top-up", help="add credits", parents=[common])
     top_up.add_argument("amount", type=int, metavar="N")
     top_up.add_argument("--note", default="top-up")
-    return parser
 
 
 def _run_demo(out: Path | None) -> int:
@@ -244,44 +272,73 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     """Run the ``starlight`` command; returns the process exit code.
 
     Exit codes: 0 done; 1 the request failed (a bad lead file, an unknown campaign, too few
-    credits, a file that cannot be read...); 2 the command line is wrong. Errors are one line
-    on stderr, never a traceback.
+    credits, a file that cannot be read... and anything unexpected); 2 the command line is
+    wrong; 130 interrupted. Errors are one line on stderr, never a traceback unless ``--debug``
+    is given (then the traceback comes first, and the line last).
 
     Args:
         argv: the arguments (None: ``sys.argv[1:]``).
         clock: the clock the service reads (None: the system clock). Tests and host apps that
             embed the command pass their own.
     """
-    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # Until the command line is parsed, a plain look for the flag decides.
+    debug = "--debug" in arguments
+    prog = "starlight"
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse already printed
-        return exc.code if isinstance(exc.code, int) else 2
-    if args.command == "demo":
-        return _run_demo(args.out)
+        parser = build_parser()
+        try:
+            args = parser.parse_args(arguments)
+        except SystemExit as exc:  # --help, or a usage error argparse already printed
+            return exc.code if isinstance(exc.code, int) else 2
+        debug = bool(args.debug)
+        prog = f"starlight {args.command}"
+        if args.command == "demo":
+            return _run_demo(args.out)
+        return _run_command(prog, args, clock, debug=debug)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # anything unforeseen (RecursionError, MemoryError, a bug...)
+        hint = "" if debug else " (run again with --debug to see the traceback)"
+        _explain(prog, f"{type(exc).__name__}: {_one_line(exc)}{hint}", debug=debug)
+        return 1
 
+
+def _run_command(prog: str, args: argparse.Namespace, clock: Clock | None, *, debug: bool) -> int:
+    """Run a subcommand, turning the errors it is expected to raise into their one line."""
     from starlight_sequences._cli_commands import COMMANDS, CommandError, Session
     from starlight_sequences.adapters.clock import SystemClock
 
-    prog = f"starlight {args.command}"
     session = Session(args, clock if clock is not None else SystemClock())
     try:
         return COMMANDS[args.command](session, args)
     except CommandError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        _explain(prog, str(exc), debug=debug)
         return exc.code
     except StarlightError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        _explain(prog, str(exc), debug=debug)
         return 1
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        _explain(prog, f"{where}{exc.strerror or exc}", debug=debug)
         return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
     finally:
         session.close()
+
+
+def _explain(prog: str, message: str, *, debug: bool) -> None:
+    """The error line on stderr (after the traceback of the error being handled, if
+    ``debug``)."""
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+    print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """The exception's message on one line, cut to ``limit`` characters."""
+    text = " ".join(str(exc).split()) or "(no message)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from starlight_sequences.shapes import SendShape
 
 __all__ = [
     "DEFAULT_PRICES",
+    "MAX_CREDITS",
     "CreditAccount",
     "CreditEstimate",
     "CreditMovement",
@@ -39,14 +40,34 @@ __all__ = [
 ]
 
 
+MAX_CREDITS = 2**53 - 1
+"""The most credits any amount, price or balance can be: 9,007,199,254,740,991.
+
+Every integer up to it is exact as a float and as a JSON number read by JavaScript, and a
+workspace's ``available + reserved`` (which is held to it too) fits the 64-bit integer columns
+of SQLite and PostgreSQL with room to spare. Past it is a typed error, never a storage
+overflow."""
+
+
 def _is_amount(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_CREDITS
+
+
+def _shown(value: object) -> str:
+    """A value for an error message (an integer of more than 40 digits by its size only:
+    ``repr`` of a huge int is slow, and refused past 4,300 digits)."""
+    if isinstance(value, int) and not -(10**40) < value < 10**40:
+        return f"{'a negative' if value < 0 else 'an'} integer of more than 40 digits"
+    return repr(value)
+
+
+_RANGE = f"a whole number of credits from 0 to {MAX_CREDITS}"
 
 
 def _price(instance: PriceTable, attribute: attrs.Attribute[int], value: int) -> None:
     if not _is_amount(value):
         raise InvalidSettings(
-            f"price table: {attribute.name} must be a whole number of credits >= 0, not {value!r}"
+            f"price table: {attribute.name} must be {_RANGE}, not {_shown(value)}"
         )
 
 
@@ -61,7 +82,8 @@ class PriceTable:
         linkedin_message: sending one LinkedIn message.
 
     Raises:
-        InvalidSettings: a price is negative or not an integer.
+        InvalidSettings: a price is negative, not an integer, or more than
+            :data:`MAX_CREDITS`.
     """
 
     draft: int = attrs.field(default=4, validator=_price)
@@ -206,8 +228,7 @@ class MovementKind(enum.StrEnum):
 def _amount(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not _is_amount(value):
         raise InvalidInput(
-            f"{type(instance).__name__}: {attribute.name} must be a whole number of "
-            f"credits >= 0, not {value!r}"
+            f"{type(instance).__name__}: {attribute.name} must be {_RANGE}, not {_shown(value)}"
         )
 
 
@@ -217,7 +238,7 @@ class CreditMovement:
 
     Attributes:
         kind: what it does.
-        amount: credits moved (zero or more).
+        amount: credits moved (0 to :data:`MAX_CREDITS`; else ``InvalidInput``).
         campaign_id: the campaign it is for, if any.
         lead_id: the lead it is for, if any.
         key: an idempotency key; a ledger posts a movement with a non-empty key at most once
@@ -243,19 +264,38 @@ class CreditAccount:
         workspace: the workspace (named in errors).
         available: credits that can be spent or reserved (never below zero).
         reserved: credits held for approved, not yet sent steps (never below zero).
+
+    Raises:
+        InvalidInput: ``available`` or ``reserved`` is negative or not an integer, or their sum
+            is more than :data:`MAX_CREDITS`.
     """
 
     workspace: WorkspaceId
     available: int = attrs.field(default=0, validator=_amount)
     reserved: int = attrs.field(default=0, validator=_amount)
 
+    def __attrs_post_init__(self) -> None:
+        if self.available + self.reserved > MAX_CREDITS:
+            raise InvalidInput(
+                f"workspace {self.workspace!r}: available plus reserved must be at most "
+                f"{MAX_CREDITS} credits, not {self.available + self.reserved}"
+            )
+
     def top_up(self, amount: int) -> CreditAccount:
         """Add ``amount`` to ``available``.
 
         Raises:
-            InvalidInput: ``amount`` is negative or not an integer.
+            InvalidInput: ``amount`` is negative or not an integer, or the workspace would hold
+                more than :data:`MAX_CREDITS` (``available`` plus ``reserved``).
         """
         self._check("top up", amount)
+        held = self.available + self.reserved
+        if amount > MAX_CREDITS - held:
+            raise InvalidInput(
+                f"workspace {self.workspace!r}: a top up of {amount} credits would take the "
+                f"workspace past the maximum of {MAX_CREDITS} credits "
+                f"({self.available} available, {self.reserved} reserved)"
+            )
         return attrs.evolve(self, available=self.available + amount)
 
     def charge_draft(self, amount: int) -> CreditAccount:
@@ -310,7 +350,8 @@ class CreditAccount:
 
         Raises:
             InsufficientCredits: a draft charge or reservation exceeds ``available``.
-            InvalidInput: a charge or release exceeds ``reserved``.
+            InvalidInput: a charge or release exceeds ``reserved``, or a top up would take the
+                account past :data:`MAX_CREDITS`.
         """
         match movement.kind:
             case MovementKind.TOP_UP:
@@ -327,8 +368,8 @@ class CreditAccount:
     def _check(self, what: str, amount: int) -> None:
         if not _is_amount(amount):
             raise InvalidInput(
-                f"workspace {self.workspace!r}: {what} amount must be a whole number of "
-                f"credits >= 0, not {amount!r}"
+                f"workspace {self.workspace!r}: {what} amount must be {_RANGE}, "
+                f"not {_shown(amount)}"
             )
 
     def _require_available(self, amount: int, purpose: str) -> None:

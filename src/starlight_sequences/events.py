@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import reprlib
+from typing import Any
 
 import attrs
 
+from starlight_sequences.errors import InvalidEvent
 from starlight_sequences.ids import CampaignId, LeadId
 
 __all__ = ["Activity", "ActivityKind", "EventKind", "InboundEvent"]
@@ -25,9 +28,75 @@ class EventKind(enum.StrEnum):
     OUT_OF_OFFICE = "out_of_office"
 
 
+def _shown(value: object) -> str:
+    """A value for an error message: text quoted and cut short, anything else by its type."""
+    if isinstance(value, str):
+        return reprlib.repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _event_kind(value: EventKind | str) -> EventKind:
+    if isinstance(value, EventKind):
+        return value
+    if isinstance(value, str):
+        try:
+            return EventKind(value)
+        except ValueError:
+            pass
+    known = ", ".join(kind.value for kind in EventKind)
+    raise InvalidEvent(f"inbound event: kind must be one of {known}, not {_shown(value)}")
+
+
+def _lead_id(value: str) -> LeadId:
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent(
+            f"inbound event: lead_id must be a non-empty string, not {_shown(value)}"
+        )
+    return LeadId(value)
+
+
+def _campaign_id(value: str | None) -> CampaignId | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent(
+            f"inbound event: campaign_id must be a non-empty string or None, not {_shown(value)}"
+        )
+    return CampaignId(value)
+
+
+def _aware(instance: Any, attribute: attrs.Attribute[dt.datetime], value: object) -> None:
+    if not isinstance(value, dt.datetime):
+        raise InvalidEvent(f"inbound event: at must be a datetime, not {_shown(value)}")
+    if value.utcoffset() is None:
+        raise InvalidEvent(
+            f"inbound event: at must be timezone-aware, not the naive {value.isoformat()}"
+        )
+
+
+def _date_or_none(instance: Any, attribute: attrs.Attribute[dt.date | None], value: object) -> None:
+    # a datetime is a date too, but its local date depends on a timezone the event lacks
+    if value is not None and (not isinstance(value, dt.date) or isinstance(value, dt.datetime)):
+        raise InvalidEvent(
+            f"inbound event: return_date must be a date (not a datetime) or None, "
+            f"not {_shown(value)}"
+        )
+
+
+def _text(instance: Any, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidEvent(f"inbound event: {attribute.name} must be a string, not {_shown(value)}")
+
+
 @attrs.frozen(kw_only=True)
 class InboundEvent:
     """An event about a contact, reported by the host app.
+
+    Checked when built: ``kind`` may be given as its value (``"reply"``) and becomes an
+    :class:`EventKind`; ``lead_id`` and ``campaign_id`` may be plain strings. Anything else
+    raises :class:`~starlight_sequences.errors.InvalidEvent` naming the field: an unknown kind,
+    an empty or non-string id, an ``at`` that is not an aware ``datetime``, a ``return_date``
+    that is not a ``date`` (a ``datetime`` is refused), a ``key`` or ``detail`` that is not text.
 
     Attributes:
         kind: what happened.
@@ -42,13 +111,13 @@ class InboundEvent:
         detail: free text kept in the journal (the bounce reason, ...).
     """
 
-    kind: EventKind
-    lead_id: LeadId
-    at: dt.datetime
-    campaign_id: CampaignId | None = None
-    key: str = ""
-    return_date: dt.date | None = None
-    detail: str = ""
+    kind: EventKind = attrs.field(converter=_event_kind)
+    lead_id: LeadId = attrs.field(converter=_lead_id)
+    at: dt.datetime = attrs.field(validator=_aware)
+    campaign_id: CampaignId | None = attrs.field(default=None, converter=_campaign_id)
+    key: str = attrs.field(default="", validator=_text)
+    return_date: dt.date | None = attrs.field(default=None, validator=_date_or_none)
+    detail: str = attrs.field(default="", validator=_text)
 
     @property
     def dedupe_key(self) -> str:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from starlight_sequences.credits import CreditAccount, CreditMovement, MovementKind
+from starlight_sequences.credits import MAX_CREDITS, CreditAccount, CreditMovement, MovementKind
 from starlight_sequences.errors import InsufficientCredits, InvalidInput
 from starlight_sequences.ids import CampaignId, LeadId
 from starlight_sequences.ports.credits import CreditLedger
@@ -90,6 +90,29 @@ def test_charging_or_releasing_more_than_is_reserved_is_invalid_and_changes_noth
         ledger.post(WS, _move(kind, 5))
     assert ledger.balance(WS) == CreditAccount(workspace=WS, available=6, reserved=4)
     assert len(ledger.movements(WS)) == 2
+
+
+def test_a_balance_of_max_credits_is_stored_and_read_back_exactly(ledger: CreditLedger) -> None:
+    ledger.post(WS, top_up(MAX_CREDITS - 1), _move(MovementKind.RESERVE, MAX_CREDITS - 2))
+    full = ledger.post(WS, top_up(1))
+    assert full == CreditAccount(workspace=WS, available=2, reserved=MAX_CREDITS - 2)
+    assert ledger.balance(WS) == full
+    assert [m.amount for m in ledger.movements(WS)] == [MAX_CREDITS - 1, MAX_CREDITS - 2, 1]
+
+
+def test_a_post_that_would_take_the_balance_past_max_credits_is_refused_and_changes_nothing(
+    ledger: CreditLedger,
+) -> None:
+    ledger.post(WS, top_up(MAX_CREDITS - 10), _move(MovementKind.RESERVE, 4))
+    before, journal = ledger.balance(WS), ledger.movements(WS)
+    with pytest.raises(InvalidInput, match="past the maximum"):
+        ledger.post(WS, top_up(11))
+    with pytest.raises(InvalidInput, match="past the maximum"):
+        ledger.post(WS, _move(MovementKind.RELEASE, 4), top_up(5, key="grant"), top_up(6))
+    assert ledger.balance(WS) == before
+    assert ledger.movements(WS) == journal
+    # the refused post's key was not recorded, and the account still takes what fits
+    assert ledger.post(WS, top_up(10, key="grant")).available == MAX_CREDITS - 4
 
 
 def test_a_movement_key_already_posted_is_skipped(ledger: CreditLedger) -> None:

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from starlight_sequences import _cli_inputs, shapes
 from starlight_sequences._cli_inputs import read_leads
 from starlight_sequences._cli_output import DraftingProgress
 from starlight_sequences.adapters.clock import SettableClock
 from starlight_sequences.adapters.sqlite import SQLiteStorage
 from starlight_sequences.cli import main
+from starlight_sequences.credits import MAX_CREDITS
 from starlight_sequences.ids import CampaignId, WorkspaceId
 from starlight_sequences.leads import import_leads_csv
+from starlight_sequences.service import CampaignService
 
 MONDAY = dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC)
 BRIEF = "Nimbus cuts cloud bills by 30% for data teams. We want a 20-minute call."
@@ -530,6 +533,140 @@ def test_a_failing_create_leaves_the_earlier_campaign_and_credits_intact(created
 
 
 # --------------------------------------------------------------------------- real processes
+
+
+# --------------------------------------------------------------------------- bounded input
+
+
+def assert_only_one_line(cli: CLI, *words: str) -> None:
+    assert_one_line_error(cli, *words)
+    assert len(cli.err.strip().splitlines()) == 1, cli.err
+
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+def test_a_shape_file_nested_100000_levels_deep_is_a_one_line_error(funded: CLI) -> None:
+    shape = funded.write("deep-shape.json", DEEP_JSON)
+    assert funded.create("q2", "--shape", str(shape)) == 1
+    assert_only_one_line(funded, "deep-shape.json", "nested deeper than the limit of 50 levels")
+    assert funded("campaigns") == 0
+    assert "No campaigns" in funded.out
+
+
+def test_a_lead_file_nested_100000_levels_deep_is_a_one_line_error(cli: CLI) -> None:
+    leads = cli.write("deep-leads.json", '{"leads": ' + DEEP_JSON + "}")
+    assert cli("estimate", "--shape", "cold-email", "--leads", str(leads), db=False) == 1
+    assert_only_one_line(cli, "deep-leads.json", "nested deeper than the limit of 50 levels")
+
+
+def test_brackets_inside_json_strings_do_not_count_as_nesting(cli: CLI) -> None:
+    record = {"id": "ann", "email": "ann@example.com", "country": "US"}
+    record["timezone"] = "America/New_York"
+    record["company"] = "[" * 1000 + "{" * 1000 + '"\\'
+    leads = cli.write("brackets.json", json.dumps([record]))
+    assert cli("estimate", "--shape", "cold-email", "--leads", str(leads), db=False) == 0, cli.err
+
+
+def test_a_json_file_larger_than_the_limit_is_a_one_line_error(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cli_inputs, "MAX_JSON_BYTES", 1024 * 1024)
+    leads = cli.write("big.json", json.dumps([{"id": "x" * (1024 * 1024)}]))
+    assert cli("estimate", "--shape", "cold-email", "--leads", str(leads), db=False) == 1
+    assert_only_one_line(cli, "big.json", "larger than the limit of 1 MiB")
+
+
+def test_a_json_number_too_long_to_read_is_a_one_line_error(cli: CLI) -> None:
+    shape = cli.write("long-number.json", '{"schema_version": ' + "9" * 5000 + "}")
+    assert cli("estimate", "--shape", str(shape), "--leads", str(shape), db=False) == 1
+    assert_only_one_line(cli, "long-number.json", "not readable as JSON")
+
+
+def test_a_wait_past_the_maximum_in_a_shape_file_stops_create_before_any_charge(
+    funded: CLI,
+) -> None:
+    data = shapes.get("email-sequence").to_dict()
+    data["steps"][1]["wait_days"] = 10**9
+    shape = funded.write("slow.json", json.dumps(data))
+    assert funded.create("q2", "--shape", str(shape)) == 1
+    assert_only_one_line(funded, "step 2", "wait_days", "maximum of 260 business days")
+    assert funded("credits") == 0
+    assert "Workspace 'default': 500 available, 0 reserved" in funded.out
+
+
+def test_a_top_up_past_the_credit_maximum_is_a_one_line_error(funded: CLI) -> None:
+    assert funded("credits", "top-up", str(2**63)) == 1
+    assert_only_one_line(funded, "amount must be a whole number of credits from 0 to")
+    assert funded("credits", "top-up", str(MAX_CREDITS - 500)) == 0
+    assert funded("credits", "top-up", "1") == 1
+    assert_only_one_line(funded, "past the maximum of 9007199254740991 credits")
+    assert funded("credits") == 0
+    assert f"{MAX_CREDITS} available" in funded.out
+
+
+def _break_campaign_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: CampaignService, workspace_id: WorkspaceId) -> list[object]:
+        raise RuntimeError("the disk is on fire\nand so is the second line")
+
+    monkeypatch.setattr(CampaignService, "campaigns", broken)
+
+
+def test_an_unexpected_error_is_one_line_and_exit_1_without_a_traceback(
+    funded: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _break_campaign_listing(monkeypatch)
+    assert funded("campaigns") == 1
+    assert_only_one_line(funded, "starlight campaigns: error: RuntimeError: the disk is on fire")
+    assert "and so is the second line" in funded.err
+    assert "--debug" in funded.err
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback_of_an_unexpected_error_then_the_line(
+    funded: CLI, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    _break_campaign_listing(monkeypatch)
+    argv = ["--debug", "campaigns"] if where == "before" else ["campaigns", "--debug"]
+    assert funded(*argv) == 1
+    assert funded.err.startswith("Traceback (most recent call last):")
+    assert "RuntimeError: the disk is on fire" in funded.err
+    last = funded.err.strip().splitlines()[-1]
+    assert last.startswith("starlight campaigns: error: RuntimeError: the disk is on fire")
+
+
+def test_debug_shows_the_traceback_of_a_known_error_which_keeps_its_line_and_code(
+    funded: CLI,
+) -> None:
+    assert funded("status", "nope") == 1
+    line = funded.err
+    assert funded("--debug", "status", "nope") == 1
+    assert "Traceback (most recent call last):" in funded.err
+    assert funded.err.endswith(line)
+    assert funded("--debug", "approve") == 2  # a usage error is argparse's, as before
+
+
+def test_an_unreadable_database_is_a_one_line_error(cli: CLI) -> None:
+    cli.db.parent.mkdir(parents=True)
+    cli.db.write_bytes(b"SQLite format 3\0" + b"\xff" * 4096)
+    assert cli("campaigns") == 1
+    assert_only_one_line(cli, "starlight campaigns: error:", "not a database")
+
+
+def test_the_program_reports_a_deep_json_file_in_one_line(tmp_path: Path) -> None:
+    shape = tmp_path / "deep.json"
+    shape.write_text(DEEP_JSON, encoding="utf-8")
+    command = [sys.executable, "-m", "starlight_sequences.cli", "estimate"]
+    result = subprocess.run(
+        [*command, "--shape", str(shape), "--leads", str(shape)],
+        env=_env(tmp_path / "s.sqlite3"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "nested deeper than the limit of 50 levels" in result.stderr
 
 
 def _env(db: Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ from starlight_sequences.cadence import Cadence, ExclusionReason, resolve_cadenc
 from starlight_sequences.channels import Action
 from starlight_sequences.credits import (
     DEFAULT_PRICES,
+    MAX_CREDITS,
     CreditAccount,
     CreditMovement,
     MovementKind,
@@ -48,6 +49,7 @@ def test_credits_module_exports_exactly_its_public_names() -> None:
     )
     assert set(credits_module.__all__) == {
         "DEFAULT_PRICES",
+        "MAX_CREDITS",
         "CreditAccount",
         "CreditEstimate",
         "CreditMovement",
@@ -92,6 +94,13 @@ def test_prices_must_be_whole_numbers_of_credits_at_least_zero(bad: object) -> N
     with pytest.raises(InvalidSettings, match="email") as caught:
         PriceTable(email=bad)  # type: ignore[arg-type]
     assert isinstance(caught.value, ValueError)
+
+
+def test_a_price_may_be_as_large_as_max_credits_and_no_larger() -> None:
+    assert PriceTable(draft=MAX_CREDITS).draft == MAX_CREDITS == 2**53 - 1
+    for bad in (MAX_CREDITS + 1, 2**63, 10**5000):
+        with pytest.raises(InvalidSettings, match=f"draft must be .* from 0 to {MAX_CREDITS}"):
+            PriceTable(draft=bad)
 
 
 # --- estimates ------------------------------------------------------------------------------
@@ -276,6 +285,46 @@ def test_an_account_cannot_be_built_negative() -> None:
 def test_a_movement_cannot_carry_a_negative_amount() -> None:
     with pytest.raises(InvalidInput, match="amount"):
         CreditMovement(kind=MovementKind.TOP_UP, amount=-5)
+
+
+@pytest.mark.parametrize(
+    "amount", [MAX_CREDITS + 1, 2**63, 10**5000], ids=["max+1", "2^63", "1e5000"]
+)
+def test_a_movement_cannot_carry_more_than_max_credits(amount: int) -> None:
+    assert CreditMovement(kind=MovementKind.TOP_UP, amount=MAX_CREDITS).amount == MAX_CREDITS
+    with pytest.raises(InvalidInput, match=f"amount must be .* from 0 to {MAX_CREDITS}"):
+        CreditMovement(kind=MovementKind.TOP_UP, amount=amount)
+
+
+@pytest.mark.parametrize(
+    "method", ["top_up", "charge_draft", "reserve", "charge_reserved", "release"]
+)
+def test_an_amount_past_max_credits_is_invalid_for_every_method(method: str) -> None:
+    account = CreditAccount(workspace=WS, available=100, reserved=100)
+    with pytest.raises(
+        InvalidInput, match=f"from 0 to {MAX_CREDITS}, not an integer of more than 40 digits"
+    ):
+        getattr(account, method)(10**5000)
+
+
+def test_a_top_up_may_fill_the_account_to_max_credits_and_no_further() -> None:
+    account = CreditAccount(workspace=WS, available=10, reserved=5)
+    full = account.top_up(MAX_CREDITS - 15)
+    assert (full.available, full.reserved) == (MAX_CREDITS - 5, 5)
+    with pytest.raises(InvalidInput, match="past the maximum of 9007199254740991 credits"):
+        full.top_up(1)
+    with pytest.raises(InvalidInput, match="past the maximum"):
+        account.top_up(MAX_CREDITS)
+    # moving credits between available and reserved never crosses the bound
+    assert full.reserve(MAX_CREDITS - 5).release(MAX_CREDITS).available == MAX_CREDITS
+
+
+def test_an_account_cannot_hold_more_than_max_credits_in_all() -> None:
+    assert CreditAccount(workspace=WS, available=MAX_CREDITS).available == MAX_CREDITS
+    with pytest.raises(InvalidInput, match="available plus reserved must be at most"):
+        CreditAccount(workspace=WS, available=MAX_CREDITS, reserved=1)
+    with pytest.raises(InvalidInput, match="reserved must be"):
+        CreditAccount(workspace=WS, reserved=MAX_CREDITS + 1)
 
 
 def test_apply_follows_the_movement_kind() -> None:

@@ -10,7 +10,14 @@ from hypothesis import given
 from starlight_sequences import shapes
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.errors import InvalidInput, InvalidShape, NotFound, UnknownShape
-from starlight_sequences.shapes import SCHEMA_VERSION, STOCK, SendShape, Step, WaitAnchor
+from starlight_sequences.shapes import (
+    MAX_WAIT_DAYS,
+    SCHEMA_VERSION,
+    STOCK,
+    SendShape,
+    Step,
+    WaitAnchor,
+)
 from tests.unit._shape_strategies import shapes as any_shapes
 
 EMAIL = Action.EMAIL
@@ -39,6 +46,7 @@ def summary(s: SendShape) -> list[tuple[str, int, str, bool]]:
 def test_shapes_package_exports_exactly_its_public_names() -> None:
     assert shapes.__all__ == sorted(shapes.__all__)
     assert set(shapes.__all__) == {
+        "MAX_WAIT_DAYS",
         "SCHEMA_VERSION",
         "STOCK",
         "SendShape",
@@ -157,6 +165,43 @@ def test_a_wait_that_is_not_a_whole_number_is_rejected() -> None:
     assert error.step == 1
     error = rejected(Step(number=1, action=EMAIL, wait_days=True))
     assert error.step == 1
+
+
+def test_the_wait_maximum_is_a_year_of_business_days() -> None:
+    assert MAX_WAIT_DAYS == 260
+    assert shape(Step(number=1, action=EMAIL, wait_days=MAX_WAIT_DAYS)).steps[0].wait_days == 260
+
+
+@pytest.mark.parametrize(
+    "wait", [MAX_WAIT_DAYS + 1, 10**9, 10**5000], ids=["max+1", "1e9", "1e5000"]
+)
+def test_a_wait_longer_than_the_maximum_is_rejected_naming_the_step_and_field(wait: int) -> None:
+    error = rejected(Step(number=1, action=EMAIL), Step(number=2, action=EMAIL, wait_days=wait))
+    assert error.step == 2
+    assert "wait_days" in error.reason
+    assert f"maximum of {MAX_WAIT_DAYS} business days" in error.reason
+
+
+def test_a_wait_longer_than_the_maximum_is_rejected_from_a_dict_and_by_evolve() -> None:
+    data = v1()
+    data["steps"][1]["wait_days"] = 10**9
+    with pytest.raises(InvalidShape) as caught:
+        SendShape.from_dict(data)
+    assert (caught.value.shape, caught.value.step) == ("email-linkedin", 2)
+    assert "wait_days is 1000000000, more than the maximum" in str(caught.value)
+    stock = shapes.get("email-sequence")
+    longer = attrs.evolve(stock.steps[1], wait_days=MAX_WAIT_DAYS + 1)
+    with pytest.raises(InvalidShape, match="wait_days"):
+        attrs.evolve(stock, steps=(stock.steps[0], longer, stock.steps[2]))
+
+
+@pytest.mark.parametrize("number", [10**5000, -(10**5000)], ids=["1e5000", "-1e5000"])
+def test_a_huge_step_number_or_wait_is_a_shape_error_not_a_formatting_error(number: int) -> None:
+    # str() of an int past 4,300 digits raises a bare ValueError; the message must not need it
+    error = rejected(Step(number=number, action=EMAIL))
+    assert "integer of more than 40 digits" in error.reason
+    error = rejected(Step(number=1, action=EMAIL, wait_days=number))
+    assert "integer of more than 40 digits" in error.reason
 
 
 def test_a_linkedin_message_without_a_connect_before_it_is_rejected() -> None:

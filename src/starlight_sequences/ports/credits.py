@@ -31,7 +31,9 @@ class CreditLedger(Protocol):
 
         Raises:
             InsufficientCredits: ``available`` would go negative; nothing changed.
-            InvalidInput: a charge or release larger than what is reserved; nothing changed.
+            InvalidInput: a charge or release larger than what is reserved, or a top-up that
+                would take ``available + reserved`` past
+                :data:`~starlight_sequences.credits.MAX_CREDITS`; nothing changed.
         """
         ...
 

@@ -7,8 +7,13 @@ with ``SendShape.from_dict``. See ``docs/shapes.md``.
 
 from __future__ import annotations
 
-from starlight_sequences.shapes._codec import SCHEMA_VERSION
-from starlight_sequences.shapes._model import SendShape, Step, WaitAnchor
+from starlight_sequences.shapes._model import (
+    MAX_WAIT_DAYS,
+    SCHEMA_VERSION,
+    SendShape,
+    Step,
+    WaitAnchor,
+)
 from starlight_sequences.shapes._stock import STOCK, get
 
-__all__ = ["SCHEMA_VERSION", "STOCK", "SendShape", "Step", "WaitAnchor", "get"]
+__all__ = ["MAX_WAIT_DAYS", "SCHEMA_VERSION", "STOCK", "SendShape", "Step", "WaitAnchor", "get"]

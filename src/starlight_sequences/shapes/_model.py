@@ -3,20 +3,58 @@
 A :class:`SendShape` is validated when it is built (also by ``attrs.evolve`` and
 ``SendShape.from_dict``), so a shape that exists is a shape the cadence, the drafter and the
 scheduler can run.
+
+The dict (de)serialisation lives here too, beside the classes it builds: ``SendShape.to_dict``
+and ``SendShape.from_dict`` call it, and it calls their constructors.
+
+Version 1 of the format::
+
+    {
+      "schema_version": 1,
+      "key": "email-linkedin",
+      "name": "Email + LinkedIn",
+      "description": "...",
+      "for_connected_leads": false,
+      "steps": [
+        {"number": 1, "action": "email", "wait_days": 0,
+         "counts_from": "previous_step", "guidance": "...", "with_note": false},
+        ...
+      ]
+    }
+
+``to_dict`` writes every field. ``from_dict`` requires ``schema_version``, ``key``, ``name``,
+``steps`` and, per step, ``number`` and ``action``; the other fields take the defaults of
+``SendShape`` and ``Step``. Unknown fields are errors rather than silently dropped: a typo such as
+``"wait": 3`` would otherwise lose the wait.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import attrs
 
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.errors import InvalidShape
 
-__all__ = ["SendShape", "Step", "WaitAnchor"]
+__all__ = [
+    "MAX_WAIT_DAYS",
+    "SCHEMA_VERSION",
+    "SendShape",
+    "Step",
+    "WaitAnchor",
+    "shape_from_dict",
+    "shape_to_dict",
+]
+
+MAX_WAIT_DAYS = 260
+"""The longest wait a step may have, in business days: a year of five-day weeks.
+
+A follow-up planned further out than a year is not outreach any more, and the bound keeps the
+calendar's work per step to a year table or two (a lead's re-based wait can add the connection
+request's wait to a message's: at most twice this)."""
 
 
 class WaitAnchor(enum.StrEnum):
@@ -38,7 +76,7 @@ class Step:
         number: 1-based position in the shape; unique within it.
         action: what the step does.
         wait_days: business days of the recipient to wait before it, counted from ``counts_from``
-            (0 = the next business moment after that event).
+            (0 = the next business moment after that event; at most :data:`MAX_WAIT_DAYS`).
         counts_from: the event the wait counts from.
         guidance: what the drafter is told about this touch ("one angle, one ask").
         with_note: for ``linkedin_connect`` only: whether the request carries a drafted note.
@@ -78,7 +116,8 @@ class SendShape:
 
     * the key is empty, or there are no steps;
     * step numbers are not ``1, 2, …, n`` in order (duplicates, steps out of order, gaps);
-    * a step has an unknown action, a negative or non-integer wait, or an unknown anchor;
+    * a step has an unknown action, a negative or non-integer wait, a wait longer than
+      :data:`MAX_WAIT_DAYS`, or an unknown anchor;
     * ``with_note`` is set on a step that is not a ``linkedin_connect``;
     * there is more than one ``linkedin_connect``;
     * a ``linkedin_message`` has no ``linkedin_connect`` before it, unless
@@ -126,8 +165,6 @@ class SendShape:
 
         The dict carries ``schema_version`` (see ``docs/shapes.md`` for the format).
         """
-        from starlight_sequences.shapes._codec import shape_to_dict
-
         return shape_to_dict(self)
 
     @classmethod
@@ -139,14 +176,20 @@ class SendShape:
                 unknown (the error names the step), the ``schema_version`` is missing or newer
                 than this library reads, or the shape breaks a rule of :class:`SendShape`.
         """
-        from starlight_sequences.shapes._codec import shape_from_dict
-
         return shape_from_dict(data)
 
 
 def _is_int(value: object) -> bool:
     # bool is an int subclass; True is not a wait of one day.
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number_text(value: int) -> str:
+    """An integer for an error message: past 40 digits only its size (``str`` of a huge int is
+    slow, and refused past 4,300 digits)."""
+    if -(10**40) < value < 10**40:
+        return str(value)
+    return f"{'a negative' if value < 0 else 'an'} integer of more than 40 digits"
 
 
 def _validate(shape: SendShape) -> None:
@@ -210,7 +253,15 @@ def _validate_numbering(key: str, steps: tuple[Step, ...]) -> None:
             raise InvalidShape(key, f"step #{position} is not a Step: {step!r}")
         n = step.number
         if not _is_int(n) or n < 1:
-            raise InvalidShape(key, f"step number must be an integer >= 1, not {n!r}")
+            shown = _number_text(n) if _is_int(n) else repr(n)
+            raise InvalidShape(key, f"step number must be an integer >= 1, not {shown}")
+        if n > len(steps):
+            raise InvalidShape(
+                key,
+                f"steps must be numbered 1..{len(steps)} in order; "
+                f"step #{position} has number {_number_text(n)}",
+                step=n if n < 10**40 else None,
+            )
         if n in seen:
             raise InvalidShape(key, f"duplicate step number {n}", step=n)
         seen.add(n)
@@ -234,7 +285,16 @@ def _validate_step_fields(key: str, step: Step) -> None:
             key, f"wait_days must be a whole number of days, not {step.wait_days!r}", step=n
         )
     if step.wait_days < 0:
-        raise InvalidShape(key, f"negative wait ({step.wait_days} business days)", step=n)
+        raise InvalidShape(
+            key, f"negative wait ({_number_text(step.wait_days)} business days)", step=n
+        )
+    if step.wait_days > MAX_WAIT_DAYS:
+        raise InvalidShape(
+            key,
+            f"wait_days is {_number_text(step.wait_days)}, more than the maximum of "
+            f"{MAX_WAIT_DAYS} business days (about a year)",
+            step=n,
+        )
     if not isinstance(step.counts_from, WaitAnchor):
         known = ", ".join(a.value for a in WaitAnchor)
         raise InvalidShape(
@@ -244,3 +304,152 @@ def _validate_step_fields(key: str, step: Step) -> None:
         raise InvalidShape(key, "guidance must be text", step=n)
     if not isinstance(step.with_note, bool):
         raise InvalidShape(key, "with_note must be true or false", step=n)
+
+
+# --- the dict format -------------------------------------------------------------------------
+
+SCHEMA_VERSION = 1
+"""The version of the dict format ``SendShape.to_dict`` writes and ``from_dict`` reads."""
+
+_T = TypeVar("_T")
+
+_SHAPE_FIELDS = frozenset(
+    {"schema_version", "key", "name", "description", "for_connected_leads", "steps"}
+)
+_STEP_FIELDS = frozenset({"number", "action", "wait_days", "counts_from", "guidance", "with_note"})
+
+
+def shape_to_dict(shape: SendShape) -> dict[str, Any]:
+    """The shape as a plain dict of str, int, bool and lists (see the module docstring)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "key": shape.key,
+        "name": shape.name,
+        "description": shape.description,
+        "for_connected_leads": shape.for_connected_leads,
+        "steps": [
+            {
+                "number": step.number,
+                "action": step.action.value,
+                "wait_days": step.wait_days,
+                "counts_from": step.counts_from.value,
+                "guidance": step.guidance,
+                "with_note": step.with_note,
+            }
+            for step in shape.steps
+        ],
+    }
+
+
+def shape_from_dict(data: Mapping[str, Any]) -> SendShape:
+    """Read a shape written by :func:`shape_to_dict` (this or an older schema version).
+
+    Raises:
+        InvalidShape: see ``SendShape.from_dict``.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidShape("?", f"a shape must be a mapping, not {type(data).__name__}")
+    raw_key = data.get("key")
+    key = raw_key if isinstance(raw_key, str) and raw_key else "?"
+    _check_version(key, data)
+    unknown = sorted(str(name) for name in set(data) - _SHAPE_FIELDS)
+    if unknown:
+        raise InvalidShape(key, f"unknown field(s): {', '.join(unknown)}")
+    if not isinstance(raw_key, str) or not raw_key:
+        raise InvalidShape(key, "field 'key' is required and must be a non-empty string")
+    name = _required(key, data, "name", str)
+    description = _optional(key, data, "description", str, "")
+    for_connected = _optional(key, data, "for_connected_leads", bool, False)
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, Sequence) or isinstance(raw_steps, str | bytes):
+        raise InvalidShape(key, "field 'steps' is required and must be a list")
+    steps = tuple(
+        _step_from_dict(key, position, raw) for position, raw in enumerate(raw_steps, start=1)
+    )
+    return SendShape(
+        key=raw_key,
+        name=name,
+        description=description,
+        steps=steps,
+        for_connected_leads=for_connected,
+    )
+
+
+def _check_version(key: str, data: Mapping[str, Any]) -> None:
+    version = data.get("schema_version")
+    if version is None:
+        raise InvalidShape(
+            key, f"field 'schema_version' is missing (this library writes {SCHEMA_VERSION})"
+        )
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidShape(key, f"schema_version must be a positive integer, not {version!r}")
+    if version > SCHEMA_VERSION:
+        raise InvalidShape(
+            key,
+            f"schema_version {version} is newer than this version of starlight_sequences "
+            f"reads (up to {SCHEMA_VERSION}); upgrade the library to load this shape",
+        )
+
+
+def _step_from_dict(key: str, position: int, raw: object) -> Step:
+    if not isinstance(raw, Mapping):
+        raise InvalidShape(key, f"steps[{position - 1}] must be a mapping")
+    number = raw.get("number")
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise InvalidShape(
+            key, f"steps[{position - 1}]: 'number' is required and must be an integer"
+        )
+    unknown = sorted(str(name) for name in set(raw) - _STEP_FIELDS)
+    if unknown:
+        raise InvalidShape(key, f"unknown field(s): {', '.join(unknown)}", step=number)
+    action_name = raw.get("action")
+    try:
+        if not isinstance(action_name, str):
+            raise ValueError(action_name)
+        action = Action(action_name)
+    except ValueError:
+        known = ", ".join(a.value for a in Action)
+        raise InvalidShape(
+            key, f"unknown action {action_name!r} (known: {known})", step=number
+        ) from None
+    anchor_name = raw.get("counts_from", WaitAnchor.PREVIOUS_STEP.value)
+    try:
+        anchor = WaitAnchor(anchor_name)
+    except ValueError:
+        known = ", ".join(a.value for a in WaitAnchor)
+        raise InvalidShape(
+            key, f"unknown counts_from {anchor_name!r} (known: {known})", step=number
+        ) from None
+    wait_days = raw.get("wait_days", 0)
+    if not isinstance(wait_days, int) or isinstance(wait_days, bool):
+        raise InvalidShape(
+            key, f"wait_days must be a whole number of days, not {wait_days!r}", step=number
+        )
+    guidance = raw.get("guidance", "")
+    if not isinstance(guidance, str):
+        raise InvalidShape(key, "guidance must be a string", step=number)
+    with_note = raw.get("with_note", False)
+    if not isinstance(with_note, bool):
+        raise InvalidShape(key, "with_note must be true or false", step=number)
+    return Step(
+        number=number,
+        action=action,
+        wait_days=wait_days,
+        counts_from=anchor,
+        guidance=guidance,
+        with_note=with_note,
+    )
+
+
+def _required(key: str, data: Mapping[str, Any], field: str, kind: type[_T]) -> _T:
+    value = data.get(field)
+    if not isinstance(value, kind):
+        raise InvalidShape(key, f"field {field!r} is required and must be a {kind.__name__}")
+    return value
+
+
+def _optional(key: str, data: Mapping[str, Any], field: str, kind: type[_T], default: _T) -> _T:
+    value = data.get(field, default)
+    if not isinstance(value, kind):
+        raise InvalidShape(key, f"field {field!r} must be a {kind.__name__}")
+    return value
