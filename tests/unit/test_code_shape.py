@@ -150,18 +150,10 @@ MAX_CLASS_LINES = 500
 MAX_FUNCTION_LINES = 80
 
 SIZE_ALLOWLIST: dict[str, str] = {
-    "starlight_sequences.demo.run_demo": "to be split: demo",
     "starlight_sequences.leads._parse_row": "to be split: leads (lead import)",
     "starlight_sequences.leads.import_leads_csv": "to be split: leads (lead import)",
 }
 """Qualified name -> why it may stay longer than the limit (empty is the goal)."""
-
-
-def _size_test_skips(module: str) -> bool:
-    # service split in progress — remove this exclusion when it lands
-    return module == "starlight_sequences.service" or module.startswith(
-        "starlight_sequences.service."
-    )
 
 
 def _definitions(
@@ -179,8 +171,6 @@ def _definitions(
 def _oversized() -> dict[str, str]:
     found: dict[str, str] = {}
     for module, (_, tree) in MODULES.items():
-        if _size_test_skips(module):
-            continue
         for name, node in _definitions(tree, module):
             assert node.end_lineno is not None
             lines = node.end_lineno - node.lineno + 1
@@ -206,10 +196,3 @@ def test_no_class_or_function_is_longer_than_the_limits() -> None:
 def test_the_size_allowlist_names_only_what_is_still_too_long() -> None:
     stale = sorted(set(SIZE_ALLOWLIST) - set(_oversized()))
     assert not stale, f"no longer too long (remove from SIZE_ALLOWLIST): {stale}"
-
-
-def test_the_size_exclusion_covers_exactly_the_service_modules() -> None:
-    assert _size_test_skips("starlight_sequences.service")
-    assert _size_test_skips("starlight_sequences.service.campaigns")
-    assert not _size_test_skips("starlight_sequences.service_kit")
-    assert not _size_test_skips("starlight_sequences.services")
