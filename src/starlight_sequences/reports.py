@@ -199,7 +199,12 @@ class DispatchOutcome(enum.StrEnum):
     LEASE_LOST = "lease_lost"
     """Another worker took the send over; this worker wrote nothing."""
     HANDED_BACK = "handed_back"
-    """Returned unsent because the worker was asked to stop."""
+    """Returned unsent: the worker was asked to stop, or an earlier send of the batch met an
+    unexpected error."""
+    ERRORED = "errored"
+    """An unexpected error (a sender or storage fault): recorded as a transient failure of
+    the send (retried with backoff, counted as an attempt) when it could be written, else left
+    to its lease, after which it is retried with the same idempotency key."""
 
 
 @attrs.frozen(kw_only=True)
@@ -214,6 +219,7 @@ class DispatchReport:
     deferred: int = 0
     lease_lost: int = 0
     handed_back: int = 0
+    errored: int = 0
 
     @property
     def handled(self) -> int:

@@ -4,11 +4,19 @@ Each pass claims due sends with a lease and dispatches them
 (:meth:`~starlight_sequences.service.CampaignService.dispatch_due`); between passes the loop
 sleeps for the poll interval. SIGTERM and SIGINT stop it gracefully: the send in hand is
 finished and recorded, the rest of the batch is handed back, and the loop returns.
+
+The loop survives its faults: a pass that fails (the database unreachable, a failover) is
+logged and retried after a backoff that doubles up to a cap, and the loop resumes by itself
+when the storage answers again. It stops only when asked. It logs to the
+``starlight_sequences.worker`` logger; each send's fate goes to
+``starlight_sequences.dispatch``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -18,18 +26,26 @@ from types import FrameType
 import attrs
 
 from starlight_sequences.errors import InvalidSettings
-from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.service import CampaignService, DispatchReport
 
 __all__ = ["WorkerStats", "run_worker"]
 
+log = logging.getLogger("starlight_sequences.worker")
+
 
 @attrs.frozen(kw_only=True)
 class WorkerStats:
-    """What a worker did before it stopped: passes made and the sum of their reports."""
+    """What a worker did before it stopped.
+
+    Attributes:
+        passes: dispatcher passes that completed.
+        totals: the sum of their reports.
+        failed_passes: passes that raised (storage unreachable...) and were retried.
+    """
 
     passes: int
     totals: DispatchReport
+    failed_passes: int = 0
 
 
 @contextmanager
@@ -60,11 +76,13 @@ def run_worker(
     poll_interval: float = 5.0,
     lease: dt.timedelta = dt.timedelta(minutes=5),
     batch: int = 100,
-    workspace_id: WorkspaceId | None = None,
+    workspace_id: str | None = None,
     once: bool = False,
     stop: threading.Event | None = None,
     handle_signals: bool = True,
     on_pass: Callable[[DispatchReport], None] | None = None,
+    error_backoff: float = 1.0,
+    max_error_backoff: float = 60.0,
 ) -> WorkerStats:
     """Dispatch due sends until stopped.
 
@@ -75,29 +93,41 @@ def run_worker(
         lease: how long each claim lasts (longer than the slowest send).
         batch: most sends claimed per pass.
         workspace_id: serve one workspace only (None: all).
-        once: make a single pass and return (cron-style use).
+        once: make a single pass and return (cron-style use); a failing pass is then raised.
         stop: set it (from any thread) to stop after the send in hand.
         handle_signals: stop gracefully on SIGTERM and SIGINT (main thread only).
-        on_pass: called with each pass's report (logging, metrics).
+        on_pass: called with each completed pass's report (logging, metrics).
+        error_backoff: seconds to wait after a failed pass; doubled after each further
+            failure in a row.
+        max_error_backoff: the most it waits between failed passes.
 
     Returns:
-        The passes made and the totals of their reports.
+        The passes made, the totals of their reports, and how many passes failed.
     """
-    if poll_interval < 0 or batch < 1 or lease <= dt.timedelta(0):
-        raise InvalidSettings("worker: poll_interval must be >= 0, batch >= 1 and lease positive")
+    _check_settings(poll_interval, batch, lease, error_backoff, max_error_backoff)
     stop = stop if stop is not None else threading.Event()
     totals = DispatchReport()
     passes = 0
+    backoff = _Backoff(first=error_backoff, cap=max_error_backoff)
+    fields = {"worker_id": worker_id, "pid": os.getpid()}
     guard = _stop_on_signals(stop) if handle_signals else _nothing()
+    log.info("worker %s started", worker_id, extra=fields)
     with guard:
         while not stop.is_set():
-            report = service.dispatch_due(
-                worker_id=worker_id,
-                lease=lease,
-                limit=batch,
-                workspace_id=workspace_id,
-                should_stop=stop.is_set,
-            )
+            try:
+                report = service.dispatch_due(
+                    worker_id=worker_id,
+                    lease=lease,
+                    limit=batch,
+                    workspace_id=workspace_id,
+                    should_stop=stop.is_set,
+                )
+            except Exception as exc:
+                if once:
+                    raise
+                stop.wait(backoff.failed(worker_id, exc, fields))
+                continue
+            backoff.succeeded(worker_id)
             passes += 1
             totals = _add(totals, report)
             if on_pass is not None:
@@ -106,7 +136,68 @@ def run_worker(
                 break
             if report.handled < batch:
                 stop.wait(poll_interval)
-    return WorkerStats(passes=passes, totals=totals)
+    log.info(
+        "worker %s stopped after %d passes (%d sent, %d failed passes)",
+        worker_id,
+        passes,
+        totals.sent,
+        backoff.total,
+        extra=fields,
+    )
+    return WorkerStats(passes=passes, totals=totals, failed_passes=backoff.total)
+
+
+def _check_settings(
+    poll_interval: float,
+    batch: int,
+    lease: dt.timedelta,
+    error_backoff: float,
+    max_error_backoff: float,
+) -> None:
+    if (
+        poll_interval < 0
+        or batch < 1
+        or lease <= dt.timedelta(0)
+        or error_backoff <= 0
+        or max_error_backoff < error_backoff
+    ):
+        raise InvalidSettings(
+            "worker: poll_interval must be >= 0, batch >= 1, lease positive, and "
+            "0 < error_backoff <= max_error_backoff"
+        )
+
+
+@attrs.define
+class _Backoff:
+    """How long to wait after failed passes: ``first`` seconds, doubled after each further
+    failure in a row, at most ``cap``."""
+
+    first: float
+    cap: float
+    in_a_row: int = 0
+    total: int = 0
+
+    def failed(self, worker_id: str, exc: Exception, fields: dict[str, object]) -> float:
+        self.in_a_row += 1
+        self.total += 1
+        delay: float = min(self.cap, self.first * 2.0 ** (self.in_a_row - 1))
+        log.warning(
+            "worker %s: dispatch pass failed (%s: %s); trying again in %.1f s",
+            worker_id,
+            type(exc).__name__,
+            exc,
+            delay,
+            exc_info=self.in_a_row == 1,
+            extra={**fields, "failures_in_a_row": self.in_a_row},
+        )
+        return delay
+
+    def succeeded(self, worker_id: str) -> None:
+        if self.in_a_row:
+            log.info(
+                "worker %s: dispatching again after %d failed passes", worker_id, self.in_a_row
+            )
+        self.in_a_row = 0
 
 
 @contextmanager

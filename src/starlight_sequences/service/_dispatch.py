@@ -8,7 +8,8 @@ events or change drafts; every write that closes a claim goes through ``SendFini
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -46,6 +47,24 @@ from starlight_sequences.service._shared import (
     slot,
 )
 
+log = logging.getLogger("starlight_sequences.dispatch")
+
+
+def _describe(send: ScheduledSend) -> str:
+    return f"campaign={send.campaign_id} lead={send.lead_id} step={send.step}"
+
+
+def _fields(send: ScheduledSend, worker_id: str) -> dict[str, object]:
+    """The structured ``extra`` of a log line about one send (never its text)."""
+    return {
+        "workspace_id": send.workspace_id,
+        "campaign_id": send.campaign_id,
+        "lead_id": send.lead_id,
+        "step": send.step,
+        "idempotency_key": send.idempotency_key,
+        "worker_id": worker_id,
+    }
+
 
 class Dispatcher:
     """Claims due sends and sends them, each checked again at send time."""
@@ -63,7 +82,12 @@ class Dispatcher:
         workspace_id: WorkspaceId | None,
         should_stop: Callable[[], bool] | None,
     ) -> DispatchReport:
-        """Send what is due now (see ``CampaignService.dispatch_due``)."""
+        """Send what is due now (see ``CampaignService.dispatch_due``).
+
+        One send's fault never ends the pass with an exception: it is recorded as a transient
+        failure of that send, and the rest of the batch is handed back for the next pass. Only
+        a failure to claim (storage unreachable) reaches the caller.
+        """
         ctx = self._ctx
         claimed = ctx.storage.claim_due(
             ctx.clock.now(),
@@ -72,22 +96,92 @@ class Dispatcher:
             limit=limit,
             workspace_id=workspace_id,
         )
+        if claimed:
+            log.debug("claimed %d sends", len(claimed), extra={"worker_id": worker_id})
         report = DispatchReport()
         for index, send in enumerate(claimed):
             if should_stop is not None and should_stop():
                 # Hand back what this pass will not send, so another worker need not wait
                 # for the lease to expire.
-                for left in claimed[index:]:
-                    report = report.count(self.hand_back(left, worker_id))
+                report = self._hand_back_all(claimed[index:], worker_id, report)
                 break
             try:
                 outcome = self.dispatch_one(send, worker_id)
             except LeaseLost:
                 outcome = DispatchOutcome.LEASE_LOST
+                log.warning("lease lost %s", _describe(send), extra=_fields(send, worker_id))
+            except Exception as exc:  # one send's fault must not end the worker
+                report = report.count(self._after_fault(send, worker_id, exc))
+                report = self._hand_back_all(claimed[index + 1 :], worker_id, report)
+                break
+            if outcome in (DispatchOutcome.SKIPPED, DispatchOutcome.TIMED_OUT):
+                log.info("%s %s", outcome.value, _describe(send), extra=_fields(send, worker_id))
+            elif outcome is DispatchOutcome.DEFERRED:
+                log.debug("deferred %s", _describe(send), extra=_fields(send, worker_id))
             report = report.count(outcome)
         for workspace, campaign_id in sorted({(s.workspace_id, s.campaign_id) for s in claimed}):
-            complete_if_done(ctx, workspace, campaign_id)
+            try:
+                complete_if_done(ctx, workspace, campaign_id)
+            except Exception:  # checked again on the campaign's next dispatched send
+                log.warning(
+                    "could not check completion of campaign %s",
+                    campaign_id,
+                    exc_info=True,
+                    extra={"workspace_id": workspace, "campaign_id": campaign_id},
+                )
         return report
+
+    def _hand_back_all(
+        self, sends: Sequence[ScheduledSend], worker_id: str, report: DispatchReport
+    ) -> DispatchReport:
+        for send in sends:
+            try:
+                report = report.count(self.hand_back(send, worker_id))
+            except Exception:  # left to its lease
+                log.warning(
+                    "could not hand back %s; it waits for its lease to expire",
+                    _describe(send),
+                    exc_info=True,
+                    extra=_fields(send, worker_id),
+                )
+                report = report.count(DispatchOutcome.ERRORED)
+        return report
+
+    def _after_fault(self, send: ScheduledSend, worker_id: str, exc: Exception) -> DispatchOutcome:
+        """Record an unexpected error as a transient failure of ``send``: retried after a
+        backoff, counted as an attempt, failed for good after the campaign's ``max_attempts``.
+        When even that cannot be written, the send is left to its lease."""
+        fields = _fields(send, worker_id)
+        log.error(
+            "unexpected error while dispatching %s: %s",
+            _describe(send),
+            type(exc).__name__,
+            exc_info=exc,
+            extra=fields,
+        )
+        reason = f"unexpected error: {type(exc).__name__}"
+        try:
+            ctx = self._ctx
+            now = ctx.clock.now()
+            campaign = ctx.storage.get_campaign(send.workspace_id, send.campaign_id)
+            enrolment = ctx.storage.get_enrolment(send.workspace_id, send.campaign_id, send.lead_id)
+            if send.attempts >= campaign.settings.max_attempts:
+                gave_up = f"gave up after {send.attempts} attempts: {reason}"
+                self._finish.failed(enrolment, send, worker_id, now, gave_up)
+                return DispatchOutcome.FAILED
+            backoff = dt.timedelta(minutes=5 * 2 ** max(send.attempts - 1, 0))
+            due = slot(ctx, campaign, send, lead_calendar(campaign, enrolment), now + backoff)
+            self._finish.retimed(send, worker_id, now, due, reason=f"retrying: {reason}")
+        except LeaseLost:
+            return DispatchOutcome.LEASE_LOST
+        except Exception:
+            log.warning(
+                "could not record the failure of %s; it waits for its lease to expire",
+                _describe(send),
+                exc_info=True,
+                extra=fields,
+            )
+        return DispatchOutcome.ERRORED
 
     def hand_back(self, send: ScheduledSend, worker_id: str) -> DispatchOutcome:
         """Return a claimed, unsent send to the queue as it was before the claim."""
@@ -136,14 +230,23 @@ class Dispatcher:
                 storage, send.workspace_id, send.campaign_id, send.lead_id, send.step
             )
         result = self._send(campaign, enrolment, send, draft)
+        fields = _fields(send, worker_id)
         if isinstance(result, SendReceipt):
             self._finish.sent(campaign, enrolment, send, calendar, worker_id, result, stored)
+            log.info("sent %s (attempt %d)", _describe(send), send.attempts, extra=fields)
             return DispatchOutcome.SENT
         if not result.permanent and send.attempts < campaign.settings.max_attempts:
             backoff = result.retry_after or dt.timedelta(minutes=5 * 2 ** (send.attempts - 1))
             retry = slot(self._ctx, campaign, send, calendar, now + backoff)
             self._finish.retimed(
                 send, worker_id, now, retry, changed, reason=f"retrying: {result.reason}"
+            )
+            log.warning(
+                "transient failure of %s, retry at %s: %s",
+                _describe(send),
+                retry.isoformat(),
+                result.reason,
+                extra=fields,
             )
             return DispatchOutcome.RETRIED
         reason = (
@@ -152,6 +255,7 @@ class Dispatcher:
             else f"gave up after {send.attempts} attempts: {result.reason}"
         )
         self._finish.failed(enrolment, send, worker_id, now, reason)
+        log.warning("failed %s; the lead is stopped: %s", _describe(send), reason, extra=fields)
         return DispatchOutcome.FAILED
 
     def _stopped_or_held(

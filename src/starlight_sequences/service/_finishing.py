@@ -10,7 +10,9 @@ exactly one of these.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import attrs
 
@@ -24,7 +26,7 @@ from starlight_sequences.campaigns import (
 )
 from starlight_sequences.channels import Action
 from starlight_sequences.credits import CreditMovement, MovementKind
-from starlight_sequences.errors import ConcurrentUpdate
+from starlight_sequences.errors import ConcurrentUpdate, LeaseLost, StorageError
 from starlight_sequences.events import ActivityKind
 from starlight_sequences.planning import step_moment
 from starlight_sequences.ports.senders import SendReceipt
@@ -41,6 +43,13 @@ from starlight_sequences.service._shared import (
     slot,
 )
 from starlight_sequences.shapes import WaitAnchor
+
+log = logging.getLogger("starlight_sequences.dispatch")
+
+_T = TypeVar("_T")
+
+_BLIP_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)
+"""Seconds between attempts to write what follows a delivered message (about 8 s in all)."""
 
 
 class SendFinisher:
@@ -179,9 +188,10 @@ class SendFinisher:
         """
         ctx = self._ctx
         now = ctx.clock.now()
+        fields = {"campaign_id": send.campaign_id, "lead_id": send.lead_id, "step": send.step}
         for attempt in range(RETRIES + 1):
             try:
-                self._record_sent(
+                self._record_patiently(
                     campaign, enrolment, send, calendar, worker_id, receipt, stored, now
                 )
                 break
@@ -191,16 +201,78 @@ class SendFinisher:
                 stored = enrolment = ctx.storage.get_enrolment(
                     send.workspace_id, send.campaign_id, send.lead_id
                 )
-        ctx.ledger.post(
-            send.workspace_id,
-            CreditMovement(
-                kind=MovementKind.CHARGE,
-                amount=ctx.prices_of(campaign).price_of(send.action),
-                campaign_id=send.campaign_id,
-                lead_id=send.lead_id,
-                key=f"charge:{send.idempotency_key}",
-                note=f"step {send.step} sent",
-            ),
+        charge = CreditMovement(
+            kind=MovementKind.CHARGE,
+            amount=ctx.prices_of(campaign).price_of(send.action),
+            campaign_id=send.campaign_id,
+            lead_id=send.lead_id,
+            key=f"charge:{send.idempotency_key}",
+            note=f"step {send.step} sent",
+        )
+        try:
+            self._patiently("charge", lambda: ctx.ledger.post(send.workspace_id, charge))
+        except StorageError:
+            # The send is recorded; its keyed charge is what reconcile_credits posts.
+            log.error(
+                "could not charge campaign=%s lead=%s step=%s; reconcile_credits will",
+                send.campaign_id,
+                send.lead_id,
+                send.step,
+                exc_info=True,
+                extra={**fields, "idempotency_key": send.idempotency_key},
+            )
+
+    def _patiently(self, what: str, write: Callable[[], _T]) -> _T:
+        """Run ``write``, waiting out a storage blip (a dropped connection, a failover) for a
+        few seconds before giving up with the last ``StorageError``. Used only for what must
+        follow a message that is already out: its record and its charge."""
+        for delay in (*_BLIP_DELAYS, None):
+            try:
+                return write()
+            except StorageError:
+                if delay is None:
+                    raise
+                log.warning("storage failed during %s; trying again in %.1f s", what, delay)
+                self._ctx.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record_patiently(
+        self,
+        campaign: Campaign,
+        enrolment: Enrolment,
+        send: ScheduledSend,
+        calendar: BusinessCalendar,
+        worker_id: str,
+        receipt: SendReceipt,
+        stored: Enrolment,
+        now: dt.datetime,
+    ) -> None:
+        """Record the send, retrying through storage blips. A retry after a commit whose
+        outcome was lost with its connection finds the send already recorded: that is
+        success, not a lost lease."""
+        blipped = False
+
+        def record() -> None:
+            nonlocal blipped
+            try:
+                self._record_sent(
+                    campaign, enrolment, send, calendar, worker_id, receipt, stored, now
+                )
+            except StorageError:
+                blipped = True
+                raise
+            except (LeaseLost, ConcurrentUpdate):
+                if blipped and self._recorded(send, receipt):
+                    return
+                raise
+
+        self._patiently("record of a sent message", record)
+
+    def _recorded(self, send: ScheduledSend, receipt: SendReceipt) -> bool:
+        stored = self._ctx.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
+        return any(
+            s.id == send.id and s.status is SendStatus.SENT and s.receipt == receipt.message_id
+            for s in stored
         )
 
     def _record_sent(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -87,6 +88,8 @@ class ServiceContext:
     prices: PriceTable
     draft_batch_size: int
     unsubscribe_url: Callable[[ScheduledSend], str] | None
+    sleep: Callable[[float], None] = time.sleep
+    """How the service waits out a storage blip before writing again (tests replace it)."""
 
     def prices_of(self, campaign: Campaign | None) -> PriceTable:
         """The prices a campaign's credits move by: those it was created under."""
