@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from starlight_sequences.adapters.smtp import compose_email
+from starlight_sequences.errors import InvalidLead
 from starlight_sequences.header_text import (
     UnsafeKind,
     header_text_problem,
@@ -19,6 +20,7 @@ from starlight_sequences.header_text import (
     normalise_header_text,
 )
 from starlight_sequences.ids import CampaignId, LeadId, SenderId
+from starlight_sequences.leads import Lead
 from starlight_sequences.ports.senders import OutgoingEmail
 from tests.strategies import REFUSED_IN_HEADERS, header_text_inputs
 
@@ -131,3 +133,19 @@ def test_any_text_is_refused_or_becomes_header_safe(text: str) -> None:
         assert problem.char == text[problem.position - 1]
         return
     _assert_fits_a_header(normalise_header_text(text))
+
+
+@given(header_text_inputs | st.text(max_size=40), header_text_inputs)
+def test_any_lead_name_is_a_typed_error_or_fits_a_header(first: str, last: str) -> None:
+    refused = [
+        field
+        for field, text in (("first_name", first), ("last_name", last))
+        if header_text_problem(text) is not None
+    ]
+    if refused:
+        with pytest.raises(InvalidLead) as caught:
+            Lead(id="ann", first_name=first, last_name=last)
+        assert (caught.value.lead, caught.value.field) == ("ann", refused[0])
+        return
+    lead = Lead(id="ann", first_name=first, last_name=last)
+    _assert_fits_a_header(" ".join(p for p in (lead.first_name, lead.last_name) if p))
