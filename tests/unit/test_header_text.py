@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from starlight_sequences.adapters.smtp import compose_email
-from starlight_sequences.errors import InvalidLead
+from starlight_sequences.campaigns import EmailIdentity
+from starlight_sequences.errors import InvalidIdentity, InvalidLead
 from starlight_sequences.header_text import (
     UnsafeKind,
     header_text_problem,
@@ -133,6 +134,17 @@ def test_any_text_is_refused_or_becomes_header_safe(text: str) -> None:
         assert problem.char == text[problem.position - 1]
         return
     _assert_fits_a_header(normalise_header_text(text))
+
+
+@given(header_text_inputs | st.text(max_size=40))
+def test_any_display_name_is_a_typed_error_or_fits_a_header(text: str) -> None:
+    if header_text_problem(text) is not None:
+        with pytest.raises(InvalidIdentity) as caught:
+            EmailIdentity(id="mbx", address="ada@example.com", display_name=text)
+        assert (caught.value.identity, caught.value.field) == ("mbx", "display_name")
+        return
+    mailbox = EmailIdentity(id="mbx", address="ada@example.com", display_name=text)
+    _assert_fits_a_header(mailbox.display_name)
 
 
 @given(header_text_inputs | st.text(max_size=40), header_text_inputs)
