@@ -30,6 +30,7 @@ Callers turn a problem into their own typed error naming the object and the fiel
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from typing import Final
 
@@ -51,6 +52,10 @@ _WHITE_SPACE: Final = (
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 _LINE_BREAKS: Final = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+# Every character _kind() names: Cc (C0, DEL, C1), the separators, bidi controls, surrogates.
+_UNSAFE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
@@ -87,17 +92,15 @@ class UnsafeCharacter:
         return f"contains a {self.kind.value} (U+{ord(self.char):04X}) at position {self.position}"
 
 
-def _kind(char: str) -> UnsafeKind | None:
+def _kind(char: str) -> UnsafeKind:
+    """What makes ``char`` unsafe; only called on characters ``_UNSAFE`` matched."""
     if char in _LINE_BREAKS:
         return UnsafeKind.LINE_BREAK
     if char in _BIDI_CONTROLS:
         return UnsafeKind.BIDI
-    category = unicodedata.category(char)
-    if category == "Cc":
-        return UnsafeKind.CONTROL
-    if category == "Cs":
+    if unicodedata.category(char) == "Cs":
         return UnsafeKind.SURROGATE
-    return None
+    return UnsafeKind.CONTROL
 
 
 def find_unsafe_character(text: str, *, offset: int = 0) -> UnsafeCharacter | None:
@@ -110,11 +113,11 @@ def find_unsafe_character(text: str, *, offset: int = 0) -> UnsafeCharacter | No
         text: the text to look through.
         offset: added to the reported position (for a text cut out of a longer one).
     """
-    for index, char in enumerate(text):
-        kind = _kind(char)
-        if kind is not None:
-            return UnsafeCharacter(char=char, position=offset + index + 1, kind=kind)
-    return None
+    found = _UNSAFE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    return UnsafeCharacter(char=char, position=offset + found.start() + 1, kind=_kind(char))
 
 
 def normalise_header_text(text: str) -> str:
@@ -129,8 +132,8 @@ def header_text_problem(text: str) -> UnsafeCharacter | None:
 
     The position is counted in ``text`` as given, so a user can find the character.
     """
-    stripped = text.replace("\t", " ")
-    leading = len(stripped) - len(stripped.lstrip(_WHITE_SPACE))
+    spaced = text.replace("\t", " ")
+    leading = len(spaced) - len(spaced.lstrip(_WHITE_SPACE))
     return find_unsafe_character(normalise_header_text(text), offset=leading)
 
 

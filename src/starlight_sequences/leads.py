@@ -139,6 +139,9 @@ def _idna_label(label: str) -> str:
 
 def _check_label(label: str, domain: str) -> str:
     """Check one mapped label; return its ASCII form."""
+    # Plain LDH labels are valid IDNA 2008 labels as they are (the common case, and fast).
+    if len(label) <= _LABEL_MAX_OCTETS and _LDH_LABEL.fullmatch(label) and label[2:4] != "--":
+        return label
     if not label:
         raise _Rejected(
             f"the domain {domain!r} has an empty label (a leading, trailing or doubled dot)"
@@ -154,9 +157,6 @@ def _check_label(label: str, domain: str) -> str:
         raise _Rejected(f"the domain label {label!r} starts or ends with a hyphen")
     if len(_ascii_label(label)) > _LABEL_MAX_OCTETS:
         raise _Rejected(f"the domain label {label!r} is longer than {_LABEL_MAX_OCTETS} bytes")
-    # Plain LDH labels are valid IDNA 2008 labels as they are (the common case, and fast).
-    if _LDH_LABEL.fullmatch(label) and label[2:4] != "--":
-        return label
     return _idna_label(label)
 
 

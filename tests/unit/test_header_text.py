@@ -4,6 +4,7 @@ accepts is accepted by the email package and by the SMTP adapter's composer."""
 from __future__ import annotations
 
 import email.policy
+import unicodedata
 from email.headerregistry import Address
 from email.message import EmailMessage
 
@@ -16,6 +17,7 @@ from starlight_sequences.campaigns import EmailIdentity
 from starlight_sequences.errors import InvalidIdentity, InvalidLead
 from starlight_sequences.header_text import (
     UnsafeKind,
+    find_unsafe_character,
     header_text_problem,
     identifier_problem,
     normalise_header_text,
@@ -86,6 +88,14 @@ def test_control_characters_line_breaks_and_bidi_controls_are_refused(
 @pytest.mark.parametrize("given", ["ann\t", "ann\n", "a\x1bb", "a\u202eb", "a\u2028b"])
 def test_identifiers_are_refused_for_any_unsafe_character_even_at_the_ends(given: str) -> None:
     assert identifier_problem(given) is not None
+
+
+def test_exactly_controls_separators_bidi_controls_and_surrogates_are_unsafe() -> None:
+    bidi = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    for code in range(0x110000):
+        char = chr(code)
+        expected = unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in bidi
+        assert (find_unsafe_character(char) is not None) is expected, hex(code)
 
 
 def test_identifiers_are_not_normalised() -> None:
