@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from starlight_sequences.adapters.smtp import compose_email
 from starlight_sequences.campaigns import EmailIdentity
+from starlight_sequences.channels import Action
+from starlight_sequences.drafts import ChannelLimits, Draft, DraftStatus, draft_problems
 from starlight_sequences.errors import InvalidIdentity, InvalidLead
 from starlight_sequences.header_text import (
     UnsafeKind,
@@ -171,3 +173,24 @@ def test_any_lead_name_is_a_typed_error_or_fits_a_header(first: str, last: str) 
         return
     lead = Lead(id="ann", first_name=first, last_name=last)
     _assert_fits_a_header(" ".join(p for p in (lead.first_name, lead.last_name) if p))
+
+
+@given(header_text_inputs | st.text(max_size=60))
+def test_any_drafted_subject_needs_attention_or_fits_a_header(text: str) -> None:
+    limits = ChannelLimits.for_action(Action.EMAIL)
+    drafted = Draft(
+        campaign_id=CampaignId("c"),
+        lead_id=LeadId("ann"),
+        step=1,
+        action=Action.EMAIL,
+        subject=text,
+        body="Hello",
+        status=DraftStatus.READY,
+    )
+    problems = draft_problems(drafted.subject, drafted.body, limits)
+    if header_text_problem(text) is not None:
+        assert any(p.startswith("subject") for p in problems)
+        return
+    assert drafted.subject is not None
+    if not problems:
+        _assert_fits_a_header(drafted.subject)
