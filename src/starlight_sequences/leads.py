@@ -118,6 +118,7 @@ def _check_local_part(local: str) -> str:
 # IDNA decides about them.
 _IDNA_CONTEXTUAL: Final = frozenset("\u200c\u200d\u00b7\u0375\u05f3\u05f4\u30fb")
 _LDH_LABEL: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+_NOT_LDH_ASCII: Final = re.compile(r"[^-.0-9A-Za-z\u0080-\U0010ffff]")
 
 
 def _idna_label(label: str) -> str:
@@ -168,11 +169,15 @@ def _check_domain(domain: str) -> str:
         raise _Rejected("nothing after the @")
     if domain.startswith("["):
         raise _Rejected("address literals such as [192.0.2.1] are not accepted")
+    # ASCII outside letters, digits, hyphens and dots first, for a message naming it.
+    stray = _NOT_LDH_ASCII.search(domain)
+    if stray is not None:
+        raise _Rejected(f"the domain contains {stray.group()!r}")
     try:
-        # UTS 46 non-transitional mapping: case folding, full-width forms, NFC ("ß" stays).
-        # STD3 rules are applied below, with messages naming the character.
+        # UTS 46 non-transitional mapping with STD3 rules (host names): upper case and
+        # full-width forms become plain lower case, NFC; "ß" stays "ß".
         mapped = idna.uts46_remap(
-            domain.translate(_DOT_VARIANTS), std3_rules=False, transitional=False
+            domain.translate(_DOT_VARIANTS), std3_rules=True, transitional=False
         )
     except idna.IDNAError as exc:
         raise _Rejected(f"the domain {domain!r} is not valid under IDNA 2008: {exc}") from None

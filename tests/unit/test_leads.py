@@ -104,6 +104,8 @@ def test_valid_emails_are_kept_with_a_lower_case_ascii_domain(given: str, stored
         ("jane@ab--cd.com", "hyphens in 3rd and 4th position"),
         ("jane@a\u200db.com", "Joiner U+200D not allowed"),
         ("jane@ab⒈com", "not valid under IDNA 2008"),
+        ("jane@example\u2024com", "not valid under IDNA 2008"),  # one dot leader: no dot
+        ("jane@\u2100.com", "not valid under IDNA 2008"),  # maps to "a/c" under UTS 46
     ],
 )
 def test_malformed_emails_are_rejected_naming_lead_field_and_reason(
