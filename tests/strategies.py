@@ -146,3 +146,31 @@ def slot_requests(draw: st.DrawFn, max_size: int = 25) -> list[SlotRequest]:
         )
         for index in range(count)
     ]
+
+
+# --- header text ------------------------------------------------------------------------------
+
+# Characters the header rule (starlight_sequences.header_text) refuses besides Cc and Cs.
+REFUSED_IN_HEADERS = "\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def header_safe_text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
+    """Any text the header rule accepts as it is (no control characters, no line breaks, no
+    bidirectional controls): names and subjects a lead or a draft may hold."""
+    return st.text(
+        alphabet=st.characters(
+            exclude_categories=("Cc", "Cs"), exclude_characters=REFUSED_IN_HEADERS
+        ),
+        min_size=min_size,
+        max_size=max_size,
+    )
+
+
+# Text that is mostly harmless, with the characters the rule normalises or refuses mixed in.
+header_text_inputs = st.text(
+    alphabet=st.one_of(
+        st.characters(),
+        st.sampled_from("\t\r\n\x0b\x0c\x1b\x7f\x85\x9b \u00a0\u3000" + REFUSED_IN_HEADERS),
+    ),
+    max_size=80,
+)

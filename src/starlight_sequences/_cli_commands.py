@@ -23,6 +23,7 @@ from starlight_sequences._cli_output import (
     format_utc,
     plain,
     table,
+    terminal_text,
 )
 from starlight_sequences.adapters.linkedin_tasks import LinkedInTaskFile, LinkedInTaskSender
 from starlight_sequences.adapters.outbox import OutboxEmailSender
@@ -76,13 +77,13 @@ class CommandError(Exception):
 
 
 def say(text: str = "") -> None:
-    """Write a line to stdout."""
-    print(text)
+    """Write a line to stdout; control characters from users are shown escaped."""
+    print(terminal_text(text))
 
 
 def warn(text: str) -> None:
-    """Write a line to stderr."""
-    print(text, file=sys.stderr)
+    """Write a line to stderr; control characters from users are shown escaped."""
+    print(terminal_text(text), file=sys.stderr)
 
 
 class Session:

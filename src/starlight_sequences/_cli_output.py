@@ -9,22 +9,46 @@ from typing import TextIO
 
 from starlight_sequences.locations import load_timezone
 
-__all__ = ["DraftingProgress", "format_local", "format_utc", "plain", "table"]
+__all__ = ["DraftingProgress", "format_local", "format_utc", "plain", "table", "terminal_text"]
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# Format characters that are harmless and needed: the joiners of Persian, Indic scripts and
+# emoji sequences. Every other one (bidi overrides, isolates, marks...) is shown escaped.
+_KEPT_FORMAT = frozenset("\u200c\u200d")
+
+
+def _escaped(char: str) -> str | None:
+    """``char`` as a visible escape (``\\x1b``, ``\\u202e``) when a terminal would act on it
+    instead of showing it (C0/C1 controls, DEL, bidi and other format characters, line and
+    paragraph separators, surrogates), else None."""
+    category = unicodedata.category(char)
+    if category in ("Cc", "Cs", "Zl", "Zp") or (category == "Cf" and char not in _KEPT_FORMAT):
+        code = ord(char)
+        if code < 0x100:
+            return f"\\x{code:02x}"
+        return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return None
 
 
 def plain(text: str) -> str:
-    """``text`` on one line with control characters replaced, safe to print in a terminal."""
+    """``text`` on one line, safe to print in a terminal: tabs and line breaks become spaces,
+    every other control or format character is shown escaped (ESC as ``\\x1b``), so text
+    from users (ids, names, reasons) cannot move the cursor, recolour or retitle the terminal.
+    """
     out = []
     for char in text:
         if char in "\t\r\n":
             out.append(" ")
-        elif unicodedata.category(char) in ("Cc", "Cf", "Cs"):
-            out.append("?")
         else:
-            out.append(char)
+            out.append(_escaped(char) or char)
     return "".join(out)
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with its line breaks (``\\n``) and tabs kept and every other control or format
+    character escaped as :func:`plain` does (a ``\\r`` too: it would overwrite the line).
+    The command's ``say`` and ``warn`` pass everything through it."""
+    return "".join(char if char in "\n\t" else (_escaped(char) or char) for char in text)
 
 
 def format_utc(moment: dt.datetime | None) -> str:

@@ -16,9 +16,19 @@ from starlight_sequences.cadence import CadenceStep, ExclusionReason
 from starlight_sequences.calendar import BusinessHours
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.credits import PriceTable
-from starlight_sequences.errors import IllegalTransition, InvalidSettings
+from starlight_sequences.errors import (
+    IllegalTransition,
+    InvalidIdentity,
+    InvalidLead,
+    InvalidSettings,
+)
+from starlight_sequences.header_text import (
+    header_text_problem,
+    identifier_problem,
+    normalise_header_text,
+)
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
-from starlight_sequences.leads import Lead
+from starlight_sequences.leads import Lead, normalise_email
 from starlight_sequences.shapes import SendShape
 
 __all__ = [
@@ -120,25 +130,69 @@ class StopScope(enum.StrEnum):
     WORKSPACE = "workspace"
 
 
+def _sender_id(value: str) -> SenderId:
+    # A converter only for the type: EmailIdentity(id="ada") type-checks, the attribute is a
+    # SenderId.
+    return SenderId(value)
+
+
+def _check_sender_id(sender_id: object) -> None:
+    if not isinstance(sender_id, str):
+        raise InvalidIdentity(str(sender_id), "id", f"must be text, not {type(sender_id).__name__}")
+    if not sender_id.strip():
+        raise InvalidIdentity(sender_id, "id", "is empty")
+    unsafe = identifier_problem(sender_id)
+    if unsafe is not None:
+        raise InvalidIdentity(
+            sender_id, "id", f"{unsafe.reason}; an id cannot hold control characters"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class EmailIdentity:
     """A mailbox that sends a campaign's emails.
 
+    Construction checks and normalises the header fields, so a mailbox that review accepted
+    is never refused by a sender: the address as a lead's email is (``docs/leads.md``: the
+    domain in lower-case ASCII form), the display name by the header rule of
+    :mod:`starlight_sequences.header_text` (tabs become spaces, surrounding white space goes;
+    line breaks and other control characters are refused).
+
     Attributes:
         id: the sender id (stable; caps and spacing are counted per id across campaigns).
+            Plain ``str`` is accepted; no control characters.
         address: the From address.
-        display_name: the From name.
+        display_name: the From name ("" for none).
         timezone: where the mailbox's day and week are counted for caps.
         min_spacing: shortest gap between two emails of this mailbox.
         daily_cap: most emails per mailbox-local day.
+
+    Raises:
+        InvalidIdentity: naming the identity and the field (``id``, ``address``,
+            ``display_name``).
     """
 
-    id: SenderId
+    id: SenderId = attrs.field(converter=_sender_id)
     address: str
     display_name: str = ""
     timezone: str = "UTC"
     min_spacing: dt.timedelta = dt.timedelta(minutes=3)
     daily_cap: int = 40
+
+    def __attrs_post_init__(self) -> None:
+        _check_sender_id(self.id)
+        try:
+            address = normalise_email(self.address)
+        except InvalidLead as exc:
+            raise InvalidIdentity(self.id, "address", exc.reason) from None
+        unsafe = header_text_problem(self.display_name)
+        if unsafe is not None:
+            raise InvalidIdentity(
+                self.id, "display_name", f"{unsafe.reason}; the From name must be one line"
+            )
+        # Frozen class: attrs documents object.__setattr__ as the way to normalise on init.
+        object.__setattr__(self, "address", address)
+        object.__setattr__(self, "display_name", normalise_header_text(self.display_name))
 
 
 @attrs.frozen(kw_only=True)
@@ -146,7 +200,7 @@ class LinkedInIdentity:
     """A LinkedIn account that sends a campaign's connection requests and messages.
 
     Attributes:
-        id: the sender id.
+        id: the sender id. Plain ``str`` is accepted; no control characters.
         profile_url: the account's own profile.
         premium: premium accounts may write 300-character notes; free ones 200.
         notes_exhausted: the account's monthly quota of notes is used up.
@@ -156,9 +210,12 @@ class LinkedInIdentity:
         min_spacing: shortest gap between two actions of this account.
         weekly_connect_cap: most connection requests per account-local ISO week.
         daily_message_cap: most messages per account-local day.
+
+    Raises:
+        InvalidIdentity: the id is empty or holds a control character.
     """
 
-    id: SenderId
+    id: SenderId = attrs.field(converter=_sender_id)
     profile_url: str = ""
     premium: bool = False
     notes_exhausted: bool = False
@@ -167,6 +224,9 @@ class LinkedInIdentity:
     min_spacing: dt.timedelta = dt.timedelta(minutes=5)
     weekly_connect_cap: int = 100
     daily_message_cap: int = 50
+
+    def __attrs_post_init__(self) -> None:
+        _check_sender_id(self.id)
 
 
 @attrs.frozen(kw_only=True)

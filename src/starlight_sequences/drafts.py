@@ -7,6 +7,7 @@ import enum
 import attrs
 
 from starlight_sequences.channels import Action
+from starlight_sequences.header_text import UnsafeKind, header_text_problem, normalise_header_text
 from starlight_sequences.ids import CampaignId, LeadId
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Draft",
     "DraftStatus",
     "draft_problems",
+    "normalise_subject",
 ]
 
 EMAIL_SUBJECT_LIMIT = 200
@@ -70,30 +72,57 @@ class ChannelLimits:
         )
 
 
+def normalise_subject(subject: str | None) -> str | None:
+    """A subject as a draft stores it: tidied by the header rule (tabs become spaces,
+    surrounding white space goes; see :mod:`starlight_sequences.header_text`). Never raises:
+    what the rule refuses is left for :func:`draft_problems` to report."""
+    return None if subject is None else normalise_header_text(subject)
+
+
+def _subject_problem(subject: str) -> str | None:
+    unsafe = header_text_problem(subject)
+    if unsafe is None:
+        return None
+    if unsafe.kind is UnsafeKind.LINE_BREAK:
+        return f"subject must be one line (it {unsafe.reason})"
+    return f"subject {unsafe.reason}; an email header cannot hold it"
+
+
 def draft_problems(subject: str | None, body: str, limits: ChannelLimits) -> tuple[str, ...]:
     """Every way a draft breaks its channel's rules, as sentences; empty when it is valid.
 
-    Email: a one-line subject (no CR/LF), non-empty, at most ``subject_max`` characters.
-    All channels: a non-empty body (whitespace does not count), within ``body_max``.
+    The subject is judged as :func:`normalise_subject` stores it (a tab is no problem, a
+    trailing newline neither). Email: a non-empty subject, one line, without control
+    characters or bidirectional controls (the header rule of
+    :mod:`starlight_sequences.header_text`), at most ``subject_max`` characters. All channels:
+    a non-empty body (whitespace does not count), within ``body_max``, without unpaired
+    surrogates (which cannot be written as UTF-8, so no sender could send it).
     """
     problems: list[str] = []
+    subject = normalise_subject(subject)
     if limits.needs_subject:
-        if subject is None or not subject.strip():
+        if not subject:
             problems.append("subject is empty")
         else:
-            if "\r" in subject or "\n" in subject:
-                problems.append("subject must be one line (it contains a line break)")
+            if (problem := _subject_problem(subject)) is not None:
+                problems.append(problem)
             if len(subject) > limits.subject_max:
                 problems.append(
                     f"subject is {len(subject)} characters; the limit is {limits.subject_max}"
                 )
     elif subject:
         problems.append(f"a {limits.action.value} has no subject")
+    what = "note" if limits.action is Action.LINKEDIN_CONNECT else "body"
     if not body.strip():
         problems.append("body is empty")
     elif limits.body_max is not None and len(body) > limits.body_max:
-        what = "note" if limits.action is Action.LINKEDIN_CONNECT else "body"
         problems.append(f"{what} is {len(body)} characters; the limit is {limits.body_max}")
+    surrogate = next((i for i, c in enumerate(body) if "\ud800" <= c <= "\udfff"), None)
+    if surrogate is not None:
+        problems.append(
+            f"{what} contains an unpaired surrogate (U+{ord(body[surrogate]):04X}) at "
+            f"position {surrogate + 1}, which cannot be written as UTF-8"
+        )
     return tuple(problems)
 
 
@@ -104,7 +133,9 @@ class Draft:
     Attributes:
         campaign_id, lead_id, step: which (campaign, lead, step) it belongs to.
         action: the step's action.
-        subject: email subject; None for LinkedIn.
+        subject: email subject; None for LinkedIn. Stored as :func:`normalise_subject` gives
+            it (also through ``attrs.evolve``), so an edited or drafted subject with a tab
+            holds a space; whatever the header rule refuses stays, for the check to report.
         body: the text (email body, connection note, or LinkedIn message).
         status: READY, or NEEDS_ATTENTION with ``problem`` saying why.
         problem: why it needs attention ("" when ready).
@@ -116,7 +147,7 @@ class Draft:
     lead_id: LeadId
     step: int
     action: Action
-    subject: str | None
+    subject: str | None = attrs.field(converter=normalise_subject)
     body: str
     status: DraftStatus
     problem: str = ""

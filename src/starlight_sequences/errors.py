@@ -15,6 +15,7 @@ builtin that fits, so ``except ValueError`` in a host app keeps working::
     │   ├── InvalidShape                          a send shape (names the step)
     │   ├── InvalidDraft                          a draft breaks its channel's limits
     │   ├── InvalidSettings                       campaign or workspace settings
+    │   │   └── InvalidIdentity                   a sender identity's field (names both)
     │   └── InvalidEvent                          an inbound event that cannot apply
     ├── NotFound (LookupError)                    something asked for does not exist
     │   ├── UnknownShape                          lists the known keys
@@ -128,6 +129,17 @@ class InvalidDraft(InvalidInput):
 
 class InvalidSettings(InvalidInput):
     """Campaign or workspace settings that cannot work."""
+
+
+class InvalidIdentity(InvalidSettings):
+    """A sender identity's field is invalid (a mailbox address, a display name with a line
+    break...); the message names the identity and the field."""
+
+    def __init__(self, identity: str, field: str, reason: str) -> None:
+        self.identity = identity
+        self.field = field
+        self.reason = reason
+        super().__init__(f"sender identity {identity!r}: {field}: {reason}")
 
 
 class InvalidEvent(InvalidInput):

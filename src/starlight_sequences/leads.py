@@ -27,6 +27,7 @@ from typing import Final, TextIO, TypedDict
 
 import attrs
 import holidays
+import idna
 
 from starlight_sequences.errors import (
     InvalidLead,
@@ -34,6 +35,11 @@ from starlight_sequences.errors import (
     UnknownCountry,
     UnknownSubdivision,
     UnknownTimezone,
+)
+from starlight_sequences.header_text import (
+    header_text_problem,
+    identifier_problem,
+    normalise_header_text,
 )
 from starlight_sequences.ids import LeadId
 from starlight_sequences.locations import (
@@ -51,6 +57,7 @@ __all__ = [
     "import_leads",
     "import_leads_csv",
     "locate",
+    "normalise_email",
 ]
 
 
@@ -107,47 +114,88 @@ def _check_local_part(local: str) -> str:
     return local
 
 
-def _check_domain(domain: str) -> tuple[str, str]:
-    """Return the domain lower-cased (Unicode form as given) and its ASCII (DNS) form."""
+# Joiners and punctuation IDNA 2008 allows in context only (Persian ZWNJ, Catalan "l·l"...):
+# IDNA decides about them.
+_IDNA_CONTEXTUAL: Final = frozenset("\u200c\u200d\u00b7\u0375\u05f3\u05f4\u30fb")
+_LDH_LABEL: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+_NOT_LDH_ASCII: Final = re.compile(r"[^-.0-9A-Za-z\u0080-\U0010ffff]")
+
+
+def _idna_label(label: str) -> str:
+    """The A-label of a label that is not plain letters-digits-hyphens, checked by IDNA 2008.
+
+    An ``xn--`` label must decode to a valid U-label and be that U-label's own A-label, so one
+    domain has one stored form.
+    """
+    try:
+        ascii_label = idna.alabel(label).decode("ascii")
+        if ascii_label.startswith("xn--") and idna.alabel(idna.ulabel(ascii_label)) != (
+            ascii_label.encode("ascii")
+        ):
+            raise idna.IDNAError("not the canonical A-label of its Unicode form")
+    except idna.IDNAError as exc:
+        raise _Rejected(f"the domain label {label!r} is not valid under IDNA 2008: {exc}") from None
+    return ascii_label
+
+
+def _check_label(label: str, domain: str) -> str:
+    """Check one mapped label; return its ASCII form."""
+    # Plain LDH labels are valid IDNA 2008 labels as they are (the common case, and fast).
+    if len(label) <= _LABEL_MAX_OCTETS and _LDH_LABEL.fullmatch(label) and label[2:4] != "--":
+        return label
+    if not label:
+        raise _Rejected(
+            f"the domain {domain!r} has an empty label (a leading, trailing or doubled dot)"
+        )
+    for char in label:
+        if char == "-" or (char.isascii() and char.isalnum()) or char in _IDNA_CONTEXTUAL:
+            continue
+        if char.isascii() or not _is_unicode_word_char(char):
+            raise _Rejected(f"the domain contains {char!r}")
+    if unicodedata.category(label[0]).startswith("M"):
+        raise _Rejected(f"the domain label {label!r} starts with a combining mark")
+    if label.startswith("-") or label.endswith("-"):
+        raise _Rejected(f"the domain label {label!r} starts or ends with a hyphen")
+    if len(_ascii_label(label)) > _LABEL_MAX_OCTETS:
+        raise _Rejected(f"the domain label {label!r} is longer than {_LABEL_MAX_OCTETS} bytes")
+    return _idna_label(label)
+
+
+@functools.lru_cache(maxsize=4096)  # leads of one company share a domain
+def _check_domain(domain: str) -> str:
+    """Return the domain in its stored form: lower-case ASCII, ``xn--`` A-labels for
+    internationalised labels (UTS 46 mapping, then IDNA 2008), or raise _Rejected."""
     if not domain:
         raise _Rejected("nothing after the @")
     if domain.startswith("["):
         raise _Rejected("address literals such as [192.0.2.1] are not accepted")
-    domain = unicodedata.normalize("NFC", domain.translate(_DOT_VARIANTS))
-    domain = unicodedata.normalize("NFC", domain.lower())
-    labels = domain.split(".")
+    # ASCII outside letters, digits, hyphens and dots first, for a message naming it.
+    stray = _NOT_LDH_ASCII.search(domain)
+    if stray is not None:
+        raise _Rejected(f"the domain contains {stray.group()!r}")
+    try:
+        # UTS 46 non-transitional mapping with STD3 rules (host names): upper case and
+        # full-width forms become plain lower case, NFC; "ß" stays "ß".
+        mapped = idna.uts46_remap(
+            domain.translate(_DOT_VARIANTS), std3_rules=True, transitional=False
+        )
+    except idna.IDNAError as exc:
+        raise _Rejected(f"the domain {domain!r} is not valid under IDNA 2008: {exc}") from None
+    labels = mapped.split(".")
     if len(labels) < 2:
         raise _Rejected(f"the domain {domain!r} has no dot (expected e.g. example.com)")
-    ascii_labels = []
-    for label in labels:
-        if not label:
-            raise _Rejected(
-                f"the domain {domain!r} has an empty label (a leading, trailing or doubled dot)"
-            )
-        for char in label:
-            if char == "-" or (char.isascii() and char.isalnum()):
-                continue
-            if char.isascii() or not _is_unicode_word_char(char):
-                raise _Rejected(f"the domain contains {char!r}")
-        if unicodedata.category(label[0]).startswith("M"):
-            raise _Rejected(f"the domain label {label!r} starts with a combining mark")
-        if label.startswith("-") or label.endswith("-"):
-            raise _Rejected(f"the domain label {label!r} starts or ends with a hyphen")
-        ascii_label = _ascii_label(label)
-        if len(ascii_label) > _LABEL_MAX_OCTETS:
-            raise _Rejected(f"the domain label {label!r} is longer than {_LABEL_MAX_OCTETS} bytes")
-        ascii_labels.append(ascii_label)
+    ascii_labels = [_check_label(label, domain) for label in labels]
     ascii_domain = ".".join(ascii_labels)
     if len(ascii_domain) > _DOMAIN_MAX_OCTETS:
         raise _Rejected(f"the domain is longer than {_DOMAIN_MAX_OCTETS} bytes")
-    top = labels[-1]
+    top = ascii_labels[-1]
     if top.isdigit() or len(top) < 2:
         raise _Rejected(f"the domain {domain!r} does not end in a top-level domain")
-    return domain, ascii_domain
+    return ascii_domain
 
 
-def _split_email(address: str) -> tuple[str, str, str]:
-    """Return (local part, domain, ASCII domain) of a normalised address, or raise _Rejected."""
+def _split_email(address: str) -> tuple[str, str]:
+    """Return (local part, ASCII domain) of a normalised address, or raise _Rejected."""
     text = address.strip()
     if not text:
         raise _Rejected("is empty")
@@ -161,23 +209,40 @@ def _split_email(address: str) -> tuple[str, str, str]:
     raw_local, raw_domain = text.split("@")
     try:
         local = _check_local_part(raw_local)
-        domain, ascii_domain = _check_domain(raw_domain)
+        ascii_domain = _check_domain(raw_domain)
     except _Rejected as exc:
         raise _Rejected(f"{text!r}: {exc.reason}") from None
     if len(local.encode("utf-8")) + 1 + len(ascii_domain) > _ADDRESS_MAX_OCTETS:
         raise _Rejected(f"{text!r} is longer than {_ADDRESS_MAX_OCTETS} bytes")
-    return local, domain, ascii_domain
+    return local, ascii_domain
 
 
 def _normalise_email(address: str) -> str:
-    local, domain, _ = _split_email(address)
-    return f"{local}@{domain}"
+    local, ascii_domain = _split_email(address)
+    return f"{local}@{ascii_domain}"
 
 
 def _email_identity(address: str) -> str:
-    """The key two addresses are "the same person" by: case-insensitive, ASCII domain."""
-    local, _, ascii_domain = _split_email(address)
+    """The key two addresses are "the same person" by: the stored form, case-insensitively."""
+    local, ascii_domain = _split_email(address)
     return f"{local.lower()}@{ascii_domain}"
+
+
+def normalise_email(address: str) -> str:
+    """The stored form of an email address (a lead's, or a mailbox's): see ``docs/leads.md``.
+
+    Surrounding whitespace is removed, the local part is kept as written (in NFC form) and the
+    domain becomes lower-case ASCII: UTS 46 mapping (full-width letters, upper case), then
+    IDNA 2008, with ``xn--`` A-labels for internationalised labels. Normalising a stored
+    address again gives it back unchanged.
+
+    Raises:
+        InvalidLead: the address is malformed (lead ``""``, field ``"email"``), with the reason.
+    """
+    try:
+        return _normalise_email(address)
+    except _Rejected as exc:
+        raise InvalidLead("", "email", exc.reason) from None
 
 
 # --- LinkedIn --------------------------------------------------------------------------------
@@ -288,6 +353,26 @@ def _text_problem(field: str, value: object, problems: list[tuple[str, str]]) ->
         problems.append((field, f"must be text, not {type(value).__name__}"))
 
 
+def _id_problem(lead_id: object, problems: list[tuple[str, str]]) -> None:
+    if not isinstance(lead_id, str):
+        problems.append(("id", f"must be text, not {type(lead_id).__name__}"))
+    elif not lead_id.strip():
+        problems.append(("id", "is empty"))
+    elif (unsafe := identifier_problem(lead_id)) is not None:
+        problems.append(("id", f"{unsafe.reason}; an id cannot hold control characters"))
+
+
+def _name(field: str, value: object, problems: list[tuple[str, str]]) -> str:
+    """A name as it goes into a ``To:`` header (see ``header_text``): tidied, or a problem."""
+    if not isinstance(value, str):
+        problems.append((field, f"must be text, not {type(value).__name__}"))
+        return ""
+    unsafe = header_text_problem(value)
+    if unsafe is not None:
+        problems.append((field, f"{unsafe.reason}; a name must be one line of text"))
+    return normalise_header_text(value)
+
+
 def _optional_text(field: str, value: object, problems: list[tuple[str, str]]) -> str | None:
     """Blank means absent; anything else must be text (stripped)."""
     if value is None:
@@ -311,13 +396,9 @@ def _checked(values: _LeadValues) -> tuple[_LeadValues, list[tuple[str, str]]]:
     """Return the normalised values and every (field, reason) problem found, in field order."""
     out = values.copy()
     problems: list[tuple[str, str]] = []
-    lead_id: object = values["id"]
-    if not isinstance(lead_id, str):
-        problems.append(("id", f"must be text, not {type(lead_id).__name__}"))
-    elif not lead_id.strip():
-        problems.append(("id", "is empty"))
-    _text_problem("first_name", values["first_name"], problems)
-    _text_problem("last_name", values["last_name"], problems)
+    _id_problem(values["id"], problems)
+    out["first_name"] = _name("first_name", values["first_name"], problems)
+    out["last_name"] = _name("last_name", values["last_name"], problems)
     _text_problem("company", values["company"], problems)
     _text_problem("title", values["title"], problems)
 
@@ -380,6 +461,11 @@ def _frozen_fields(value: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
 
+def _lead_id(value: str) -> LeadId:
+    # A converter only for the type: Lead(id="ann") type-checks, and the attribute stays LeadId.
+    return LeadId(value)
+
+
 def _fields_key(value: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     # Compare and hash the read-only mapping by its items.
     return tuple(sorted(value.items()))
@@ -390,15 +476,19 @@ class Lead:
     """A person to reach, with where they are (for business-day timing).
 
     Construction checks and normalises every field (see ``docs/leads.md``): blank optional
-    text becomes None, the email's domain is lower-cased, the LinkedIn URL takes its canonical
-    form, country and subdivision their canonical codes. A lead needs no channel to exist: one
-    without email and LinkedIn is excluded later by the cadence, with a reason.
+    text becomes None, names are tidied for the ``To:`` header (tabs become spaces, surrounding
+    white space goes), the email's domain takes its lower-case ASCII (``xn--``) form, the
+    LinkedIn URL its canonical form, country and subdivision their canonical codes. A lead
+    needs no channel to exist: one without email and LinkedIn is excluded later by the cadence,
+    with a reason.
 
     Attributes:
-        id: the host app's identifier of the contact (non-empty).
-        first_name, last_name: name fields.
+        id: the host app's identifier of the contact (non-empty, no control characters; plain
+            ``str`` is accepted and typed as ``LeadId``).
+        first_name, last_name: name fields; one line each, without control characters (they
+            go into the ``To:`` header, see :mod:`starlight_sequences.header_text`).
         company, title: what the drafter personalises with.
-        email: syntactically valid address, or None.
+        email: syntactically valid address (domain in its ASCII form), or None.
         linkedin_url: canonical profile URL (``https://www.linkedin.com/in/<slug>``), or None.
         country: ISO 3166-1 alpha-2 code, or None to take the campaign's default.
         subdivision: state/region code as the ``holidays`` package names it, or None. Without
@@ -412,7 +502,7 @@ class Lead:
         InvalidLead: a field is invalid; the error names the lead and the field.
     """
 
-    id: LeadId
+    id: LeadId = attrs.field(converter=_lead_id)
     first_name: str = ""
     last_name: str = ""
     company: str = ""
@@ -445,6 +535,8 @@ class Lead:
             field, reason = problems[0]
             raise InvalidLead(str(self.id), field, reason)
         # Frozen class: attrs documents object.__setattr__ as the way to normalise on init.
+        object.__setattr__(self, "first_name", normalised["first_name"])
+        object.__setattr__(self, "last_name", normalised["last_name"])
         object.__setattr__(self, "email", normalised["email"])
         object.__setattr__(self, "linkedin_url", normalised["linkedin_url"])
         object.__setattr__(self, "country", normalised["country"])

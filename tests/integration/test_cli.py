@@ -532,6 +532,73 @@ def test_a_failing_create_leaves_the_earlier_campaign_and_credits_intact(created
     assert created("approve", "q1") == 0
 
 
+# --------------------------------------------------------------------------- text from users
+
+
+def assert_no_raw_controls(cli: CLI) -> None:
+    for stream in (cli.out, cli.err):
+        raw = [c for c in stream if c not in "\n" and (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F)]
+        assert raw == [], raw
+
+
+def test_a_lead_id_with_an_escape_character_is_refused_and_printed_escaped(cli: CLI) -> None:
+    source = cli.write(
+        "evil.csv",
+        "id,first_name,email,country,timezone\n"
+        "evil\x1b]0;pwned\x07,Eve,eve@example.com,US,America/New_York\n"
+        "wipe\x1b[2J,Wes,wes@example.com,US,America/New_York\n"
+        "ann,Ann\x1b[31m,ann@example.com,US,America/New_York\n"
+        "maya,Maya,maya@example.com,IL,Asia/Jerusalem\n",
+    )
+
+    code = cli("import", str(source), db=False)
+
+    assert code == 1
+    assert "1 lead(s) imported, 3 row(s) with problems" in cli.out
+    assert "row 2 (lead 'evil\\x1b]0;pwned\\x07'): id: contains a control character" in cli.err
+    assert "row 3 (lead 'wipe\\x1b[2J'): id:" in cli.err
+    assert "row 4 (lead 'ann'): first_name: contains a control character (U+001B)" in cli.err
+    assert_no_raw_controls(cli)
+
+
+def test_a_lead_id_from_the_task_file_is_printed_escaped(approved: CLI) -> None:
+    approved.clock.set(dt.datetime(2026, 11, 30, 14, 45, tzinfo=dt.UTC))
+    assert approved("run", "--once") == 0
+    task_file = approved.db.parent / "linkedin-tasks.jsonl"
+    # The task file is a plain file people and tools edit: what it holds is untrusted.
+    task = json.loads(task_file.read_text().splitlines()[0])
+    task.update(lead_id="lukas\x1b[2J\x1b]0;pwned\x07", recipient_name="Lukas\x9b31m")
+    task_file.write_text(json.dumps(task) + "\n")
+
+    assert approved("tasks") == 0
+
+    assert "lukas\\x1b[2J\\x1b]0;pwned\\x07, step" in approved.out
+    assert "connection request to Lukas\\x9b31m" in approved.out
+    assert_no_raw_controls(approved)
+
+
+def test_a_mailbox_name_with_a_trailing_newline_is_tidied_and_one_with_a_header_is_refused(
+    funded: CLI,
+) -> None:
+    leads = funded.write("leads.csv", GOOD_CSV)
+    base = ["create", "--name", "Q1", "--brief", BRIEF, "--shape", "cold-email"]
+    base += ["--leads", str(leads), "--mailbox", "ada@nimbus.example.com"]
+
+    assert (
+        funded(*base, "--mailbox-name", "Ada\nBcc: victim@evil.example", "--campaign-id", "x") == 1
+    )
+    assert_one_line_error(funded, "sender identity", "display_name", "line break (U+000A)")
+
+    assert funded(*base, "--mailbox-name", "Ada\n", "--campaign-id", "q1") == 0, funded.err
+    storage = SQLiteStorage(funded.db)
+    try:
+        campaign = storage.get_campaign(WorkspaceId("default"), CampaignId("q1"))
+    finally:
+        storage.close()
+    assert campaign.email_identity is not None
+    assert campaign.email_identity.display_name == "Ada"
+
+
 # --------------------------------------------------------------------------- real processes
 
 

@@ -14,7 +14,7 @@ from starlight_sequences.errors import (
     UnknownTimezone,
 )
 from starlight_sequences.ids import LeadId
-from starlight_sequences.leads import Lead, derive_lead_id, locate
+from starlight_sequences.leads import Lead, derive_lead_id, locate, normalise_email
 
 
 def lead(**overrides: Any) -> Lead:
@@ -36,19 +36,25 @@ def lead(**overrides: Any) -> Lead:
         ("o'brien@example.ie", "o'brien@example.ie"),
         ("a!#$%&'*/=?^_`{|}~-b@example.com", "a!#$%&'*/=?^_`{|}~-b@example.com"),
         ("x@sub-domain.example.io", "x@sub-domain.example.io"),
-        ("jane@bücher.de", "jane@bücher.de"),
-        ("jane@BÜCHER.DE", "jane@bücher.de"),
+        ("jane@bücher.de", "jane@xn--bcher-kva.de"),
+        ("jane@BÜCHER.DE", "jane@xn--bcher-kva.de"),
         ("jane@xn--bcher-kva.de", "jane@xn--bcher-kva.de"),
-        ("用户@例子.广告", "用户@例子.广告"),
-        ("用户@例子。广告", "用户@例子.广告"),
+        ("jane@XN--BCHER-KVA.DE", "jane@xn--bcher-kva.de"),
+        ("用户@例子.广告", "用户@xn--fsqu00a.xn--4rr70v"),
+        ("用户@例子。广告", "用户@xn--fsqu00a.xn--4rr70v"),
         ("Dörte@example.de", "Dörte@example.de"),
         ("josé@correo.es", "josé@correo.es"),
-        ("чебурашка@ящик-с-апельсинами.рф", "чебурашка@ящик-с-апельсинами.рф"),
-        ("Ωmega@Ελληνικά.gr", "Ωmega@ελληνικά.gr"),
+        ("чебурашка@ящик-с-апельсинами.рф", "чебурашка@xn-----8kcayoeblonkwzf2jqc1b.xn--p1ai"),
+        ("Ωmega@Ελληνικά.gr", "Ωmega@xn--hxargifdar.gr"),
         ("a" * 64 + "@example.com", "a" * 64 + "@example.com"),
+        # UTS 46 mapping: full-width letters and dots are the ASCII ones.
+        ("a@EXAMPLE.ＣＯＭ", "a@example.com"),
+        ("a@ｅｘａｍｐｌｅ．ｃｏｍ", "a@example.com"),
+        # IDNA 2008, non-transitional: "ß" is its own letter, not "ss" (faß.de is not fass.de).
+        ("a@faß.de", "a@xn--fa-hia.de"),
     ],
 )
-def test_valid_emails_are_kept_with_a_lower_case_domain(given: str, stored: str) -> None:
+def test_valid_emails_are_kept_with_a_lower_case_ascii_domain(given: str, stored: str) -> None:
     assert lead(email=given).email == stored
 
 
@@ -92,6 +98,14 @@ def test_valid_emails_are_kept_with_a_lower_case_domain(given: str, stored: str)
         ("ja\u200bne@example.com", "'\\u200b'"),
         ("ja\x00ne@example.com", "'\\x00'"),
         ("mailto:jane@example.com", "':'"),
+        # IDNA 2008: invalid A-labels, labels it disallows, joiners out of context.
+        ("jane@xn--zz.com", "Invalid A-label"),
+        ("jane@xn--a-ecp.com", "not valid under IDNA 2008"),
+        ("jane@ab--cd.com", "hyphens in 3rd and 4th position"),
+        ("jane@a\u200db.com", "Joiner U+200D not allowed"),
+        ("jane@ab⒈com", "not valid under IDNA 2008"),
+        ("jane@example\u2024com", "not valid under IDNA 2008"),  # one dot leader: no dot
+        ("jane@\u2100.com", "not valid under IDNA 2008"),  # maps to "a/c" under UTS 46
     ],
 )
 def test_malformed_emails_are_rejected_naming_lead_field_and_reason(
@@ -114,6 +128,27 @@ def test_blank_optional_text_means_absent() -> None:
         None,
         None,
     )
+
+
+def test_full_width_and_upper_case_domains_are_the_same_stored_address() -> None:
+    forms = ["a@example.com", "a@EXAMPLE.ＣＯＭ", "a@ｅｘａｍｐｌｅ．ｃｏｍ", "a@Example.Com"]
+    assert {lead(email=form).email for form in forms} == {"a@example.com"}
+    # The service's suppression keys are the stored address lower-cased: one key per person.
+    assert {str(lead(email=form).email).lower() for form in forms} == {"a@example.com"}
+
+
+def test_unicode_and_a_label_domains_are_the_same_stored_address() -> None:
+    forms = ["Jane@bücher.de", "Jane@BÜCHER.DE", "Jane@xn--bcher-kva.de", "Jane@XN--BCHER-KVA.de"]
+    assert {lead(email=form).email for form in forms} == {"Jane@xn--bcher-kva.de"}
+    assert len({derive_lead_id(email=form) for form in forms}) == 1
+
+
+def test_normalise_email_is_the_rule_leads_use_and_names_the_field() -> None:
+    assert normalise_email(" Ada@Analytical.EXAMPLE ") == "Ada@analytical.example"
+    with pytest.raises(InvalidLead) as caught:
+        normalise_email("a@xn--zz.com")
+    assert (caught.value.field, caught.value.lead) == ("email", "")
+    assert "Invalid A-label" in caught.value.reason
 
 
 # --- LinkedIn ----------------------------------------------------------------------------------
@@ -269,6 +304,55 @@ def test_each_invalid_field_is_a_typed_error_naming_lead_and_field(
     assert caught.value.field == field
     assert reason in caught.value.reason
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("field", "given", "kept"),
+    [
+        ("first_name", "Ada\t", "Ada"),
+        ("first_name", "Ada\tMaria", "Ada Maria"),
+        ("last_name", "  Lovelace\r\n", "Lovelace"),
+        ("first_name", "محمد", "محمد"),
+    ],
+)
+def test_names_are_tidied_for_the_to_header(field: str, given: str, kept: str) -> None:
+    assert getattr(lead(**{field: given}), field) == kept
+
+
+@pytest.mark.parametrize(
+    ("field", "given", "reason"),
+    [
+        ("first_name", "Ada\nBcc: victim@evil.example", "line break (U+000A) at position 4"),
+        ("last_name", "Love\rlace", "line break (U+000D) at position 5"),
+        ("first_name", "Ada\x1b[2J", "control character (U+001B) at position 4"),
+        ("last_name", "Lovelace\x00", "control character (U+0000)"),
+        ("first_name", "\u202eadA", "bidirectional control (U+202E) at position 1"),
+        ("last_name", "a\u2028b", "line break (U+2028)"),
+    ],
+)
+def test_names_with_line_breaks_or_control_characters_are_refused_naming_the_field(
+    field: str, given: str, reason: str
+) -> None:
+    with pytest.raises(InvalidLead) as caught:
+        lead(**{field: given})
+    assert (caught.value.lead, caught.value.field) == ("lead-1", field)
+    assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize("given", ["ann\x1b[31m", "ann\n", "ann\tbob", "\u202eann", "a\x85b"])
+def test_ids_with_control_characters_are_refused_and_shown_escaped(given: str) -> None:
+    with pytest.raises(InvalidLead) as caught:
+        lead(id=given)
+    assert caught.value.field == "id"
+    assert "an id cannot hold control characters" in caught.value.reason
+    assert str(caught.value).startswith(f"lead {given!r}: id: ")
+    assert str(caught.value).isprintable()
+
+
+def test_a_plain_string_id_is_typed_as_a_lead_id() -> None:
+    made = Lead(id="ann")
+    assert made.id == LeadId("ann")
+    assert attrs.evolve(made, id="bob").id == "bob"
 
 
 def test_the_subdivision_error_lists_the_known_codes() -> None:
@@ -652,6 +736,7 @@ def test_the_leads_module_exports_are_pinned() -> None:
         "import_leads",
         "import_leads_csv",
         "locate",
+        "normalise_email",
     ]
     for name in leads.__all__:
         assert hasattr(leads, name)

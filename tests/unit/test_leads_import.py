@@ -131,6 +131,44 @@ def test_the_same_email_in_another_case_is_a_duplicate_of_the_earlier_row() -> N
     ]
 
 
+def test_the_same_email_with_a_full_width_or_unicode_domain_is_a_duplicate() -> None:
+    result = import_leads(
+        [
+            {"id": "a", "email": "a@example.com"},
+            {"id": "b", "email": "a@EXAMPLE.ＣＯＭ"},
+            {"id": "c", "email": "jane@bücher.de"},
+            {"id": "d", "email": "Jane@xn--bcher-kva.de"},
+        ]
+    )
+    assert ids(result) == ["a", "c"]
+    assert [(p.row, p.lead, p.field, p.reason) for p in result.problems] == [
+        (2, "b", "email", "duplicate of row 1 (lead 'a'): same email"),
+        (4, "d", "email", "duplicate of row 3 (lead 'c'): same email"),
+    ]
+
+
+def test_a_row_with_an_invalid_a_label_is_reported_on_its_email() -> None:
+    result = import_leads([{"id": "a", "email": "a@xn--zz.com"}, {"id": "b", "email": "b@x.com"}])
+    assert ids(result) == ["b"]
+    assert [(p.row, p.field) for p in result.problems] == [(1, "email")]
+    assert "Invalid A-label" in result.problems[0].reason
+
+
+def test_rows_with_control_characters_in_id_or_names_are_reported_and_others_kept() -> None:
+    result = import_leads(
+        [
+            {"id": "evil\x1b]0;pwned\x07", "email": "e@example.com"},
+            {"id": "ann", "first_name": "Ann\nBcc: x@evil.example", "email": "ann@example.com"},
+            {"id": "bob", "first_name": "Bob\t", "last_name": "\tDoe", "email": "bob@example.com"},
+        ]
+    )
+    assert [(lead.id, lead.first_name, lead.last_name) for lead in result.leads] == [
+        ("bob", "Bob", "Doe")
+    ]
+    assert [(p.row, p.field) for p in result.problems] == [(1, "id"), (2, "first_name")]
+    assert all(p.message.isprintable() for p in result.problems)
+
+
 def test_the_same_profile_in_another_url_form_is_a_duplicate() -> None:
     result = import_leads(
         [

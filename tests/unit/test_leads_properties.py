@@ -8,7 +8,8 @@ import unicodedata
 import urllib.parse
 
 import attrs
-from hypothesis import given
+import idna
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from starlight_sequences.errors import InvalidLead
@@ -58,14 +59,33 @@ def stored_email(address: str) -> str | None:
 
 
 @given(local_parts, domains)
-def test_well_formed_emails_keep_their_local_part_and_lower_their_domain(
+def test_well_formed_emails_keep_their_local_part_and_store_the_idna_form_of_their_domain(
     local: str, domain: str
 ) -> None:
+    # The reference: the idna package's UTS 46 + IDNA 2008 (non-transitional, STD3) encoding.
+    try:
+        expected: str | None = idna.encode(domain, uts46=True, std3_rules=True).decode("ascii")
+    except idna.IDNAError:
+        expected = None
     stored = stored_email(f"{local}@{domain}")
+    if expected is None:
+        assert stored is None
+        return
     assert stored is not None
     stored_local, stored_domain = stored.split("@")
     assert stored_local == nfc(local)
-    assert stored_domain == nfc(nfc(domain).lower())
+    assert stored_domain == expected
+
+
+@given(local_parts, st.lists(ascii_labels, min_size=1, max_size=3), top_levels)
+def test_plain_ascii_domains_are_only_lower_cased(local: str, labels: list[str], top: str) -> None:
+    assume(not any(label.lower().startswith("xn--") for label in labels))  # A-labels: above
+    domain = ".".join([*labels, top])
+    stored = stored_email(f"{local}@{domain}")
+    if any(label[2:4] == "--" for label in labels):  # reserved by IDNA 2008 for A-labels
+        assert stored is None
+    else:
+        assert stored == f"{nfc(local)}@{domain.lower()}"
 
 
 @given(
