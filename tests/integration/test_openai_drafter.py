@@ -476,3 +476,24 @@ def test_a_server_hanging_up_is_retried_then_a_draft_failure(api: FakeAPI) -> No
     assert isinstance(result, DraftFailure)
     assert "2 attempts" in result.reason
     assert len(api.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("api_key", f"{SECRET}\r\nX-Injected: yes"),
+        ("api_key", f"{SECRET}ключ"),
+        ("X-Gateway-Key", f"{SECRET}\n"),
+    ],
+)
+def test_a_key_or_header_that_cannot_be_sent_is_refused_without_echoing_it(
+    setting: str, value: str
+) -> None:
+    options: dict[str, Any] = {"base_url": "http://127.0.0.1:9/v1", "model": "m"}
+    if setting == "api_key":
+        options["api_key"] = value
+    else:
+        options["extra_headers"] = {setting: value}
+    with pytest.raises(AdapterError, match=setting) as raised:
+        OpenAICompatibleDrafter(**options)
+    _assert_no_secret(str(raised.value))

@@ -60,6 +60,8 @@ _DETAIL_MAX: Final = 300
 _REDACTED: Final = "[redacted]"
 # A bearer token anywhere in a text the server sent back (its own echo of our header, a log line).
 _BEARER: Final = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")
+# What http.client sends as a header value without raising (and without splitting it).
+_HEADER_VALUE: Final = re.compile(r"[\t\x20-\x7e\xa0-\xff]*")
 # Extra header values shorter than this are ids or flags, not secrets worth mangling text for.
 _SECRET_MIN: Final = 8
 
@@ -237,7 +239,9 @@ class OpenAICompatibleDrafter:
         sleep: how to wait between attempts (tests pass a recorder).
 
     Raises:
-        AdapterError: a setting is out of range.
+        AdapterError: a setting is out of range, or the key or a header value cannot be sent
+            (a line break, a control character, a character outside Latin-1); the message
+            names the setting, never its value.
     """
 
     def __init__(
@@ -266,6 +270,13 @@ class OpenAICompatibleDrafter:
                 "OpenAI-compatible drafter: timeout must be positive, max_attempts and "
                 "max_workers at least 1, backoff not negative"
             )
+        for name, value in [("api_key", api_key), *(extra_headers or {}).items()]:
+            if not _HEADER_VALUE.fullmatch(value):
+                # Never the value itself: it is a secret.
+                raise AdapterError(
+                    f"OpenAI-compatible drafter: {name} holds a line break, a control "
+                    "character or a character outside Latin-1; it cannot go in an HTTP header"
+                )
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
         self._api_key = api_key
