@@ -377,7 +377,8 @@ class SMTPEmailSender:
                 earlier = self._sent.get(message.idempotency_key)
             if earlier is not None:
                 return earlier
-            reused = mailbox.client is not None
+            # A live kept connection may have gone stale; a new one failing is the server's state.
+            reused = mailbox.client is not None and mailbox.client.sock is not None
             outcome = self._attempt(mailbox, composed, message)
             if reused and outcome.retry_on_new_connection:
                 outcome = self._attempt(mailbox, composed, message)
