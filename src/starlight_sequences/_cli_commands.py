@@ -703,10 +703,13 @@ def cmd_timeline(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(session: Session, args: argparse.Namespace) -> int:
-    """Show the Waiting-on-connections list and the pending LinkedIn tasks; mark one done."""
+    """Show the Waiting-on-connections list and the pending LinkedIn tasks; mark one done.
+
+    Both only for the session's workspace: another workspace's task is not found.
+    """
     queue = LinkedInTaskFile(session.task_file)
     if args.tasks_command == "done":
-        task = queue.complete(args.task_id)
+        task = queue.complete(session.workspace, args.task_id)
         say(
             f"Task {task.id} done: {_ACTION_WORDS[task.action]} to "
             f"{plain(task.recipient_name)} ({task.campaign_id} / {task.lead_id})"
@@ -744,7 +747,11 @@ def cmd_tasks(session: Session, args: argparse.Namespace) -> int:
             say("  " + line)
         say("  (report an acceptance with: starlight report accepted LEAD --campaign CAMPAIGN)")
     pending = (
-        [t for t in queue.pending() if campaign is None or t.campaign_id == campaign]
+        [
+            t
+            for t in queue.pending(session.workspace)
+            if campaign is None or t.campaign_id == campaign
+        ]
         if session.task_file.exists()
         else []
     )

@@ -375,6 +375,45 @@ def test_tasks_lists_waiting_on_connections_and_pending_tasks_and_done_marks_one
     assert_one_line_error(approved, "li-nope")
 
 
+def test_tasks_of_one_workspace_are_neither_listed_nor_completed_from_another(
+    approved: CLI,
+) -> None:
+    approved.clock.set(dt.datetime(2026, 11, 30, 14, 45, tzinfo=dt.UTC))
+    assert approved("run", "--once") == 0
+    assert approved("tasks") == 0
+    assert "Pending LinkedIn tasks (1)" in approved.out
+    task_id = next(
+        line.split()[0] for line in approved.out.splitlines() if line.strip().startswith("li-")
+    )
+
+    assert approved("--workspace", "rival", "tasks") == 0
+    assert "Pending LinkedIn tasks (0)" in approved.out
+    for private in ("Lukas", "lukas-becker", "Nimbus", task_id):
+        assert private not in approved.out
+
+    assert approved("--workspace", "rival", "tasks", "done", task_id) == 1
+    assert_one_line_error(approved, task_id, "rival")
+    assert approved("tasks") == 0
+    assert "Pending LinkedIn tasks (1)" in approved.out
+
+
+def test_a_task_file_from_before_workspaces_stays_scoped(approved: CLI) -> None:
+    approved.clock.set(dt.datetime(2026, 11, 30, 14, 45, tzinfo=dt.UTC))
+    assert approved("run", "--once") == 0
+    task_file = approved.db.parent / "linkedin-tasks.jsonl"
+    lines = [json.loads(line) for line in task_file.read_text().splitlines()]
+    for line in lines:
+        line.pop("workspace_id", None)  # as older versions wrote it
+    task_file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    assert approved("--workspace", "rival", "tasks") == 0
+    assert "Pending LinkedIn tasks (0)" in approved.out
+    assert approved("tasks") == 0
+    assert "Pending LinkedIn tasks (1)" in approved.out
+    assert approved("tasks", "done", lines[0]["id"]) == 0
+    assert json.loads(task_file.read_text().splitlines()[-1])["workspace_id"] == "default"
+
+
 def test_report_events_stop_release_and_pause_contacts(approved: CLI) -> None:
     approved.clock.set(dt.datetime(2026, 11, 30, 14, 45, tzinfo=dt.UTC))
     assert approved("run", "--once") == 0

@@ -25,6 +25,9 @@ from starlight_sequences.leads import Lead
 from starlight_sequences.ports.drafter import DraftedMessage, DraftFailure, DraftRequest
 
 Reply = tuple[int, dict[str, str], bytes]
+HANG_UP = 0
+"""A reply status that makes the server close the connection without answering."""
+SECRET = "sk-live-4f9c2e7a1b8d3f6e0a5c9b2d7e4f1a8c"
 
 
 def completion(content: str) -> Reply:
@@ -104,6 +107,9 @@ def api() -> Iterator[FakeAPI]:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             status, headers, payload = fake.answer(self.path, dict(self.headers.items()), body)
+            if status == HANG_UP:
+                self.close_connection = True
+                return
             try:
                 self.send_response(status)
                 for name, value in headers.items():
@@ -321,3 +327,173 @@ def test_bad_settings_are_adapter_errors() -> None:
         OpenAICompatibleDrafter(base_url="ftp://x", model="m")
     with pytest.raises(AdapterError):
         OpenAICompatibleDrafter(base_url="http://x", model="m", max_workers=0)
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+@attrs.define
+class Elsewhere:
+    """A second server on another port: records every request that reaches it, any method."""
+
+    url: str
+    seen: list[tuple[str, dict[str, str]]]
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[Elsewhere]:
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _record(self) -> None:
+            seen.append((self.command, dict(self.headers.items())))
+            payload = json.dumps({"stolen": True}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = _record
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield Elsewhere(url=f"http://127.0.0.1:{server.server_address[1]}/v1", seen=seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_the_key_never_reaches_the_other_host(
+    api: FakeAPI, elsewhere: Elsewhere, status: int
+) -> None:
+    target = f"{elsewhere.url}/chat/completions?key={SECRET}"
+    api.default = lambda _: (status, {"Location": target}, b"")
+    with pytest.raises(AdapterError, match="redirects") as raised:
+        drafter(api, api_key=SECRET).draft([request_for()])
+    assert elsewhere.seen == []
+    assert SECRET not in str(raised.value)
+    assert elsewhere.url in str(raised.value)
+    assert "base_url" in str(raised.value)
+
+
+def _assert_no_secret(text: str, secret: str = SECRET) -> None:
+    assert secret not in text
+    # Not even a piece long enough to matter (a cut through the key would leave one).
+    for start in range(len(secret) - 8):
+        assert secret[start : start + 8] not in text, (secret[start : start + 8], text)
+
+
+def test_an_error_body_echoing_the_key_gives_a_reason_without_it(api: FakeAPI) -> None:
+    api.default = lambda _: error(400, f"bad request with key {SECRET}; header Bearer {SECRET}")
+    (result,) = drafter(api, api_key=SECRET).draft([request_for()])
+    assert isinstance(result, DraftFailure)
+    _assert_no_secret(result.reason)
+    assert "[redacted]" in result.reason
+    assert "bad request with key" in result.reason
+
+
+def test_a_retried_error_echoing_the_key_gives_up_with_a_reason_without_it(api: FakeAPI) -> None:
+    api.default = lambda _: error(503, f"upstream said: Authorization: Bearer {SECRET}")
+    (result,) = drafter(api, api_key=SECRET, max_attempts=2).draft([request_for()])
+    assert isinstance(result, DraftFailure)
+    assert "2 attempts" in result.reason
+    _assert_no_secret(result.reason)
+
+
+def test_a_plain_text_error_body_cut_through_the_key_leaves_no_piece_of_it(api: FakeAPI) -> None:
+    # The reason keeps the first 300 characters of a body; the key straddles that cut, and the
+    # read limit too.
+    for padding in (290, 1995):
+        api.script = [lambda _, n=padding: (400, {}, ("x" * n + SECRET + " tail").encode())]
+        (result,) = drafter(api, api_key=SECRET).draft([request_for()])
+        assert isinstance(result, DraftFailure)
+        _assert_no_secret(result.reason)
+
+
+def test_a_401_echoing_the_key_raises_without_it(api: FakeAPI) -> None:
+    api.default = lambda _: error(401, f"Incorrect API key provided: {SECRET}")
+    with pytest.raises(AdapterError, match="Incorrect API key") as raised:
+        drafter(api, api_key=SECRET).draft([request_for()])
+    _assert_no_secret(str(raised.value))
+    assert raised.value.__cause__ is None
+
+
+def test_any_bearer_token_and_extra_header_secrets_are_redacted(api: FakeAPI) -> None:
+    gateway = "gw-0123456789abcdef"
+    api.default = lambda _: error(400, f"saw Bearer other-token-123 and gateway key {gateway}")
+    (result,) = drafter(api, extra_headers={"X-Gateway-Key": gateway}).draft([request_for()])
+    assert isinstance(result, DraftFailure)
+    assert "other-token-123" not in result.reason
+    assert gateway not in result.reason
+    assert api.headers[0]["X-Gateway-Key"] == gateway
+
+
+# --------------------------------------------------------------------------- never the batch
+
+
+def test_429_that_never_stops_is_a_draft_failure_and_the_batch_goes_on(api: FakeAPI) -> None:
+    api.script = [lambda _: error(429, "rate limited")] * 3
+    first, second = drafter(api, max_workers=1, max_attempts=3).draft(
+        [request_for("Ana"), request_for("Bo")]
+    )
+    assert isinstance(first, DraftFailure)
+    assert "429" in first.reason
+    assert second == DraftedMessage(subject="Hello Bo", body="Hi Bo, a note.")
+
+
+def test_a_body_that_is_not_json_is_a_draft_failure_and_the_batch_goes_on(api: FakeAPI) -> None:
+    api.script = [lambda _: (200, {"Content-Type": "text/html"}, b"<html>gateway</html>")]
+    first, second = drafter(api, max_workers=1).draft([request_for("Ana"), request_for("Bo")])
+    assert isinstance(first, DraftFailure)
+    assert "not a chat completion" in first.reason
+    assert isinstance(second, DraftedMessage)
+
+
+def test_a_timeout_is_a_draft_failure_and_the_batch_goes_on(api: FakeAPI) -> None:
+    def slow(request: dict[str, Any]) -> Reply:
+        time.sleep(0.6)
+        return echo_draft(request)
+
+    api.script = [slow]
+    first, second = drafter(api, max_workers=1, max_attempts=1, timeout=0.2).draft(
+        [request_for("Ana"), request_for("Bo")]
+    )
+    assert isinstance(first, DraftFailure)
+    assert "within" in first.reason
+    assert second == DraftedMessage(subject="Hello Bo", body="Hi Bo, a note.")
+
+
+def test_a_server_hanging_up_is_retried_then_a_draft_failure(api: FakeAPI) -> None:
+    api.default = lambda _: (HANG_UP, {}, b"")
+    (result,) = drafter(api, max_attempts=2).draft([request_for()])
+    assert isinstance(result, DraftFailure)
+    assert "2 attempts" in result.reason
+    assert len(api.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("api_key", f"{SECRET}\r\nX-Injected: yes"),
+        ("api_key", f"{SECRET}ключ"),
+        ("X-Gateway-Key", f"{SECRET}\n"),
+    ],
+)
+def test_a_key_or_header_that_cannot_be_sent_is_refused_without_echoing_it(
+    setting: str, value: str
+) -> None:
+    options: dict[str, Any] = {"base_url": "http://127.0.0.1:9/v1", "model": "m"}
+    if setting == "api_key":
+        options["api_key"] = value
+    else:
+        options["extra_headers"] = {setting: value}
+    with pytest.raises(AdapterError, match=setting) as raised:
+        OpenAICompatibleDrafter(**options)
+    _assert_no_secret(str(raised.value))

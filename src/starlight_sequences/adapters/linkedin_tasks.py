@@ -8,6 +8,9 @@ back through the service's inbound events.
 
 Two queues ship: :class:`InMemoryLinkedInTaskQueue` and :class:`LinkedInTaskFile`, a JSON-lines
 file that the CLI and several processes can share.
+
+Every task belongs to a workspace, and every read and change of a queue names the workspace it
+is for: a task of another workspace is not found (see :meth:`LinkedInTask.in_workspace`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from typing import IO, Any, Protocol
 
 import attrs
 
+from starlight_sequences.campaigns import send_id_for
 from starlight_sequences.channels import Action
 from starlight_sequences.errors import AdapterError, IllegalTransition, NotFound
-from starlight_sequences.ids import CampaignId, LeadId, SenderId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.senders import LinkedInAction, SendFailure, SendReceipt
 
 if sys.platform != "win32":
@@ -75,6 +79,14 @@ def task_id_for(idempotency_key: str) -> str:
     return "li-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
 
 
+def _service_key(workspace_id: str, campaign_id: str, lead_id: str, step: int) -> str:
+    """The idempotency key the service gives the send of that step, as
+    ``ScheduledSend.idempotency_key`` makes it (a test pins the two together)."""
+    send_id = send_id_for(CampaignId(campaign_id), LeadId(lead_id), step)
+    digest = hashlib.sha256(f"{workspace_id}\x00{send_id}".encode()).hexdigest()
+    return f"stl-{digest[:32]}"
+
+
 @attrs.frozen(kw_only=True)
 class LinkedInTask:
     """One LinkedIn action for a person to perform.
@@ -82,6 +94,9 @@ class LinkedInTask:
     Attributes:
         id: :func:`task_id_for` the idempotency key.
         idempotency_key: of the send it performs.
+        workspace_id: the workspace it belongs to; None when it was not recorded (tasks
+            written before tasks carried one, or queued from a ``LinkedInAction`` that does
+            not say): :meth:`in_workspace` then recognises the workspace by the key.
         account: the LinkedIn account (sender identity) to act from.
         action: ``linkedin_connect`` or ``linkedin_message``.
         profile_url: whom to act on.
@@ -95,6 +110,7 @@ class LinkedInTask:
     id: str
     idempotency_key: str
     account: SenderId
+    workspace_id: WorkspaceId | None = None
     action: Action
     profile_url: str
     recipient_name: str
@@ -106,12 +122,15 @@ class LinkedInTask:
     reason: str = ""
 
     @classmethod
-    def from_action(cls, action: LinkedInAction) -> LinkedInTask:
-        """The pending task that performs ``action``."""
+    def from_action(
+        cls, action: LinkedInAction, *, workspace_id: WorkspaceId | None = None
+    ) -> LinkedInTask:
+        """The pending task that performs ``action`` for ``workspace_id`` (None: not known)."""
         return cls(
             id=task_id_for(action.idempotency_key),
             idempotency_key=action.idempotency_key,
             account=action.sender_id,
+            workspace_id=workspace_id,
             action=action.action,
             profile_url=action.profile_url,
             recipient_name=action.recipient_name,
@@ -119,6 +138,20 @@ class LinkedInTask:
             campaign_id=action.campaign_id,
             lead_id=action.lead_id,
             step=action.step,
+        )
+
+    def in_workspace(self, workspace_id: WorkspaceId) -> bool:
+        """Whether the task belongs to ``workspace_id``.
+
+        The recorded ``workspace_id`` decides. A task without one belongs to the workspace
+        whose service gave its send that idempotency key (the key is a SHA-256 of the
+        workspace and the campaign, lead and step), so it can never be taken for another
+        workspace's; a task with a key the service did not make belongs to no workspace.
+        """
+        if self.workspace_id is not None:
+            return self.workspace_id == workspace_id
+        return self.idempotency_key == _service_key(
+            workspace_id, self.campaign_id, self.lead_id, self.step
         )
 
     @property
@@ -138,6 +171,7 @@ class LinkedInTask:
         return {
             "id": self.id,
             "idempotency_key": self.idempotency_key,
+            "workspace_id": self.workspace_id,
             "account": self.account,
             "action": self.action.value,
             "profile_url": self.profile_url,
@@ -152,7 +186,8 @@ class LinkedInTask:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LinkedInTask:
-        """The task :meth:`to_dict` wrote.
+        """The task :meth:`to_dict` wrote (also without ``workspace_id``, as older versions
+        wrote it: the task then has none recorded).
 
         Raises:
             KeyError, ValueError, TypeError: the dict is not a task.
@@ -160,10 +195,14 @@ class LinkedInTask:
         text = data["text"]
         if text is not None and not isinstance(text, str):
             raise TypeError("text must be a string or null")
+        workspace = data.get("workspace_id")
+        if workspace is not None and not isinstance(workspace, str):
+            raise TypeError("workspace_id must be a string or null")
         return cls(
             id=str(data["id"]),
             idempotency_key=str(data["idempotency_key"]),
             account=SenderId(str(data["account"])),
+            workspace_id=WorkspaceId(workspace) if workspace is not None else None,
             action=Action(data["action"]),
             profile_url=str(data["profile_url"]),
             recipient_name=str(data["recipient_name"]),
@@ -179,49 +218,56 @@ class LinkedInTask:
 class LinkedInTaskQueue(Protocol):
     """Where LinkedIn tasks wait for someone to perform them.
 
-    Every method is atomic. Tasks keep the order they were first enqueued in.
+    Every method is atomic. Tasks keep the order they were first enqueued in. Every method but
+    ``enqueue`` is scoped to one workspace: it sees only the tasks for which
+    :meth:`LinkedInTask.in_workspace` holds, and a task of another workspace is ``NotFound``
+    exactly like a task that does not exist.
     """
 
     def enqueue(self, task: LinkedInTask) -> LinkedInTask:
         """Add ``task``; a task with the same id already queued is kept and returned instead."""
         ...
 
-    def get(self, task_id: str) -> LinkedInTask:
-        """The task with that id.
+    def get(self, workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
+        """The task with that id in ``workspace_id``.
 
         Raises:
-            NotFound: no such task.
+            NotFound: no such task in that workspace.
         """
         ...
 
-    def tasks(self) -> list[LinkedInTask]:
-        """Every task, in enqueue order."""
+    def tasks(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
+        """Every task of ``workspace_id``, in enqueue order."""
         ...
 
-    def pending(self) -> list[LinkedInTask]:
-        """The tasks still to do, in enqueue order."""
+    def pending(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
+        """The tasks of ``workspace_id`` still to do, in enqueue order."""
         ...
 
-    def complete(self, task_id: str) -> LinkedInTask:
-        """Mark a task done (again: no change).
+    def complete(self, workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
+        """Mark a task of ``workspace_id`` done (again: no change).
+
+        A task without a recorded workspace gets ``workspace_id`` recorded with the change.
 
         Raises:
-            NotFound: no such task.
+            NotFound: no such task in that workspace.
             IllegalTransition: the task was marked failed.
         """
         ...
 
-    def fail(self, task_id: str, reason: str) -> LinkedInTask:
-        """Mark a task failed with ``reason`` (again: no change).
+    def fail(self, workspace_id: WorkspaceId, task_id: str, reason: str) -> LinkedInTask:
+        """Mark a task of ``workspace_id`` failed with ``reason`` (again: no change).
 
         Raises:
-            NotFound: no such task.
+            NotFound: no such task in that workspace.
             IllegalTransition: the task was marked done.
         """
         ...
 
 
-def _transition(task: LinkedInTask, status: TaskStatus, reason: str) -> LinkedInTask:
+def _transition(
+    task: LinkedInTask, workspace_id: WorkspaceId, status: TaskStatus, reason: str
+) -> LinkedInTask:
     if task.status is status:
         return task
     if task.status is not TaskStatus.PENDING:
@@ -229,11 +275,18 @@ def _transition(task: LinkedInTask, status: TaskStatus, reason: str) -> LinkedIn
             f"LinkedIn task {task.id!r} is already {task.status.value}; it cannot become "
             f"{status.value}"
         )
-    return attrs.evolve(task, status=status, reason=reason)
+    return attrs.evolve(task, status=status, reason=reason, workspace_id=workspace_id)
 
 
-def _not_found(task_id: str) -> NotFound:
-    return NotFound(f"no LinkedIn task {task_id!r}")
+def _scoped(tasks: dict[str, LinkedInTask], workspace_id: WorkspaceId) -> list[LinkedInTask]:
+    return [task for task in tasks.values() if task.in_workspace(workspace_id)]
+
+
+def _find(tasks: dict[str, LinkedInTask], workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
+    task = tasks.get(task_id)
+    if task is None or not task.in_workspace(workspace_id):
+        raise NotFound(f"no LinkedIn task {task_id!r} in workspace {workspace_id!r}")
+    return task
 
 
 class InMemoryLinkedInTaskQueue:
@@ -248,37 +301,34 @@ class InMemoryLinkedInTaskQueue:
         with self._lock:
             return self._tasks.setdefault(task.id, task)
 
-    def get(self, task_id: str) -> LinkedInTask:
+    def get(self, workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
         """See :meth:`LinkedInTaskQueue.get`."""
         with self._lock:
-            task = self._tasks.get(task_id)
-        if task is None:
-            raise _not_found(task_id)
-        return task
+            return _find(self._tasks, workspace_id, task_id)
 
-    def tasks(self) -> list[LinkedInTask]:
+    def tasks(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
         """See :meth:`LinkedInTaskQueue.tasks`."""
         with self._lock:
-            return list(self._tasks.values())
+            return _scoped(self._tasks, workspace_id)
 
-    def pending(self) -> list[LinkedInTask]:
+    def pending(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
         """See :meth:`LinkedInTaskQueue.pending`."""
-        return [t for t in self.tasks() if t.status is TaskStatus.PENDING]
+        return [t for t in self.tasks(workspace_id) if t.status is TaskStatus.PENDING]
 
-    def complete(self, task_id: str) -> LinkedInTask:
+    def complete(self, workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
         """See :meth:`LinkedInTaskQueue.complete`."""
-        return self._set(task_id, TaskStatus.DONE, "")
+        return self._set(workspace_id, task_id, TaskStatus.DONE, "")
 
-    def fail(self, task_id: str, reason: str) -> LinkedInTask:
+    def fail(self, workspace_id: WorkspaceId, task_id: str, reason: str) -> LinkedInTask:
         """See :meth:`LinkedInTaskQueue.fail`."""
-        return self._set(task_id, TaskStatus.FAILED, reason)
+        return self._set(workspace_id, task_id, TaskStatus.FAILED, reason)
 
-    def _set(self, task_id: str, status: TaskStatus, reason: str) -> LinkedInTask:
+    def _set(
+        self, workspace_id: WorkspaceId, task_id: str, status: TaskStatus, reason: str
+    ) -> LinkedInTask:
         with self._lock:
-            task = self._tasks.get(task_id)
-            if task is None:
-                raise _not_found(task_id)
-            changed = _transition(task, status, reason)
+            task = _find(self._tasks, workspace_id, task_id)
+            changed = _transition(task, workspace_id, status, reason)
             self._tasks[task_id] = changed
             return changed
 
@@ -363,37 +413,34 @@ class LinkedInTaskFile:
             self._append(handle, task)
             return task
 
-    def get(self, task_id: str) -> LinkedInTask:
+    def get(self, workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
         """See :meth:`LinkedInTaskQueue.get`."""
         with self._locked() as handle:
-            task = self._read(handle).get(task_id)
-        if task is None:
-            raise _not_found(task_id)
-        return task
+            return _find(self._read(handle), workspace_id, task_id)
 
-    def tasks(self) -> list[LinkedInTask]:
+    def tasks(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
         """See :meth:`LinkedInTaskQueue.tasks`."""
         with self._locked() as handle:
-            return list(self._read(handle).values())
+            return _scoped(self._read(handle), workspace_id)
 
-    def pending(self) -> list[LinkedInTask]:
+    def pending(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
         """See :meth:`LinkedInTaskQueue.pending`."""
-        return [t for t in self.tasks() if t.status is TaskStatus.PENDING]
+        return [t for t in self.tasks(workspace_id) if t.status is TaskStatus.PENDING]
 
-    def complete(self, task_id: str) -> LinkedInTask:
+    def complete(self, workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
         """See :meth:`LinkedInTaskQueue.complete`."""
-        return self._set(task_id, TaskStatus.DONE, "")
+        return self._set(workspace_id, task_id, TaskStatus.DONE, "")
 
-    def fail(self, task_id: str, reason: str) -> LinkedInTask:
+    def fail(self, workspace_id: WorkspaceId, task_id: str, reason: str) -> LinkedInTask:
         """See :meth:`LinkedInTaskQueue.fail`."""
-        return self._set(task_id, TaskStatus.FAILED, reason)
+        return self._set(workspace_id, task_id, TaskStatus.FAILED, reason)
 
-    def _set(self, task_id: str, status: TaskStatus, reason: str) -> LinkedInTask:
+    def _set(
+        self, workspace_id: WorkspaceId, task_id: str, status: TaskStatus, reason: str
+    ) -> LinkedInTask:
         with self._locked() as handle:
-            task = self._read(handle).get(task_id)
-            if task is None:
-                raise _not_found(task_id)
-            changed = _transition(task, status, reason)
+            task = _find(self._read(handle), workspace_id, task_id)
+            changed = _transition(task, workspace_id, status, reason)
             if changed is not task:
                 self._append(handle, changed)
             return changed
@@ -407,6 +454,10 @@ class LinkedInTaskSender:
     the step as sent when it is queued; people then work through ``queue.pending()``. A task
     for an action already marked failed returns ``SendFailure(permanent=True)`` with the
     reason given, so a retried send does not silently succeed.
+
+    ``LinkedInAction`` does not say which workspace it is for, so the task records none; the
+    queue recognises the workspace by the service's idempotency key
+    (:meth:`LinkedInTask.in_workspace`).
 
     Args:
         queue: where the tasks go; None: a new :class:`InMemoryLinkedInTaskQueue`.

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from email.message import Message
 from http.client import HTTPException
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from starlight_sequences.channels import Action
 from starlight_sequences.errors import AdapterError
@@ -51,8 +53,17 @@ _CHANNELS: Final = {
 }
 _RETRY_STATUSES: Final = frozenset({408, 409, 425, 429})
 _FATAL_STATUSES: Final = frozenset({401, 403})
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _FIELD_MAX: Final = 500
 _EARLIER_MAX: Final = 2000
+_DETAIL_MAX: Final = 300
+_REDACTED: Final = "[redacted]"
+# A bearer token anywhere in a text the server sent back (its own echo of our header, a log line).
+_BEARER: Final = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")
+# What http.client sends as a header value without raising (and without splitting it).
+_HEADER_VALUE: Final = re.compile(r"[\t\x20-\x7e\xa0-\xff]*")
+# Extra header values shorter than this are ids or flags, not secrets worth mangling text for.
+_SECRET_MIN: Final = 8
 
 
 def _capped(value: str, limit: int) -> str:
@@ -202,10 +213,19 @@ class OpenAICompatibleDrafter:
     the drafter cannot work at all: :class:`AdapterError`, and the batch stops. Up to
     ``max_workers`` requests are in flight at once; results come back in request order.
 
+    Credentials stay with ``base_url``: redirects are never followed (urllib would re-send the
+    ``Authorization`` header to wherever a 301/302/303 points, another host included); a 3xx
+    answer is an :class:`AdapterError` naming where the server points, so the caller can set
+    ``base_url`` to the final address. Nothing the server sends back is kept or raised with a
+    secret in it: the API key, the values of ``extra_headers`` (8 characters or more) and any
+    ``Bearer …`` token are replaced by ``[redacted]`` in every :class:`DraftFailure` reason
+    (the service stores those) and every error message, before any text is shortened.
+
     Args:
         base_url: e.g. ``https://api.openai.com/v1``; ``/chat/completions`` is appended.
         model: the model name the server knows.
-        api_key: sent as ``Authorization: Bearer``; "" sends no header (local servers).
+        api_key: sent as ``Authorization: Bearer`` to ``base_url`` only; "" sends no header
+            (local servers).
         timeout: seconds per HTTP request (connect and each read).
         max_attempts: attempts per message, at least 1.
         backoff: seconds before the first retry.
@@ -213,12 +233,15 @@ class OpenAICompatibleDrafter:
         max_workers: concurrent requests, at least 1.
         temperature: sampling temperature.
         json_mode: send ``response_format``; turn off for servers that reject it.
-        extra_headers: more HTTP headers (an organisation id, a gateway key).
+        extra_headers: more HTTP headers (an organisation id, a gateway key); treated as
+            secrets, like the key.
         proxies: as for :class:`urllib.request.ProxyHandler`; None: from the environment.
         sleep: how to wait between attempts (tests pass a recorder).
 
     Raises:
-        AdapterError: a setting is out of range.
+        AdapterError: a setting is out of range, or the key or a header value cannot be sent
+            (a line break, a control character, a character outside Latin-1); the message
+            names the setting, never its value.
     """
 
     def __init__(
@@ -247,6 +270,13 @@ class OpenAICompatibleDrafter:
                 "OpenAI-compatible drafter: timeout must be positive, max_attempts and "
                 "max_workers at least 1, backoff not negative"
             )
+        for name, value in [("api_key", api_key), *(extra_headers or {}).items()]:
+            if not _HEADER_VALUE.fullmatch(value):
+                # Never the value itself: it is a secret.
+                raise AdapterError(
+                    f"OpenAI-compatible drafter: {name} holds a line break, a control "
+                    "character or a character outside Latin-1; it cannot go in an HTTP header"
+                )
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
         self._api_key = api_key
@@ -259,8 +289,19 @@ class OpenAICompatibleDrafter:
         self._json_mode = json_mode
         self._extra_headers = dict(extra_headers or {})
         self._sleep = sleep
+        secrets = [api_key] if api_key else []
+        secrets += [v for v in self._extra_headers.values() if len(v) >= _SECRET_MIN]
+        # Longest first: a secret that contains another is replaced whole.
+        self._secrets = tuple(sorted(set(secrets), key=len, reverse=True))
+        self._room = max((len(secret.encode()) for secret in self._secrets), default=0)
         handler = urllib.request.ProxyHandler(None if proxies is None else dict(proxies))
-        self._opener = urllib.request.build_opener(handler)
+        self._opener = urllib.request.build_opener(handler, _RefuseRedirects())
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the key, the extra header values or any bearer token."""
+        for secret in self._secrets:
+            text = text.replace(secret, _REDACTED)
+        return _BEARER.sub(f"Bearer {_REDACTED}", text)
 
     def draft(self, requests: Sequence[DraftRequest]) -> list[DraftedMessage | DraftFailure]:
         """Draft every request (see the class docstring); results in request order.
@@ -290,20 +331,22 @@ class OpenAICompatibleDrafter:
         last = "not attempted"
         for attempt in range(1, self._max_attempts + 1):
             if stop.is_set():
-                return DraftFailure(reason="drafting stopped: the API rejected the credentials")
+                return DraftFailure(reason="drafting stopped: the drafter cannot work")
             try:
                 return _parse(self._post(request), request)
             except _Final as exc:
-                return DraftFailure(reason=exc.reason)
+                return DraftFailure(reason=self._redact(exc.reason))
             except _Retryable as exc:
-                last = exc.reason
+                last = self._redact(exc.reason)
                 if attempt == self._max_attempts:
                     break
                 wait = self._backoff * 2 ** (attempt - 1)
                 if exc.retry_after is not None:
                     wait = max(wait, exc.retry_after)
                 self._sleep(min(wait, self._max_backoff))
-        return DraftFailure(reason=f"gave up after {self._max_attempts} attempts: {last}")
+        return DraftFailure(
+            reason=self._redact(f"gave up after {self._max_attempts} attempts: {last}")
+        )
 
     def _body(self, request: DraftRequest) -> bytes:
         payload: dict[str, Any] = {
@@ -329,12 +372,19 @@ class OpenAICompatibleDrafter:
                 return data
         except urllib.error.HTTPError as exc:
             with exc:
-                detail = _detail(exc)
+                detail = _detail(exc, self._redact, self._room)
                 status = exc.code
                 if status in _FATAL_STATUSES:
                     raise AdapterError(
                         f"the chat-completions API at {self._url} rejected the credentials "
                         f"({status}): {detail}; check the API key"
+                    ) from None
+                if status in _REDIRECT_STATUSES:
+                    location = self._redact(exc.headers.get("Location") or "nowhere")
+                    raise AdapterError(
+                        f"the chat-completions API at {self._url} redirects ({status}) to "
+                        f"{location[:_DETAIL_MAX]}; redirects are not followed, so the API key "
+                        "never leaves base_url: set base_url to the final address"
                     ) from None
                 if status in _RETRY_STATUSES or status >= 500:
                     raise _Retryable(
@@ -349,13 +399,30 @@ class OpenAICompatibleDrafter:
             raise _Retryable(f"connection to {self._url} failed: {exc}") from None
 
 
-def _detail(exc: urllib.error.HTTPError) -> str:
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: the 3xx comes back as an HTTPError, and no header goes elsewhere."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        return None
+
+
+def _detail(exc: urllib.error.HTTPError, redact: Callable[[str], str], room: int) -> str:
+    """What the error body says: read with ``room`` to spare so a secret at the end of the
+    read is whole, redacted, and only then shortened (a cut never leaves part of a secret)."""
     try:
-        text = exc.read(2000).decode("utf-8", "replace")
+        text = redact(exc.read(2000 + room).decode("utf-8", "replace"))
     except (OSError, HTTPException):
-        return exc.reason if isinstance(exc.reason, str) else ""
+        return redact(exc.reason) if isinstance(exc.reason, str) else ""
     try:
         message = json.loads(text)["error"]["message"]
     except (ValueError, KeyError, TypeError):
-        return " ".join(text.split())[:300]
-    return str(message)[:300]
+        return " ".join(text.split())[:_DETAIL_MAX]
+    return redact(str(message))[:_DETAIL_MAX]

@@ -19,11 +19,16 @@ import ssl
 import threading
 from email.headerregistry import Address
 from email.message import EmailMessage
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+import attrs
 
 from starlight_sequences.errors import AdapterError, InvalidInput
 from starlight_sequences.ports.clock import Clock
 from starlight_sequences.ports.senders import OutgoingEmail, SendFailure, SendReceipt
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 __all__ = [
     "SMTPEmailSender",
@@ -75,6 +80,8 @@ class SMTPSecurity(enum.StrEnum):
     """TLS from the first byte ("SMTPS", usually port 465)."""
 
 
+_CLOSING: Final = 421
+"""The reply code of a server closing the transmission channel."""
 _DEFAULT_PORTS: Final = {SMTPSecurity.PLAIN: 25, SMTPSecurity.STARTTLS: 587, SMTPSecurity.SSL: 465}
 
 
@@ -207,32 +214,89 @@ def _failure(code: int, text: bytes | str, what: str) -> SendFailure:
     return SendFailure(permanent=code >= 500, reason=reason)
 
 
-class SMTPEmailSender:
-    """Sends each email over one SMTP connection (opened per message, closed after).
+class _Client(smtplib.SMTP):
+    """``smtplib.SMTP`` that notes when the message data began.
 
-    Idempotency: the ``Message-ID`` is derived from the idempotency key, so a retry after a
-    crash carries the same id (receiving systems and our reply matching see one message); within
-    one process a key already accepted by the server is not sent again and gets its first
-    receipt. Outcomes:
+    A connection lost before that point delivered nothing; lost after it (the data sent, no
+    reply read), the server may have accepted the message.
+    """
+
+    data_begun = False
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        self.data_begun = True
+        return super().data(msg)
+
+
+class _SSLClient(_Client, smtplib.SMTP_SSL):
+    """``smtplib.SMTP_SSL`` that notes when the message data began (see :class:`_Client`)."""
+
+
+class _Mailbox:
+    """One sender identity's connection, and the lock its sends take turns on."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.client: _Client | None = None
+
+
+@attrs.frozen
+class _Outcome:
+    """What one attempt came to, and whether a new connection may try the message again."""
+
+    result: SendReceipt | SendFailure
+    retry_on_new_connection: bool = False
+
+
+class SMTPEmailSender:
+    """Sends email over SMTP, keeping one open connection per mailbox.
+
+    **Connections.** Each mailbox (``OutgoingEmail.sender_id``) gets its own connection, opened
+    (and logged in) on its first message and kept for the next ones. Sends of one mailbox take
+    turns on its lock; sends of different mailboxes go out in parallel from several threads.
+    The SSL context is built once, when the sender is made. A kept connection that turns out
+    to be gone when the next message uses it (the server closed it, answered ``421``, the
+    socket broke or timed out) before the message data was sent is replaced by one new
+    connection and the message tried once more on it; a failure on a new connection, or after
+    the data was sent (the server may have accepted it), is reported as a transient failure,
+    and the next message opens a new connection. :meth:`close` (or leaving a ``with`` block)
+    ends every connection; the sender stays usable and reconnects when it sends again.
+
+    **Idempotency.** The ``Message-ID`` is derived from the idempotency key, so every attempt
+    of a send carries the same id. Within one sender object a key already accepted by the
+    server is not sent again and gets its first receipt. Across processes SMTP offers nothing
+    more: a worker that dies after the server accepted a message and before recording it leads
+    to a second delivery with the same ``Message-ID`` (at least once; receivers and our reply
+    matching can drop the repeat by that id).
+
+    **Outcomes.**
 
     * accepted → :class:`SendReceipt` with the ``Message-ID``;
     * recipient, sender or data refused with a 5xx code, or a header field that holds a line
       break → ``SendFailure(permanent=True)``;
-    * 4xx codes, a dropped or refused connection, timeouts → ``SendFailure(permanent=False)``;
-    * rejected credentials, a server without STARTTLS when it is required, a certificate that
-      does not verify, a From address the server refuses with 5xx → :class:`AdapterError`
-      (the sender cannot work at all).
+    * 4xx codes (a ``421`` after the one retry), a dropped or refused connection, timeouts →
+      ``SendFailure(permanent=False)``;
+    * rejected credentials, a server without AUTH when credentials are given, a server without
+      STARTTLS when it is required, a certificate that does not verify, a From address the
+      server refuses with 5xx → :class:`AdapterError` (the sender cannot work at all).
 
     Args:
         host: the SMTP server.
         port: its port; None: 25 (plain), 587 (starttls) or 465 (ssl).
         security: plain, starttls (default) or ssl.
         username, password: for AUTH; "" to skip authentication.
+        allow_plaintext_auth: with ``security="plain"`` and a username, send the credentials
+            unencrypted anyway (a relay on a trusted network only); without it that
+            combination is refused when the sender is made.
         timeout: seconds for connecting and for each command.
         ssl_context: for starttls and ssl; None: the system's default, which verifies the
-            server's certificate.
+            server's certificate. Built (or taken) once and shared by every connection.
         local_hostname: the name sent in EHLO; None: this machine's FQDN.
         clock: for the ``Date`` header; None: the system clock.
+
+    Raises:
+        AdapterError: an unknown security mode, a timeout that is not positive, or credentials
+            with ``security="plain"`` without ``allow_plaintext_auth=True``.
     """
 
     def __init__(
@@ -243,6 +307,7 @@ class SMTPEmailSender:
         security: SMTPSecurity | str = SMTPSecurity.STARTTLS,
         username: str = "",
         password: str = "",
+        allow_plaintext_auth: bool = False,
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
@@ -256,23 +321,47 @@ class SMTPEmailSender:
             ) from None
         if timeout <= 0:
             raise AdapterError(f"SMTP sender: timeout must be positive, not {timeout!r}")
+        if self._security is SMTPSecurity.PLAIN and username and not allow_plaintext_auth:
+            raise AdapterError(
+                f"SMTP sender: security='plain' would send the password of {username!r} to "
+                f"{host} unencrypted; use security='starttls' or 'ssl', or pass "
+                "allow_plaintext_auth=True (a relay on a trusted network only)"
+            )
         self._host = host
         self._port = port if port is not None else _DEFAULT_PORTS[self._security]
+        self._where = f"{host}:{self._port}"
         self._username = username
         self._password = password
         self._timeout = timeout
-        self._ssl_context = ssl_context
+        self._ssl_context: ssl.SSLContext | None = None
+        if self._security is not SMTPSecurity.PLAIN:
+            # Loading the system's CA store takes tens of milliseconds: once per sender.
+            self._ssl_context = ssl_context or ssl.create_default_context()
         self._local_hostname = local_hostname
         self._clock = clock
         self._lock = threading.Lock()
+        self._mailboxes: dict[str, _Mailbox] = {}
         self._sent: dict[str, SendReceipt] = {}
+
+    def __enter__(self) -> SMTPEmailSender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End every open connection (``QUIT``); waits for sends in progress to finish.
+
+        The sender can still send afterwards: it opens new connections.
+        """
+        with self._lock:
+            mailboxes = list(self._mailboxes.values())
+        for mailbox in mailboxes:
+            with mailbox.lock:
+                _drop(mailbox, polite=True)
 
     def send_email(self, message: OutgoingEmail) -> SendReceipt | SendFailure:
         """Send ``message`` once (see the class docstring for the outcomes)."""
-        with self._lock:
-            earlier = self._sent.get(message.idempotency_key)
-        if earlier is not None:
-            return earlier
         date = None
         if self._clock is not None:
             date = email.utils.format_datetime(self._clock.now(), usegmt=True)
@@ -280,85 +369,180 @@ class SMTPEmailSender:
             composed = compose_email(message, date=date)
         except InvalidInput as exc:
             return SendFailure(permanent=True, reason=str(exc))
-        result = self._deliver(composed, message)
-        if isinstance(result, SendReceipt):
+        with self._lock:
+            mailbox = self._mailboxes.setdefault(message.sender_id, _Mailbox())
+        with mailbox.lock:
+            # Checked under the mailbox lock: two threads sending one key send it once.
             with self._lock:
-                result = self._sent.setdefault(message.idempotency_key, result)
-        return result
+                earlier = self._sent.get(message.idempotency_key)
+            if earlier is not None:
+                return earlier
+            # A live kept connection may have gone stale; a new one failing is the server's state.
+            reused = mailbox.client is not None and mailbox.client.sock is not None
+            outcome = self._attempt(mailbox, composed, message)
+            if reused and outcome.retry_on_new_connection:
+                outcome = self._attempt(mailbox, composed, message)
+            result = outcome.result
+            if isinstance(result, SendReceipt):
+                with self._lock:
+                    result = self._sent.setdefault(message.idempotency_key, result)
+            return result
 
-    def _connect(self) -> smtplib.SMTP:
-        context = self._ssl_context or ssl.create_default_context()
+    def _open(self) -> _Client:
+        """A new connection: connected, upgraded to TLS if asked, logged in if asked."""
+        client: _Client
         if self._security is SMTPSecurity.SSL:
-            return smtplib.SMTP_SSL(
+            client = _SSLClient(
                 self._host,
                 self._port,
                 local_hostname=self._local_hostname,
                 timeout=self._timeout,
-                context=context,
+                context=self._ssl_context,
             )
-        client = smtplib.SMTP(
-            self._host, self._port, local_hostname=self._local_hostname, timeout=self._timeout
-        )
+        else:
+            client = _Client(
+                self._host, self._port, local_hostname=self._local_hostname, timeout=self._timeout
+            )
         try:
             if self._security is SMTPSecurity.STARTTLS:
                 client.ehlo()
                 if not client.has_extn("starttls"):
                     raise AdapterError(
-                        f"SMTP server {self._host}:{self._port} does not offer STARTTLS; "
+                        f"SMTP server {self._where} does not offer STARTTLS; "
                         "use security='ssl' or (for a local relay only) 'plain'"
                     )
-                client.starttls(context=context)
+                client.starttls(context=self._ssl_context)
                 client.ehlo()
+            if self._username:
+                self._login(client)
         except BaseException:
             client.close()
             raise
         return client
 
-    def _deliver(self, composed: EmailMessage, message: OutgoingEmail) -> SendReceipt | SendFailure:
-        where = f"{self._host}:{self._port}"
+    def _login(self, client: _Client) -> None:
         try:
-            with self._connect() as client:
-                if self._username:
-                    client.login(self._username, self._password)
-                client.send_message(composed)
+            client.login(self._username, self._password)
         except smtplib.SMTPAuthenticationError as exc:
             raise AdapterError(
-                f"SMTP server {where} rejected the credentials of {self._username!r}: "
+                f"SMTP server {self._where} rejected the credentials of {self._username!r}: "
                 f"{exc.smtp_code} {_said(exc.smtp_error)}"
             ) from exc
+        except smtplib.SMTPServerDisconnected:
+            raise  # the connection, not the configuration: transient
+        except smtplib.SMTPException as exc:
+            # No AUTH offered, no mechanism in common: no message can go out this way.
+            raise AdapterError(
+                f"SMTP server {self._where}: cannot log in as {self._username!r}: {exc}"
+            ) from exc
+
+    def _attempt(
+        self, mailbox: _Mailbox, composed: EmailMessage, message: OutgoingEmail
+    ) -> _Outcome:
+        """One try of ``composed`` on the mailbox's connection, opening one if there is none.
+
+        The connection is kept after a receipt and after a refusal smtplib has reset (RSET);
+        anything else ends it.
+        """
+        client = mailbox.client
+        if client is not None and client.sock is None:
+            # smtplib closed it itself (after a 421 reply).
+            mailbox.client = client = None
+        where = self._where
+        try:
+            if client is None:
+                try:
+                    client = mailbox.client = self._open()
+                except smtplib.SMTPResponseException as exc:
+                    # Greeting, EHLO or STARTTLS refused: the server's state, never the
+                    # recipient's fault, whatever the code.
+                    return _Outcome(_session_refused(where, exc))
+            client.data_begun = False
+            client.send_message(composed)
+        except AdapterError:
+            _drop(mailbox)
+            raise
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()), (550, b"refused"))
-            return _failure(code, text, f"recipient {message.to_address} refused")
+            failure = _failure(code, text, f"recipient {message.to_address} refused")
+            return _refused(mailbox, code, failure)
         except smtplib.SMTPSenderRefused as exc:
             if exc.smtp_code >= 500:
+                _drop(mailbox)
                 raise AdapterError(
                     f"SMTP server {where} refuses the sender {message.from_address}: "
                     f"{exc.smtp_code} {_said(exc.smtp_error)}"
                 ) from exc
-            return _failure(exc.smtp_code, exc.smtp_error, "sender refused for now")
+            failure = _failure(exc.smtp_code, exc.smtp_error, "sender refused for now")
+            return _refused(mailbox, exc.smtp_code, failure)
         except smtplib.SMTPNotSupportedError as exc:
-            # Raised by send_message for a non-ASCII address the server cannot carry.
-            return SendFailure(
-                permanent=True, reason=f"{where} cannot deliver to {message.to_address}: {exc}"
+            # Raised by send_message, before any command, for a non-ASCII address the server
+            # cannot carry: the connection is still good.
+            return _Outcome(
+                SendFailure(
+                    permanent=True, reason=f"{where} cannot deliver to {message.to_address}: {exc}"
+                )
             )
         except smtplib.SMTPServerDisconnected as exc:
-            return SendFailure(permanent=False, reason=f"{where} disconnected: {exc}")
+            return _lost(mailbox, f"{where} disconnected: {exc}")
+        except smtplib.SMTPHeloError as exc:
+            # EHLO refused on a kept connection: the session, not the message.
+            _drop(mailbox)
+            return _Outcome(_session_refused(where, exc))
         except smtplib.SMTPResponseException as exc:
-            # SMTPDataError, SMTPConnectError, SMTPHeloError and plain response errors. A server
-            # refusing to talk to us (connect/HELO) is never the recipient's fault: transient.
-            if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPHeloError):
-                return SendFailure(
-                    permanent=False,
-                    reason=f"{where} refused the session: {exc.smtp_code} {_said(exc.smtp_error)}",
-                )
-            return _failure(exc.smtp_code, exc.smtp_error, f"{where} refused the message")
+            # SMTPDataError and plain response errors: the message was answered, not accepted.
+            failure = _failure(exc.smtp_code, exc.smtp_error, f"{where} refused the message")
+            return _refused(mailbox, exc.smtp_code, failure)
         except ssl.SSLCertVerificationError as exc:
+            _drop(mailbox)
             raise AdapterError(f"SMTP server {where}: certificate does not verify: {exc}") from exc
         except smtplib.SMTPException as exc:
-            return SendFailure(permanent=False, reason=f"{where}: {exc}")
+            _drop(mailbox)
+            return _Outcome(SendFailure(permanent=False, reason=f"{where}: {exc}"))
         except TimeoutError as exc:
-            return SendFailure(permanent=False, reason=f"{where} timed out: {exc}")
+            return _lost(mailbox, f"{where} timed out: {exc}")
         except OSError as exc:
             # Refused or reset connections, DNS failures, TLS errors on the wire.
-            return SendFailure(permanent=False, reason=f"cannot reach {where}: {exc}")
-        return SendReceipt(message_id=str(composed["Message-ID"]))
+            return _lost(mailbox, f"cannot reach {where}: {exc}")
+        return _Outcome(SendReceipt(message_id=str(composed["Message-ID"])))
+
+
+def _session_refused(where: str, exc: smtplib.SMTPResponseException) -> SendFailure:
+    return SendFailure(
+        permanent=False,
+        reason=f"{where} refused the session: {exc.smtp_code} {_said(exc.smtp_error)}",
+    )
+
+
+def _refused(mailbox: _Mailbox, code: int, failure: SendFailure) -> _Outcome:
+    """The server answered with a refusal: nothing was accepted. A 421 also ends the connection
+    (smtplib closed it), so a new one may try once more."""
+    if code == _CLOSING:
+        _drop(mailbox)
+        return _Outcome(failure, retry_on_new_connection=True)
+    return _Outcome(failure)
+
+
+def _lost(mailbox: _Mailbox, reason: str) -> _Outcome:
+    """The connection broke without an answer. Trying again is safe only on a connection that
+    was open and had not begun the message data (after that the server may hold the message)."""
+    client = mailbox.client
+    _drop(mailbox)
+    return _Outcome(
+        SendFailure(permanent=False, reason=reason),
+        retry_on_new_connection=client is not None and not client.data_begun,
+    )
+
+
+def _drop(mailbox: _Mailbox, *, polite: bool = False) -> None:
+    """End the mailbox's connection (with ``QUIT`` when ``polite``); errors do not matter."""
+    client, mailbox.client = mailbox.client, None
+    if client is None:
+        return
+    try:
+        if polite and client.sock is not None:
+            client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
