@@ -266,3 +266,17 @@ def test_dispatch_logs_name_campaign_lead_step_and_key_but_never_the_message(
         "starlight_sequences.dispatch",
         "starlight_sequences.worker",
     }
+
+
+def test_a_storage_blip_before_anything_is_sent_hands_the_batch_back_without_an_attempt() -> None:
+    kit = make_kit()
+    launch(kit, 3)
+    storage = flaky(kit)
+    storage.failures["get_enrolment"] = 1
+    first = run_worker(kit.service, worker_id="w", once=True, handle_signals=False)
+    assert (first.totals.sent, first.totals.handed_back, first.totals.errored) == (0, 3, 0)
+    sends = kit.storage.list_sends(WS, CID)
+    assert all(s.status is SendStatus.SCHEDULED and s.attempts == 0 for s in sends)
+    again = run_worker(kit.service, worker_id="w", once=True, handle_signals=False)
+    assert again.totals.sent == 3
+    assert len(kit.email.sent) == 3

@@ -25,7 +25,7 @@ from starlight_sequences.campaigns import (
 )
 from starlight_sequences.channels import Action
 from starlight_sequences.drafts import Draft
-from starlight_sequences.errors import LeaseLost
+from starlight_sequences.errors import LeaseLost, StorageError
 from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.ports.senders import (
     LinkedInAction,
@@ -48,6 +48,23 @@ from starlight_sequences.service._shared import (
 )
 
 log = logging.getLogger("starlight_sequences.dispatch")
+
+
+class StorageFaultBeforeDelivery(StorageError):
+    """The storage failed while a claimed send was checked, before any sender saw it."""
+
+
+@attrs.frozen(kw_only=True)
+class _Ready:
+    """What sending one checked send needs."""
+
+    campaign: Campaign
+    stored: Enrolment
+    enrolment: Enrolment
+    changed: Enrolment | None
+    calendar: BusinessCalendar
+    draft: Draft | None
+    now: dt.datetime
 
 
 def _describe(send: ScheduledSend) -> str:
@@ -110,6 +127,28 @@ class Dispatcher:
             except LeaseLost:
                 outcome = DispatchOutcome.LEASE_LOST
                 log.warning("lease lost %s", _describe(send), extra=_fields(send, worker_id))
+            except StorageFaultBeforeDelivery as exc:
+                # Nothing reached a sender: hand this send and the rest back as they were
+                # (no attempt counted); the next pass meets the storage again.
+                log.warning(
+                    "storage failed before %s was sent (%s); handing the batch back",
+                    _describe(send),
+                    exc,
+                    extra=_fields(send, worker_id),
+                )
+                report = self._hand_back_all(claimed[index:], worker_id, report)
+                break
+            except StorageError:
+                log.error(
+                    "storage failed after %s was handed to its sender; once its lease expires "
+                    "it is sent again with the same idempotency key",
+                    _describe(send),
+                    exc_info=True,
+                    extra=_fields(send, worker_id),
+                )
+                report = report.count(DispatchOutcome.ERRORED)
+                report = self._hand_back_all(claimed[index + 1 :], worker_id, report)
+                break
             except Exception as exc:  # one send's fault must not end the worker
                 report = report.count(self._after_fault(send, worker_id, exc))
                 report = self._hand_back_all(claimed[index + 1 :], worker_id, report)
@@ -208,7 +247,34 @@ class Dispatcher:
 
     def dispatch_one(self, send: ScheduledSend, worker_id: str) -> DispatchOutcome:
         """Check one claimed send at this moment, then send it or end it otherwise; returns
-        how it ended."""
+        how it ended.
+
+        Raises:
+            StorageFaultBeforeDelivery: the storage failed before anything reached the sender
+                (the send can be handed back as it was).
+            StorageError: the storage failed after the sender accepted the message, beyond
+                what the finisher waits out.
+        """
+        try:
+            ready = self._prepare(send, worker_id)
+            if isinstance(ready, DispatchOutcome):
+                return ready
+            result = self._send(ready.campaign, ready.enrolment, send, ready.draft)
+            if isinstance(result, SendFailure):
+                return self._refused(ready, send, worker_id, result)
+        except StorageError as exc:
+            raise StorageFaultBeforeDelivery(str(exc)) from exc
+        self._finish.sent(
+            ready.campaign, ready.enrolment, send, ready.calendar, worker_id, result, ready.stored
+        )
+        log.info(
+            "sent %s (attempt %d)", _describe(send), send.attempts, extra=_fields(send, worker_id)
+        )
+        return DispatchOutcome.SENT
+
+    def _prepare(self, send: ScheduledSend, worker_id: str) -> _Ready | DispatchOutcome:
+        """Everything the send-time checks decide before a sender is called: the outcome when
+        the send must not go out now, else what sending it needs."""
         storage = self._ctx.storage
         campaign = storage.get_campaign(send.workspace_id, send.campaign_id)
         stored = storage.get_enrolment(send.workspace_id, send.campaign_id, send.lead_id)
@@ -229,17 +295,32 @@ class Dispatcher:
             draft = find_draft(
                 storage, send.workspace_id, send.campaign_id, send.lead_id, send.step
             )
-        result = self._send(campaign, enrolment, send, draft)
+        return _Ready(
+            campaign=campaign,
+            stored=stored,
+            enrolment=enrolment,
+            changed=changed,
+            calendar=calendar,
+            draft=draft,
+            now=now,
+        )
+
+    def _refused(
+        self, ready: _Ready, send: ScheduledSend, worker_id: str, result: SendFailure
+    ) -> DispatchOutcome:
+        """The sender refused the message: retry a transient failure with backoff while
+        attempts are left, else stop the lead."""
         fields = _fields(send, worker_id)
-        if isinstance(result, SendReceipt):
-            self._finish.sent(campaign, enrolment, send, calendar, worker_id, result, stored)
-            log.info("sent %s (attempt %d)", _describe(send), send.attempts, extra=fields)
-            return DispatchOutcome.SENT
-        if not result.permanent and send.attempts < campaign.settings.max_attempts:
+        if not result.permanent and send.attempts < ready.campaign.settings.max_attempts:
             backoff = result.retry_after or dt.timedelta(minutes=5 * 2 ** (send.attempts - 1))
-            retry = slot(self._ctx, campaign, send, calendar, now + backoff)
+            retry = slot(self._ctx, ready.campaign, send, ready.calendar, ready.now + backoff)
             self._finish.retimed(
-                send, worker_id, now, retry, changed, reason=f"retrying: {result.reason}"
+                send,
+                worker_id,
+                ready.now,
+                retry,
+                ready.changed,
+                reason=f"retrying: {result.reason}",
             )
             log.warning(
                 "transient failure of %s, retry at %s: %s",
@@ -254,7 +335,7 @@ class Dispatcher:
             if result.permanent
             else f"gave up after {send.attempts} attempts: {result.reason}"
         )
-        self._finish.failed(enrolment, send, worker_id, now, reason)
+        self._finish.failed(ready.enrolment, send, worker_id, ready.now, reason)
         log.warning("failed %s; the lead is stopped: %s", _describe(send), reason, extra=fields)
         return DispatchOutcome.FAILED
 
