@@ -19,11 +19,13 @@ from starlight_sequences.ids import LeadId, SenderId, WorkspaceId
 from starlight_sequences.leads import Lead
 from starlight_sequences.ports.drafter import DraftedMessage, DraftFailure, DraftRequest
 from starlight_sequences.service import CampaignService
+from starlight_sequences.unsubscribe import UnsubscribeLinks
 
 WS = WorkspaceId("acme")
 OTHER_WS = WorkspaceId("globex")
 MAILBOX = EmailIdentity(id=SenderId("mbx-1"), address="ada@acme.test", display_name="Ada")
 LINKEDIN = LinkedInIdentity(id=SenderId("li-1"), premium=True)
+UNSUBSCRIBE = UnsubscribeLinks(base_url="https://app.acme.test/unsubscribe", secret=b"k" * 32)
 # Monday 2026-11-30, 08:00 UTC.
 START = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
 
@@ -78,6 +80,7 @@ def make_kit(credits: int = 10_000, start: dt.datetime = START) -> Kit:
         clock=clock,
         email_sender=email,
         linkedin_sender=linkedin,
+        unsubscribe_url=UNSUBSCRIBE,
     )
     return Kit(service, clock, storage, ledger, drafter, email, linkedin)
 

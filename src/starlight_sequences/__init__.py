@@ -48,6 +48,7 @@ from starlight_sequences.leads import (
 )
 from starlight_sequences.service import CampaignService
 from starlight_sequences.shapes import SendShape, Step, WaitAnchor
+from starlight_sequences.unsubscribe import UnsubscribeLinks
 from starlight_sequences.worker import run_worker
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "StarlightError",
     "Step",
     "StopScope",
+    "UnsubscribeLinks",
     "WaitAnchor",
     "WorkspaceId",
     "adapters",

@@ -29,7 +29,12 @@ from starlight_sequences.adapters.linkedin_tasks import LinkedInTaskFile, Linked
 from starlight_sequences.adapters.outbox import OutboxEmailSender
 from starlight_sequences.adapters.sqlite import SQLiteCreditLedger, SQLiteStorage
 from starlight_sequences.adapters.template_drafter import TemplateDrafter
-from starlight_sequences.campaigns import CampaignSettings, EmailIdentity, LinkedInIdentity
+from starlight_sequences.campaigns import (
+    CampaignSettings,
+    EmailIdentity,
+    LinkedInIdentity,
+    ScheduledSend,
+)
 from starlight_sequences.channels import Action
 from starlight_sequences.errors import InvalidInput
 from starlight_sequences.events import EventKind, InboundEvent
@@ -46,6 +51,7 @@ from starlight_sequences.timeline import (
     timeline_of_lead,
     timeline_of_shape,
 )
+from starlight_sequences.unsubscribe import UnsubscribeLinks, check_unsubscribe_target
 from starlight_sequences.worker import run_worker
 
 __all__ = ["COMMANDS", "EVENT_KINDS", "CommandError", "Session"]
@@ -150,7 +156,32 @@ class Session:
             clock=self.clock,
             email_sender=email_sender,
             linkedin_sender=linkedin_sender,
+            unsubscribe_url=self.unsubscribe(),
+            send_without_unsubscribe=bool(self.args.no_unsubscribe),
         )
+
+    def unsubscribe(self) -> Callable[[ScheduledSend], str] | None:
+        """The unsubscribe target of every email: signed links to ``--unsubscribe-url`` (the
+        secret from ``STARLIGHT_UNSUBSCRIBE_SECRET``), or ``--unsubscribe-mailto``."""
+        url = self.args.unsubscribe_url or os.environ.get("STARLIGHT_UNSUBSCRIBE_URL")
+        mailto = self.args.unsubscribe_mailto or os.environ.get("STARLIGHT_UNSUBSCRIBE_MAILTO")
+        if url and mailto:
+            raise CommandError("give --unsubscribe-url or --unsubscribe-mailto, not both")
+        if url:
+            secret = os.environ.get("STARLIGHT_UNSUBSCRIBE_SECRET", "")
+            if not secret:
+                raise CommandError(
+                    "--unsubscribe-url needs the signing secret in STARLIGHT_UNSUBSCRIBE_SECRET "
+                    "(at least 16 characters, e.g. from `openssl rand -hex 32`)"
+                )
+            return UnsubscribeLinks(base_url=url, secret=secret.encode("utf-8"))
+        if mailto:
+            target = check_unsubscribe_target(
+                mailto if mailto.lower().startswith("mailto:") else f"mailto:{mailto}",
+                subject="--unsubscribe-mailto",
+            )
+            return lambda send: target
+        return None
 
     def close(self) -> None:
         """Close the database connections."""
@@ -603,6 +634,11 @@ def cmd_run(session: Session, args: argparse.Namespace) -> int:
     if args.poll < 0 or args.batch < 1:
         raise CommandError("--poll must be >= 0 and --batch >= 1")
     service = session.service(senders=True)
+    if service.unsubscribe_url is None and not service.send_without_unsubscribe:
+        raise CommandError(
+            "every email needs an unsubscribe target: give --unsubscribe-url (with "
+            "STARLIGHT_UNSUBSCRIBE_SECRET) or --unsubscribe-mailto, or --no-unsubscribe"
+        )
     worker_id = args.worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
     def on_pass(report: DispatchReport) -> None:

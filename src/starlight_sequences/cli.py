@@ -8,6 +8,7 @@ Every subcommand but ``demo`` works on the database given by ``--db PATH`` or th
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -62,6 +63,41 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
         default=default,
         metavar="FILE",
         help="LinkedIn task file (default: linkedin-tasks.jsonl beside the database)",
+    )
+    sending = common.add_argument_group("unsubscribe (every email carries one; see docs/cli.md)")
+    sending.add_argument(
+        "--unsubscribe-url",
+        default=default,
+        metavar="HTTPS_URL",
+        help="your one-click unsubscribe endpoint; each email links to it with a signed token "
+        "(env STARLIGHT_UNSUBSCRIBE_URL; the secret only from STARLIGHT_UNSUBSCRIBE_SECRET)",
+    )
+    sending.add_argument(
+        "--unsubscribe-mailto",
+        default=default,
+        metavar="ADDRESS",
+        help="an address that receives unsubscribe requests (env STARLIGHT_UNSUBSCRIBE_MAILTO)",
+    )
+    sending.add_argument(
+        "--no-unsubscribe",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="send email without List-Unsubscribe (not for bulk mail)",
+    )
+    logs = common.add_argument_group("logging (to stderr)")
+    logs.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if suppress else 0,
+        help="-v: what each send did (INFO); -vv: also deferrals (DEBUG)",
+    )
+    logs.add_argument(
+        "--log-level",
+        default=default,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        help="the level of the starlight_sequences loggers (default WARNING)",
     )
     _debug_option(common, suppress)
     return common
@@ -293,6 +329,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
             return exc.code if isinstance(exc.code, int) else 2
         debug = bool(args.debug)
         prog = f"starlight {args.command}"
+        _log_to_stderr(args.log_level, args.verbose)
         if args.command == "demo":
             return _run_demo(args.out)
         return _run_command(prog, args, clock, debug=debug)
@@ -325,6 +362,27 @@ def _run_command(prog: str, args: argparse.Namespace, clock: Clock | None, *, de
         return 1
     finally:
         session.close()
+
+
+class _TerminalFormatter(logging.Formatter):
+    """Log lines with control characters from users shown escaped (never raw on a terminal)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from starlight_sequences._cli_output import terminal_text
+
+        return terminal_text(super().format(record))
+
+
+def _log_to_stderr(level: str | None, verbose: int) -> None:
+    """Send the library's log records to stderr at the level asked for (default WARNING)."""
+    chosen = level or ("DEBUG" if verbose >= 2 else "INFO" if verbose == 1 else "WARNING")
+    logger = logging.getLogger("starlight_sequences")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_TerminalFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, logging.StreamHandler)]
+    logger.addHandler(handler)
+    logger.setLevel(chosen)
+    logger.propagate = False
 
 
 def _explain(prog: str, message: str, *, debug: bool) -> None:

@@ -34,6 +34,7 @@ from starlight_sequences.timeline import (
     render_text,
     timeline_of_shape,
 )
+from starlight_sequences.unsubscribe import UnsubscribeLinks
 
 __all__ = ["SAMPLE_LEADS", "run_demo"]
 
@@ -232,6 +233,11 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
         clock=clock,
         email_sender=senders,
         linkedin_sender=senders,
+        # Every email carries a signed one-click unsubscribe link to this (demo) endpoint.
+        unsubscribe_url=UnsubscribeLinks(
+            base_url="https://nimbus.example.com/unsubscribe",
+            secret=b"demo-secret-not-for-production",
+        ),
     )
     service.top_up(WORKSPACE, 500, "demo credits")
     _create(service, say)

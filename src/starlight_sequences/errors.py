@@ -16,7 +16,8 @@ builtin that fits, so ``except ValueError`` in a host app keeps working::
     │   ├── InvalidDraft                          a draft breaks its channel's limits
     │   ├── InvalidSettings                       campaign or workspace settings
     │   │   └── InvalidIdentity                   a sender identity's field (names both)
-    │   └── InvalidEvent                          an inbound event that cannot apply
+    │   ├── InvalidEvent                          an inbound event that cannot apply
+    │   └── InvalidUnsubscribeToken               an unsubscribe link not signed by us
     ├── NotFound (LookupError)                    something asked for does not exist
     │   ├── UnknownShape                          lists the known keys
     │   ├── CampaignNotFound
@@ -144,6 +145,10 @@ class InvalidIdentity(InvalidSettings):
 
 class InvalidEvent(InvalidInput):
     """An inbound event that cannot apply (wrong channel, bad dates...)."""
+
+
+class InvalidUnsubscribeToken(InvalidInput):
+    """An unsubscribe token that is malformed, altered, or signed with another secret."""
 
 
 class NotFound(StarlightError, LookupError):

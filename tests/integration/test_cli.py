@@ -42,6 +42,9 @@ worse,Worse,Row,Y,worse@example.com,https://www.linkedin.com/in/worse,FR,Mars/Ba
 """
 
 
+UNSUBSCRIBE_MAILTO = "unsubscribe@acme.example.com"
+
+
 class CLI:
     """Runs ``main`` with a test clock against one database and captures what it wrote."""
 
@@ -89,7 +92,8 @@ class CLI:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> CLI:
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> CLI:
+    monkeypatch.setenv("STARLIGHT_UNSUBSCRIBE_MAILTO", UNSUBSCRIBE_MAILTO)
     return CLI(tmp_path, capsys)
 
 
@@ -606,7 +610,11 @@ def test_a_lead_id_from_the_task_file_is_printed_escaped(approved: CLI) -> None:
     task_file = approved.db.parent / "linkedin-tasks.jsonl"
     # The task file is a plain file people and tools edit: what it holds is untrusted.
     task = json.loads(task_file.read_text().splitlines()[0])
-    task.update(lead_id="lukas\x1b[2J\x1b]0;pwned\x07", recipient_name="Lukas\x9b31m")
+    task.update(
+        lead_id="lukas\x1b[2J\x1b]0;pwned\x07",
+        recipient_name="Lukas\x9b31m",
+        workspace_id="default",  # an edited line keeps its workspace, or it is nobody's
+    )
     task_file.write_text(json.dumps(task) + "\n")
 
     assert approved("tasks") == 0
@@ -778,6 +786,7 @@ def test_the_program_reports_a_deep_json_file_in_one_line(tmp_path: Path) -> Non
 def _env(db: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["STARLIGHT_DB"] = str(db)
+    env["STARLIGHT_UNSUBSCRIBE_MAILTO"] = UNSUBSCRIBE_MAILTO
     env.pop("STARLIGHT_WORKSPACE", None)
     return env
 

@@ -57,6 +57,7 @@ from tests.contract.conftest import (
     make_lead,
     make_send,
 )
+from tests.service_kit import UNSUBSCRIBE
 
 NOW = dt.datetime(2026, 11, 30, 15, 0, tzinfo=dt.UTC)
 """Monday 2026-11-30, 10:00 in New York (the leads' zone): inside their business hours."""
@@ -179,6 +180,7 @@ def _service(backend: Backend, sender: KeyFileSender, now: dt.datetime) -> Campa
         drafter=TemplateDrafter(),
         clock=SettableClock(now),
         email_sender=sender,
+        unsubscribe_url=UNSUBSCRIBE,
     )
 
 

@@ -13,6 +13,7 @@ EXPECTED_TOP_LEVEL = {
     "ScheduledSend",
     "SendStatus",
     "StopScope",
+    "UnsubscribeLinks",
     "EventKind",
     "InboundEvent",
     "LeadImport",

@@ -28,7 +28,7 @@ from starlight_sequences.leads import Lead
 from starlight_sequences.ports.drafter import DraftedMessage, DraftFailure, DraftRequest
 from starlight_sequences.ports.senders import OutgoingEmail, SendFailure, SendReceipt
 from starlight_sequences.service import CampaignService
-from tests.service_kit import START, WS
+from tests.service_kit import START, UNSUBSCRIBE, WS
 
 CID = CampaignId("c1")
 
@@ -74,6 +74,7 @@ def service_with(drafter: SubjectDrafter) -> tuple[CampaignService, ComposingEma
         drafter=drafter,
         clock=clock,
         email_sender=sender,
+        unsubscribe_url=UNSUBSCRIBE,
     )
     return service, sender
 

@@ -114,7 +114,13 @@ class CampaignService:
         linkedin_sender: performs LinkedIn actions (needed to dispatch LinkedIn steps).
         prices: the credit price table of campaigns created from now on.
         draft_batch_size: messages per drafter call.
-        unsubscribe_url: builds the ``List-Unsubscribe`` target of an email send.
+        unsubscribe_url: builds the ``List-Unsubscribe`` target of each email send: an https
+            URL (one-click, RFC 8058) or a ``mailto:`` address. Use
+            :class:`~starlight_sequences.unsubscribe.UnsubscribeLinks` for signed links your
+            endpoint can verify. Approving a campaign with email steps needs it, unless
+            ``send_without_unsubscribe`` is set.
+        send_without_unsubscribe: opt out of the unsubscribe requirement (e.g. for one-to-one
+            mail that is not bulk); emails then carry no ``List-Unsubscribe``.
 
     The arguments stay readable and replaceable as attributes of the same names.
     """
@@ -128,6 +134,7 @@ class CampaignService:
     prices = _Port[PriceTable]()
     draft_batch_size = _Port[int]()
     unsubscribe_url = _Port[Callable[[ScheduledSend], str] | None]()
+    send_without_unsubscribe = _Port[bool]()
 
     def __init__(
         self,
@@ -141,6 +148,7 @@ class CampaignService:
         prices: PriceTable | None = None,
         draft_batch_size: int = 50,
         unsubscribe_url: Callable[[ScheduledSend], str] | None = None,
+        send_without_unsubscribe: bool = False,
     ) -> None:
         self._ctx = ServiceContext(
             storage=storage,
@@ -152,6 +160,7 @@ class CampaignService:
             prices=prices if prices is not None else PriceTable(),
             draft_batch_size=max(1, draft_batch_size),
             unsubscribe_url=unsubscribe_url,
+            send_without_unsubscribe=send_without_unsubscribe,
         )
         self._outbound = OutboundBuilder(self._ctx)
         self._review = Review(self._ctx)
@@ -217,6 +226,9 @@ class CampaignService:
             DraftsNeedAttention: a recipient that is not excluded has a draft needing attention.
             InsufficientCredits: the send credits cannot be reserved; nothing is scheduled.
             IllegalTransition: the campaign was cancelled or completed.
+            InvalidSettings: the campaign sends email and the service has no unsubscribe
+                target (``unsubscribe_url``), or it builds one that is not an https URL or a
+                ``mailto:`` address; nothing is reserved or scheduled.
         """
         return self._outbound.approve(WorkspaceId(workspace_id), CampaignId(campaign_id))
 

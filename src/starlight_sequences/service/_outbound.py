@@ -62,6 +62,7 @@ from starlight_sequences.service._shared import (
     lead_calendar,
 )
 from starlight_sequences.shapes import SendShape
+from starlight_sequences.unsubscribe import check_unsubscribe_target
 
 
 def shape_of(shape: SendShape | str) -> SendShape:
@@ -377,11 +378,37 @@ class OutboundBuilder:
         if bad:
             raise DraftsNeedAttention(campaign_id, bad)
         sends = self._plan(campaign, enrolments, campaign_start(ctx, campaign))
+        self._check_unsubscribe(campaign, sends)
         approved = self._commit_approval(campaign, enrolments, sends)
         if approved is not None:
             return approved
         complete_if_done(ctx, workspace_id, campaign_id)  # every lead stopped in review
         return ctx.storage.get_campaign(workspace_id, campaign_id)
+
+    def _check_unsubscribe(self, campaign: Campaign, sends: Sequence[ScheduledSend]) -> None:
+        """Bulk email needs an unsubscribe target (RFC 8058): refuse to approve without one,
+        unless the host opted out, and try the target on the first email send."""
+        probe = next((s for s in sends if s.action is Action.EMAIL), None)
+        if probe is None:
+            return
+        target = self._ctx.unsubscribe_url
+        if target is None:
+            if self._ctx.send_without_unsubscribe:
+                return
+            raise InvalidSettings(
+                f"campaign {campaign.id!r} sends email but the service has no unsubscribe "
+                "target: pass CampaignService(unsubscribe_url=UnsubscribeLinks(...)) (or a "
+                "function returning an https URL or a mailto: address), or opt out with "
+                "send_without_unsubscribe=True"
+            )
+        try:
+            built = target(probe)
+        except Exception as exc:
+            raise InvalidSettings(
+                f"campaign {campaign.id!r}: unsubscribe_url failed for a send: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        check_unsubscribe_target(built, subject=f"campaign {campaign.id!r}: unsubscribe_url")
 
     def _commit_approval(
         self, campaign: Campaign, enrolments: Sequence[Enrolment], sends: Sequence[ScheduledSend]

@@ -88,6 +88,7 @@ class ServiceContext:
     prices: PriceTable
     draft_batch_size: int
     unsubscribe_url: Callable[[ScheduledSend], str] | None
+    send_without_unsubscribe: bool = False
     sleep: Callable[[float], None] = time.sleep
     """How the service waits out a storage blip before writing again (tests replace it)."""
 
