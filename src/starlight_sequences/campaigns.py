@@ -43,6 +43,7 @@ __all__ = [
     "ScheduledSend",
     "SendStatus",
     "StopScope",
+    "idempotency_key_for",
     "send_id_for",
 ]
 
@@ -397,6 +398,13 @@ class Enrolment:
         return attrs.evolve(self, status=status, reason=reason, resume_at=None)
 
 
+def idempotency_key_for(workspace_id: str, send_id: str) -> str:
+    """The idempotency key of a send (see ``ScheduledSend.idempotency_key``): a hash of its
+    workspace and send id, so it is the same on every attempt and differs across workspaces."""
+    digest = hashlib.sha256(f"{workspace_id}\x00{send_id}".encode()).hexdigest()
+    return f"stl-{digest[:32]}"
+
+
 def send_id_for(campaign_id: CampaignId, lead_id: LeadId, step: int) -> SendId:
     """The stable id of the send of ``step`` to ``lead_id`` in ``campaign_id``."""
     return SendId(f"{campaign_id}:{lead_id}:{step}")
@@ -445,5 +453,4 @@ class ScheduledSend:
     @property
     def idempotency_key(self) -> str:
         """A stable key for the sender: the same for every attempt of this send."""
-        digest = hashlib.sha256(f"{self.workspace_id}\x00{self.id}".encode()).hexdigest()
-        return f"stl-{digest[:32]}"
+        return idempotency_key_for(self.workspace_id, self.id)

@@ -28,7 +28,7 @@ from typing import IO, Any, Protocol
 
 import attrs
 
-from starlight_sequences.campaigns import send_id_for
+from starlight_sequences.campaigns import idempotency_key_for, send_id_for
 from starlight_sequences.channels import Action
 from starlight_sequences.errors import AdapterError, IllegalTransition, NotFound
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
@@ -82,9 +82,9 @@ def task_id_for(idempotency_key: str) -> str:
 def _service_key(workspace_id: str, campaign_id: str, lead_id: str, step: int) -> str:
     """The idempotency key the service gives the send of that step, as
     ``ScheduledSend.idempotency_key`` makes it (a test pins the two together)."""
-    send_id = send_id_for(CampaignId(campaign_id), LeadId(lead_id), step)
-    digest = hashlib.sha256(f"{workspace_id}\x00{send_id}".encode()).hexdigest()
-    return f"stl-{digest[:32]}"
+    return idempotency_key_for(
+        workspace_id, send_id_for(CampaignId(campaign_id), LeadId(lead_id), step)
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -474,7 +474,9 @@ class LinkedInTaskSender:
             )
         if action.action is Action.LINKEDIN_MESSAGE and not (action.text or "").strip():
             return SendFailure(permanent=True, reason="a LinkedIn message needs text")
-        task = self.queue.enqueue(LinkedInTask.from_action(action))
+        task = self.queue.enqueue(
+            LinkedInTask.from_action(action, workspace_id=action.workspace_id)
+        )
         if task.status is TaskStatus.FAILED:
             return SendFailure(permanent=True, reason=f"LinkedIn task failed: {task.reason}")
         return SendReceipt(message_id=task.id)

@@ -8,7 +8,7 @@ from typing import Protocol
 import attrs
 
 from starlight_sequences.channels import Action
-from starlight_sequences.ids import CampaignId, LeadId, SenderId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 
 __all__ = [
     "EmailSender",
@@ -33,6 +33,7 @@ class OutgoingEmail:
         subject, body: the approved draft (plain text).
         campaign_id, lead_id, step: what it belongs to.
         unsubscribe: a URL or ``mailto:`` for ``List-Unsubscribe`` ("" for none).
+        workspace_id: the workspace it is sent for (None when built by hand).
     """
 
     idempotency_key: str
@@ -47,6 +48,7 @@ class OutgoingEmail:
     lead_id: LeadId
     step: int
     unsubscribe: str = ""
+    workspace_id: WorkspaceId | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -61,6 +63,7 @@ class LinkedInAction:
         recipient_name: for people doing the task.
         text: the connection note (None: a request without note) or the message.
         campaign_id, lead_id, step: what it belongs to.
+        workspace_id: the workspace it is performed for (None when built by hand).
     """
 
     idempotency_key: str
@@ -72,6 +75,7 @@ class LinkedInAction:
     campaign_id: CampaignId
     lead_id: LeadId
     step: int
+    workspace_id: WorkspaceId | None = None
 
 
 @attrs.frozen(kw_only=True)

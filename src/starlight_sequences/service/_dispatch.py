@@ -469,6 +469,7 @@ class Dispatcher:
                     lead_id=send.lead_id,
                     step=send.step,
                     unsubscribe=ctx.unsubscribe_url(send) if ctx.unsubscribe_url else "",
+                    workspace_id=send.workspace_id,
                 )
             )
         account = campaign.linkedin_identity
@@ -485,5 +486,6 @@ class Dispatcher:
                 campaign_id=send.campaign_id,
                 lead_id=send.lead_id,
                 step=send.step,
+                workspace_id=send.workspace_id,
             )
         )
