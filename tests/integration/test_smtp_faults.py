@@ -1,0 +1,122 @@
+"""A campaign dispatched through the real SMTP sender to a real SMTP server (aiosmtpd) that
+answers 451, 550 and 421 and disappears mid-run: every transient failure is retried inside
+business hours and delivered once, a permanent one stops only its lead, the worker never dies,
+and every repeat of a message carries its Message-ID."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+
+pytest.importorskip("aiosmtpd.controller")
+
+from starlight_sequences.adapters.clock import SettableClock
+from starlight_sequences.adapters.memory import InMemoryCreditLedger, InMemoryStorage
+from starlight_sequences.adapters.smtp import SMTPEmailSender, SMTPSecurity
+from starlight_sequences.campaigns import EnrolmentStatus, SendStatus
+from starlight_sequences.ids import CampaignId
+from starlight_sequences.service import CampaignService
+from starlight_sequences.worker import run_worker
+from tests.integration.test_smtp_sender import Handler, Server, _free_port
+from tests.service_kit import MAILBOX, START, UNSUBSCRIBE, WS, ScriptedDrafter, lead
+
+CID = CampaignId("smtp-faults")
+
+
+class FlakyHandler(Handler):
+    """Also answers ``451`` to the first ``flaky[local part]`` RCPTs of an address."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flaky: collections.Counter[str] = collections.Counter()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        local = address.split("@")[0]
+        if self.flaky[local] > 0:
+            self.flaky[local] -= 1
+            self.peers.append(session.peer)
+            return "451 4.3.0 Try again later"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+@pytest.fixture
+def relay() -> Iterator[Server]:
+    server = Server(handler=FlakyHandler(), port=_free_port(), options={})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_campaign_survives_451_550_421_and_a_server_that_goes_away(relay: Server) -> None:
+    handler = relay.handler
+    assert isinstance(handler, FlakyHandler)
+    handler.flaky["slow"] = 2  # 451 twice, then accepted
+    clock = SettableClock(START)
+    sender = SMTPEmailSender(host="127.0.0.1", port=relay.port, security=SMTPSecurity.PLAIN)
+    storage = InMemoryStorage()
+    service = CampaignService(
+        storage=storage,
+        ledger=InMemoryCreditLedger({WS: 1_000}),
+        drafter=ScriptedDrafter(),
+        clock=clock,
+        email_sender=sender,
+        unsubscribe_url=UNSUBSCRIBE,
+    )
+    names = ["ann", "bob", "slow", "reject", "closing", "dan", "eve"]
+    service.create_campaign(
+        WS,
+        name="smtp",
+        brief="b",
+        shape="email-sequence",
+        leads=[lead(n) for n in names],
+        email_identity=attrs.evolve(MAILBOX, min_spacing=dt.timedelta(0)),
+        campaign_id=CID,
+    )
+    service.approve(WS, CID)
+    clock.advance(dt.timedelta(days=1, hours=7))  # Tuesday 10:00 in New York
+
+    first = run_worker(service, worker_id="w", once=True, handle_signals=False)
+    assert first.totals.sent == 4  # ann, bob, dan, eve
+    assert first.totals.failed == 1  # reject: 550
+    assert first.totals.retried == 2  # slow: 451; closing: 421
+
+    relay.stop()  # the server goes away with the next passes due
+    clock.advance(dt.timedelta(minutes=30))
+    gone = run_worker(service, worker_id="w", once=True, handle_signals=False)
+    assert gone.totals.sent == 0
+    assert gone.totals.retried >= 1, "a refused connection is a transient failure"
+    relay.start()
+    for _ in range(24 * 20):  # three weeks of hourly passes; the worker never raises
+        run_worker(service, worker_id="w", once=True, handle_signals=False)
+        clock.advance(dt.timedelta(hours=1))
+
+    enrolments = {e.lead_id: e for e in storage.list_enrolments(WS, CID)}
+    assert enrolments["reject"].status is EnrolmentStatus.FAILED
+    assert "550" in enrolments["reject"].reason
+    assert enrolments["closing"].status is EnrolmentStatus.FAILED
+    assert "gave up after" in enrolments["closing"].reason
+    for name in ("ann", "bob", "slow", "dan", "eve"):
+        assert enrolments[name].status is EnrolmentStatus.COMPLETED, name
+    sends = storage.list_sends(WS, CID)
+    assert collections.Counter(s.status for s in sends)[SendStatus.SENT] == 15
+    # Delivered once each: one message per (lead, step), each with its key's Message-ID.
+    received = collections.Counter(str(m["Message-ID"]) for m in handler.messages)
+    assert len(received) == 15
+    assert set(received.values()) == {1}
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+    for send in sends:
+        if send.status is SendStatus.SENT:
+            assert send.receipt in received
+            assert send.sent_at is not None
+            assert 9 <= send.sent_at.astimezone(new_york).hour < 17, "retried inside hours"
+    sender.close()
