@@ -497,3 +497,51 @@ def test_a_key_or_header_that_cannot_be_sent_is_refused_without_echoing_it(
     with pytest.raises(AdapterError, match=setting) as raised:
         OpenAICompatibleDrafter(**options)
     _assert_no_secret(str(raised.value))
+
+
+def test_a_campaign_drafted_through_a_faulty_api_keeps_every_lead_and_charges_only_drafts(
+    api: FakeAPI,
+) -> None:
+    """429s that never stop, a 500 storm, a timeout and malformed JSON through the whole
+    service: the campaign is created, the failed drafts wait for attention (not charged), the
+    rest are charged, and regenerating them once the API behaves lets the campaign approve."""
+    from tests.service_kit import MAILBOX, UNSUBSCRIBE, WS, lead, make_kit
+
+    def slow(request: dict[str, Any]) -> Reply:
+        time.sleep(0.6)
+        return echo_draft(request)
+
+    api.script = [
+        *[lambda _: error(429, "rate limited")] * 2,
+        *[lambda _: error(500, "upstream exploded")] * 2,
+        slow,
+        lambda _: completion("this is not JSON at all"),
+    ]
+    kit = make_kit(credits=1_000)
+    kit.service.drafter = drafter(api, max_workers=1, max_attempts=2, timeout=0.3)
+    kit.service.unsubscribe_url = UNSUBSCRIBE
+    names = ["ann", "bob", "cy", "dee", "eli", "fay"]
+    report = kit.service.create_campaign(
+        WS,
+        name="faulty API",
+        brief="We help finance teams close the books faster.",
+        shape="cold-email",
+        leads=[lead(n) for n in names],
+        email_identity=MAILBOX,
+        campaign_id="api",
+    )
+    failed = {d.lead_id for d in report.needs_attention}
+    assert report.enrolled == 6
+    # ann: 429 twice; bob: 500 twice; cy: a timeout, then drafted on the retry; dee: a reply
+    # that is not JSON.
+    assert failed == {"ann", "bob", "dee"}, report.needs_attention
+    assert report.drafts == 3
+    assert report.drafting_credits == 3 * 4
+    assert all(d.problem.startswith("drafter failed") for d in report.needs_attention)
+    assert not any(SECRET in d.problem for d in report.needs_attention)
+    for lead_id in sorted(failed):
+        assert not kit.service.regenerate_draft(WS, "api", lead_id, 1).needs_attention
+    leftover = kit.service.preview(WS, "api").needs_attention
+    for draft in leftover:
+        kit.service.regenerate_draft(WS, "api", draft.lead_id, 1)
+    assert kit.service.approve(WS, "api").status == "active"
