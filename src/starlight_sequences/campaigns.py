@@ -29,7 +29,7 @@ from starlight_sequences.header_text import (
 )
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
 from starlight_sequences.leads import Lead, normalise_email
-from starlight_sequences.shapes import SendShape
+from starlight_sequences.shapes import MAX_WAIT_DAYS, SendShape
 
 __all__ = [
     "Campaign",
@@ -240,12 +240,14 @@ class CampaignSettings:
         default_country, default_timezone, default_subdivision: for leads without their own.
         closures: extra non-business dates for every recipient.
         connection_timeout_days: business days to wait for an acceptance before gated steps
-            are skipped.
+            are skipped (1 to ``shapes.MAX_WAIT_DAYS``, 260).
         stop_scope: a reply stops the contact in this campaign, or in every campaign.
         stop_company_on_reply: a reply also stops every contact with the same email domain.
         allow_overlap: enrol contacts already active in another campaign of the workspace.
-        out_of_office_days: business days an out-of-office pauses a lead when no return date.
-        max_attempts: transient failures retried this many times in all before giving up.
+        out_of_office_days: business days an out-of-office pauses a lead when no return date
+            (1 to 260).
+        max_attempts: attempts a send makes in all before a transient failure becomes final
+            (1 to 20).
         seed: seeds the staggering jitter; the same seed gives the same slots.
     """
 
@@ -266,12 +268,20 @@ class CampaignSettings:
     def __attrs_post_init__(self) -> None:
         if self.start is not None and self.start.utcoffset() is None:
             raise InvalidSettings("campaign settings: start must be timezone-aware")
-        if self.connection_timeout_days < 1:
-            raise InvalidSettings("campaign settings: connection_timeout_days must be at least 1")
-        if self.out_of_office_days < 1:
-            raise InvalidSettings("campaign settings: out_of_office_days must be at least 1")
-        if self.max_attempts < 1:
-            raise InvalidSettings("campaign settings: max_attempts must be at least 1")
+        for name, value, most in (
+            ("connection_timeout_days", self.connection_timeout_days, MAX_WAIT_DAYS),
+            ("out_of_office_days", self.out_of_office_days, MAX_WAIT_DAYS),
+            ("max_attempts", self.max_attempts, _MAX_ATTEMPTS),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+                raise InvalidSettings(
+                    f"campaign settings: {name} must be a whole number from 1 to {most}"
+                    f" (got {str(value)[:40]})"
+                )
+
+
+_MAX_ATTEMPTS = 20
+"""The most attempts a send may make (with doubling backoff, 20 attempts span months)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import logging
 import zoneinfo
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,8 @@ from starlight_sequences.adapters.clock import SettableClock
 from starlight_sequences.adapters.memory import InMemoryCreditLedger, InMemoryStorage
 from starlight_sequences.adapters.smtp import SMTPEmailSender, SMTPSecurity
 from starlight_sequences.campaigns import EnrolmentStatus, SendStatus
-from starlight_sequences.ids import CampaignId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId
+from starlight_sequences.ports.senders import OutgoingEmail, SendFailure
 from starlight_sequences.service import CampaignService
 from starlight_sequences.worker import run_worker
 from tests.integration.test_smtp_sender import Handler, Server, _free_port
@@ -120,3 +122,56 @@ def test_a_campaign_survives_451_550_421_and_a_server_that_goes_away(relay: Serv
             assert send.sent_at is not None
             assert 9 <= send.sent_at.astimezone(new_york).hour < 17, "retried inside hours"
     sender.close()
+
+
+def test_the_smtp_sender_logs_refusals_with_ids_but_never_the_message_or_password(
+    relay: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = SMTPEmailSender(host="127.0.0.1", port=relay.port, security=SMTPSecurity.PLAIN)
+    message = OutgoingEmail(
+        idempotency_key="stl-log-test",
+        sender_id=SenderId("mbx"),
+        from_address="ada@acme.example",
+        from_name="Ada",
+        to_address="reject@initech.example",
+        to_name="Rex",
+        subject="A very particular subject",
+        body="A body nobody may read in a log",
+        campaign_id=CampaignId("c"),
+        lead_id=LeadId("rex"),
+        step=2,
+    )
+    with caplog.at_level(logging.DEBUG, logger="starlight_sequences"):
+        result = sender.send_email(message)
+        sender.send_email(attrs.evolve(message, idempotency_key="ok", to_address="ok@x.example"))
+    sender.close()
+    assert isinstance(result, SendFailure)
+    (refusal,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert refusal.name == "starlight_sequences.adapters.smtp"
+    assert (refusal.lead_id, refusal.step) == ("rex", 2)  # type: ignore[attr-defined]
+    for record in caplog.records:
+        text = record.getMessage()
+        assert "particular subject" not in text
+        assert "nobody may read" not in text
+
+
+def test_an_applied_reply_is_logged_by_the_inbound_logger(caplog: pytest.LogCaptureFixture) -> None:
+    from starlight_sequences.events import EventKind, InboundEvent
+    from tests.service_kit import make_kit
+
+    kit = make_kit()
+    kit.service.create_campaign(
+        WS,
+        name="x",
+        brief="b",
+        shape="cold-email",
+        leads=[lead("ann")],
+        email_identity=MAILBOX,
+        campaign_id=CID,
+    )
+    with caplog.at_level(logging.INFO, logger="starlight_sequences.inbound"):
+        event = InboundEvent(kind=EventKind.REPLY, lead_id="ann", at=kit.clock.now(), key="r1")
+        kit.service.report_event(WS, event)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("reply for lead ann: 1 enrolments changed")
+    assert record.campaign_id is None  # type: ignore[attr-defined]

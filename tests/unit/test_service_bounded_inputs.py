@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from starlight_sequences import shapes
-from starlight_sequences.campaigns import EnrolmentStatus
-from starlight_sequences.errors import InvalidShape
+from starlight_sequences.campaigns import CampaignSettings, EnrolmentStatus
+from starlight_sequences.errors import InvalidSettings, InvalidShape
 from starlight_sequences.events import InboundEvent
 from starlight_sequences.shapes import MAX_WAIT_DAYS, SendShape
 from tests.service_kit import MAILBOX, WS, lead, make_kit
@@ -81,3 +81,20 @@ def test_an_event_reported_with_plain_strings_stops_the_lead_like_a_typed_one() 
     event = InboundEvent(kind="reply", lead_id="ann", at=kit.clock.now())
     (changed,) = kit.service.report_event(WS, event)
     assert changed.status is EnrolmentStatus.REPLIED
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("connection_timeout_days", 10**9),
+        ("connection_timeout_days", 0),
+        ("out_of_office_days", 261),
+        ("max_attempts", 21),
+        ("max_attempts", True),
+    ],
+)
+def test_campaign_settings_refuse_counts_outside_their_documented_range(
+    field: str, value: object
+) -> None:
+    with pytest.raises(InvalidSettings, match=field):
+        CampaignSettings(**{field: value})  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ import email.policy
 import email.utils
 import enum
 import hashlib
+import logging
 import re
 import smtplib
 import ssl
@@ -63,6 +64,21 @@ _EXPECTED_HEADERS: Final = (
     "Content-Type",
     "Content-Transfer-Encoding",
 )
+
+
+log = logging.getLogger("starlight_sequences.adapters.smtp")
+
+
+def _fields(message: OutgoingEmail) -> dict[str, object]:
+    """The structured ``extra`` of a log line about one message (never its text or the
+    password)."""
+    return {
+        "campaign_id": message.campaign_id,
+        "lead_id": message.lead_id,
+        "step": message.step,
+        "idempotency_key": message.idempotency_key,
+        "sender_id": message.sender_id,
+    }
 
 
 def _unsendable(key: str, field: str, reason: str) -> InvalidInput:
@@ -381,11 +397,27 @@ class SMTPEmailSender:
             reused = mailbox.client is not None and mailbox.client.sock is not None
             outcome = self._attempt(mailbox, composed, message)
             if reused and outcome.retry_on_new_connection:
+                log.info(
+                    "SMTP %s: the kept connection of mailbox %s is gone; trying a new one",
+                    self._host,
+                    message.sender_id,
+                    extra=_fields(message),
+                )
                 outcome = self._attempt(mailbox, composed, message)
             result = outcome.result
             if isinstance(result, SendReceipt):
                 with self._lock:
                     result = self._sent.setdefault(message.idempotency_key, result)
+                log.debug("SMTP %s accepted %s", self._host, message.idempotency_key)
+            else:
+                log.warning(
+                    "SMTP %s refused a message of mailbox %s (%s): %s",
+                    self._host,
+                    message.sender_id,
+                    "permanent" if result.permanent else "transient",
+                    result.reason,
+                    extra=_fields(message),
+                )
             return result
 
     def _open(self) -> _Client:

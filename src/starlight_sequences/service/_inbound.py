@@ -8,6 +8,7 @@ never sends and never changes campaigns' own status except through completion.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from starlight_sequences.calendar import BusinessCalendar
 from starlight_sequences.campaigns import (
@@ -36,6 +37,8 @@ from starlight_sequences.service._shared import (
 )
 
 _Change = tuple[Enrolment, list[ScheduledSend]]
+
+log = logging.getLogger("starlight_sequences.inbound")
 
 
 def stop_lead(
@@ -140,8 +143,25 @@ class InboundEvents:
                 ),
             ),
         )
+        fields = {
+            "workspace_id": workspace_id,
+            "campaign_id": event.campaign_id,
+            "lead_id": event.lead_id,
+            "event": event.kind.value,
+        }
         if not stored:
+            log.debug(
+                "%s for lead %s already applied", event.kind.value, event.lead_id, extra=fields
+            )
             return ()
+        log.info(
+            "%s for lead %s: %d enrolments changed, %d steps released",
+            event.kind.value,
+            event.lead_id,
+            len(changes),
+            len(released),
+            extra=fields,
+        )
         if released:
             ctx.ledger.post(workspace_id, *releases(ctx, released, event.kind.value))
         for campaign_id in sorted({e.campaign_id for e, _ in changes}):
