@@ -9,7 +9,9 @@ subject, text and ``X-Failed-Recipients``, and read from the text.
 
 from __future__ import annotations
 
+import binascii
 import enum
+import quopri
 import re
 from collections.abc import Iterable
 from email.message import Message
@@ -20,6 +22,7 @@ import attrs
 from starlight_sequences.inbound._autoreply import own_subject
 from starlight_sequences.inbound._folding import fold
 from starlight_sequences.inbound._headers import (
+    decode_bytes,
     message_ids,
     normalise_address,
     one_line,
@@ -151,17 +154,43 @@ def is_read_receipt(message: Message) -> bool:
     return any(content_type(part) in _MDN_TYPES for part, _ in walk(message, into_messages=False))
 
 
+def _transfer_decoded(text: str, encoding: str) -> str:
+    """``text`` decoded from base64 or quoted-printable, leniently (junk characters dropped)."""
+    data = text.encode("ascii", "replace")
+    try:
+        if encoding == "base64":
+            letters = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+            data = binascii.a2b_base64(letters + b"=" * (-len(letters) % 4))
+        else:
+            data = quopri.decodestring(data)
+    except (binascii.Error, ValueError):
+        return text
+    return decode_bytes(data, "utf-8")
+
+
 def _field_blocks(part: Message) -> list[list[tuple[str, str]]]:
     """The blocks of ``Name: value`` fields of a delivery-status part."""
     parsed = children(part)
-    if parsed:
+    encoding = raw_value(part, "content-transfer-encoding").strip().lower()
+    if parsed and encoding not in {"base64", "quoted-printable"}:
         return [
             [(str(name), one_line(str(value))) for name, value in block.raw_items()]
             for block in parsed
         ]
+    if parsed:  # the parser split the still-encoded text as if it were fields
+        text = "\n".join(
+            payload for block in parsed if isinstance(payload := block.get_payload(), str)
+        )
+        text = _transfer_decoded(text, encoding)
+    else:
+        text = leaf_text(part)
+    return _blocks_in_text(text)
+
+
+def _blocks_in_text(text: str) -> list[list[tuple[str, str]]]:
     blocks: list[list[tuple[str, str]]] = []
     fields: list[tuple[str, str]] = []
-    for line in leaf_text(part)[:MAX_REPORT_CHARS].splitlines():
+    for line in text[:MAX_REPORT_CHARS].splitlines():
         if not line.strip():
             if fields:
                 blocks.append(fields)

@@ -83,12 +83,15 @@ def _from_surrogates(text: str) -> str:
     """Undo the parser's surrogate escapes of 8-bit header bytes, reading them as UTF-8."""
     if not _SURROGATES.search(text):
         return text
-    return decode_bytes(text.encode("utf-8", "surrogateescape"), "utf-8")
+    try:
+        return decode_bytes(text.encode("utf-8", "surrogateescape"), "utf-8")
+    except UnicodeError:  # surrogates that are not escaped bytes
+        return clean(text)
 
 
 def decoded_text(raw: str) -> str:
     """A raw unstructured header value with its RFC 2047 encoded words decoded, on one line."""
-    text = _from_surrogates(clean(raw)) if _SURROGATES.search(raw) else raw
+    text = _from_surrogates(raw)
     if "=?" not in text:
         return one_line(text)
     try:

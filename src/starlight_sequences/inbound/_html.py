@@ -14,8 +14,8 @@ import re
 from html.parser import HTMLParser
 from typing import Final
 
-MAX_HTML_CHARS: Final = 2_000_000
-"""Only the first two million characters of an HTML body are converted."""
+MAX_HTML_CHARS: Final = 500_000
+"""Only the first half million characters of an HTML body are converted."""
 
 SEPARATOR: Final = "_" * 32
 
@@ -72,11 +72,13 @@ class _TextCollector(HTMLParser):
         self._quote_depth = 0
         self._pre_depth = 0
 
-    def _break(self) -> None:
-        text = "".join(self._line).strip()
+    def _break(self, *, blank: bool = False) -> None:
+        """End the current line; an empty one is kept only for ``<br>`` (``blank``)."""
+        joined = "".join(self._line)
+        text = joined.rstrip() if self._pre_depth else joined.strip(" ")
         if text:
             self.lines.append("> " * self._line_depth + text)
-        elif self.lines and self.lines[-1]:
+        elif blank and self.lines and self.lines[-1]:
             self.lines.append("")
         self._line = []
         self._line_depth = self._quote_depth
@@ -85,7 +87,7 @@ class _TextCollector(HTMLParser):
         if tag in _HIDDEN:
             self._hidden.append(tag)
         elif tag == "br":
-            self._break()
+            self._break(blank=True)
         elif tag == "hr":
             self._break()
             self.lines.append(SEPARATOR)
@@ -118,13 +120,13 @@ class _TextCollector(HTMLParser):
         if self._hidden:
             return
         if self._pre_depth:
-            first, *rest = data.split("\n")
+            first, *rest = data.replace("\u00a0", " ").split("\n")
             self._line.append(first)
             for piece in rest:
                 self._break()
                 self._line.append(piece)
         else:
-            self._line.append(_SPACES.sub(" ", data))
+            self._line.append(_SPACES.sub(" ", data.replace("\u00a0", " ")))
 
     def text(self) -> str:
         self._break()
@@ -136,7 +138,7 @@ def html_to_text(markup: str) -> str:
 
     Block elements and ``<br>`` start new lines; text inside ``<blockquote>`` is prefixed with
     ``"> "`` per level; ``<hr>`` becomes a line of underscores; scripts, styles and the head are
-    left out; entities are decoded. Only the first two million characters are read.
+    left out; entities are decoded. Only the first half million characters are read.
     """
     source = markup[:MAX_HTML_CHARS]
     collector = _TextCollector()

@@ -13,28 +13,90 @@ from starlight_sequences.inbound._headers import clean, decode_bytes
 from starlight_sequences.inbound._html import html_to_text
 from starlight_sequences.inbound._model import MAX_MIME_DEPTH
 
+MAX_TEXT_CHARS: Final = 100_000
+"""Only the first hundred thousand characters of a message's text are read."""
 MAX_PARTS: Final = 500
 """At most this many MIME parts of one message are looked at."""
 MAX_CONTAINERS: Final = 200
 """A message declaring more multipart or message parts than this is not parsed at all: the
 standard library parses nesting recursively, so deep nesting would exhaust the stack."""
+MAX_DELIMITERS: Final = 1_000
+"""A message with more MIME boundary lines than this is not parsed: the standard library
+spends about a millisecond on each part, so a flood of tiny parts would take minutes."""
+MAX_HEADER_LINES: Final = 5_000
+"""A message whose header section has more lines than this is not parsed (same reason)."""
+MAX_STATUS_BLOCKS: Final = 1_000
+"""A delivery-status part with more blocks of fields than this is not parsed (same reason)."""
 
 _CONTAINER_TYPES: Final = re.compile(rb"content-type:\s*\"?(?:multipart|message)/", re.IGNORECASE)
-_ZERO_WIDTH: Final = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
+_BOUNDARY: Final = re.compile(
+    rb"boundary\s*=\s*(?:\"([^\"\r\n]{1,200})\"|([^\s;\"]{1,200}))", re.IGNORECASE
+)
+_HEADER_END: Final = re.compile(rb"\r?\n\r?\n")
+_STATUS_TYPE: Final = re.compile(rb"message/(?:global-)?delivery-status", re.IGNORECASE)
+_BLANK_LINE: Final = re.compile(rb"\n[ \t]*\r?\n")
+# zero-width characters, and control characters other than tab and line breaks
+_INVISIBLE: Final = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class Unreadable(Exception):
     """The raw bytes cannot be parsed into a message at all; the text says why."""
 
 
-def parse(raw: bytes) -> Message:
-    """The message in ``raw`` (``policy.default``); raises :class:`Unreadable` only."""
+def _delimiters(raw: bytes) -> re.Pattern[bytes] | None:
+    """A pattern for the boundary lines of the boundaries ``raw`` declares (None: none)."""
+    declared = {a or b for a, b in _BOUNDARY.findall(raw)}
+    if not declared:
+        return None
+    names = sorted(declared)[:MAX_CONTAINERS]
+    return re.compile(rb"^--(?:" + b"|".join(re.escape(name) for name in names) + rb")", re.M)
+
+
+def _status_blocks(raw: bytes, delimiters: re.Pattern[bytes] | None) -> int:
+    """How many blocks of fields the delivery-status parts of ``raw`` hold, at most."""
+    blocks = 0
+    for declared in _STATUS_TYPE.finditer(raw):
+        end = len(raw)
+        if delimiters is not None and (after := delimiters.search(raw, declared.end())):
+            end = after.start()
+        blocks += sum(1 for _ in _BLANK_LINE.finditer(raw, declared.end(), end))
+        if blocks > MAX_STATUS_BLOCKS:
+            break
+    return blocks
+
+
+def check_structure(raw: bytes) -> None:
+    """Raise :class:`Unreadable` when ``raw`` is shaped to make the parser too slow or
+    recursive: too many containers, boundary lines, header lines or status blocks."""
     containers = len(_CONTAINER_TYPES.findall(raw))
     if containers > MAX_CONTAINERS:
         raise Unreadable(
             f"it declares {containers} multipart or message parts, more than the "
             f"{MAX_CONTAINERS} the classifier reads"
         )
+    header_end = _HEADER_END.search(raw)
+    header_lines = raw.count(b"\n", 0, header_end.start() if header_end else len(raw))
+    if header_lines > MAX_HEADER_LINES:
+        raise Unreadable(
+            f"its header has {header_lines:,} lines, more than the {MAX_HEADER_LINES:,} the "
+            "classifier reads"
+        )
+    delimiters = _delimiters(raw)
+    lines = sum(1 for _ in delimiters.finditer(raw)) if delimiters is not None else 0
+    if lines > MAX_DELIMITERS:
+        raise Unreadable(
+            f"it has {lines:,} MIME boundary lines, more than the {MAX_DELIMITERS:,} the "
+            "classifier reads"
+        )
+    if _status_blocks(raw, delimiters) > MAX_STATUS_BLOCKS:
+        raise Unreadable(
+            f"its delivery status has more than {MAX_STATUS_BLOCKS:,} blocks of fields"
+        )
+
+
+def parse(raw: bytes) -> Message:
+    """The message in ``raw`` (``policy.default``); raises :class:`Unreadable` only."""
+    check_structure(raw)
     try:
         return BytesParser(policy=policy.default).parsebytes(raw)
     except RecursionError:
@@ -120,9 +182,10 @@ def leaf_text(part: Message) -> str:
 
 
 def normalise_text(text: str) -> str:
-    """Line breaks as ``\\n``, no-break spaces as spaces, zero-width characters removed."""
+    """Line breaks as ``\\n``, no-break spaces as spaces; zero-width and control characters
+    (but tabs) removed."""
     text = clean(text).replace("\r\n", "\n").replace("\r", "\n")
-    return _ZERO_WIDTH.sub("", text.replace("\u00a0", " "))
+    return _INVISIBLE.sub("", text.replace("\u00a0", " "))
 
 
 def body_text(message: Message) -> str:
@@ -134,11 +197,11 @@ def body_text(message: Message) -> str:
         if part.is_multipart() or is_attachment(part):
             continue
         if kind == "text/plain":
-            text = normalise_text(leaf_text(part))
+            text = normalise_text(leaf_text(part)[:MAX_TEXT_CHARS])
             if text.strip():
                 return text
         elif kind == "text/html" and first_html is None:
             first_html = part
     if first_html is not None:
-        return normalise_text(html_to_text(leaf_text(first_html)))
+        return normalise_text(html_to_text(leaf_text(first_html))[:MAX_TEXT_CHARS])
     return ""

@@ -8,7 +8,13 @@ from typing import Final
 
 import attrs
 
-from starlight_sequences.inbound._mime import Unreadable, body_text, normalise_text, parse
+from starlight_sequences.inbound._mime import (
+    MAX_TEXT_CHARS,
+    Unreadable,
+    body_text,
+    normalise_text,
+    parse,
+)
 
 _MAX_ATTRIBUTION_CHARS: Final = 400
 _ATTRIBUTION_LINES: Final = 3
@@ -26,6 +32,9 @@ _ATTRIBUTION: Final = re.compile(
             |schreef)\s*:
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
+)
+_ATTRIBUTION_VERB: Final = re.compile(
+    r"wrote|schrieb|crit|escribi|escreveu|scritto|schreef|geschreven", re.IGNORECASE
 )
 _ATTRIBUTION_OPENING: Final = re.compile(r"^(?:on|am|le|el|em|no dia|il|op)\b", re.IGNORECASE)
 # Separators that start quoted or forwarded history in Outlook, Thunderbird, Gmail and others.
@@ -86,9 +95,10 @@ def _attribution_span(lines: list[str], start: int) -> int:
     first = lines[start].strip()
     if not first or len(first) > _MAX_ATTRIBUTION_CHARS:
         return 0
-    if _ATTRIBUTION.match(first):
+    opens = _ATTRIBUTION_OPENING.match(first) is not None
+    if _ATTRIBUTION_VERB.search(first) and _ATTRIBUTION.match(first):
         return 1
-    if not _ATTRIBUTION_OPENING.match(first):
+    if not opens:
         return 0
     joined = first
     for count in range(2, _ATTRIBUTION_LINES + 1):
@@ -97,7 +107,7 @@ def _attribution_span(lines: list[str], start: int) -> int:
         joined = f"{joined} {lines[start + count - 1].strip()}"
         if len(joined) > _MAX_ATTRIBUTION_CHARS:
             return 0
-        if _ATTRIBUTION.match(joined):
+        if _ATTRIBUTION_VERB.search(joined) and _ATTRIBUTION.match(joined):
             return count
     return 0
 
@@ -115,7 +125,7 @@ def _is_quoted(line: str) -> bool:
 
 def split_reply(text: str) -> SplitReply:
     """Split ``text`` into what the sender wrote and the rest (see :func:`strip_quoted_text`)."""
-    lines = [line.rstrip() for line in normalise_text(text).split("\n")]
+    lines = [line.rstrip() for line in normalise_text(text[:MAX_TEXT_CHARS]).split("\n")]
     own: list[str] = []
     quoted = False
     index = 0
@@ -156,7 +166,7 @@ def strip_quoted_text(text: str) -> str:
     Message-----", a line of underscores, "From: … Sent: … To: … Subject:" blocks, in the seven
     languages) or a forwarded-message marker; everything from a signature delimiter (a line
     ``-- ``); and "Sent from my iPhone"-style lines. Answers written between ``>``-quoted
-    passages are kept.
+    passages are kept. Only the first hundred thousand characters are read.
     """
     return split_reply(text).own
 

@@ -104,7 +104,7 @@ _REQUESTS: Final = re.compile(
             r"rimuovetemi",
             r"toglietemi",
             r"toglimi",
-            r"non (?:mi )?(?:inviate|scrivete|contattate|mandate) piu",
+            r"non (?:mi )?(?:inviate|scrivete|contattate|mandate)(?:mi)? piu",
             r"cancellazione",
             # Dutch
             r"afmelden",
