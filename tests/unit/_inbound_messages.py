@@ -87,4 +87,3 @@ Message-ID: {original}
 
 --R--
 """.encode()
-

@@ -79,7 +79,7 @@ def test_message_ids_are_normalised_to_the_form_the_senders_store() -> None:
             message_id=" <Reply.1@Analytical.EXAMPLE> (Outlook)",
             headers=(
                 ("In-Reply-To", "<cmp-7.ada.2@STARLIGHT.example>"),
-                ("References", "<cmp-7.ada.1@starlight.example>\r\n <cmp-7.ada.2@starlight.example>"),
+                ("References", f"{SENT_ID}\r\n <cmp-7.ada.2@starlight.example>"),
             ),
         )
     )
@@ -180,7 +180,8 @@ def test_an_automatic_answer_is_recognised_by_its_header(name: str, value: str) 
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("Auto-Submitted", "no"), ("X-Autoreply", "no"), ("Precedence", "first-class")]
+    ("name", "value"),
+    [("Auto-Submitted", "no"), ("X-Autoreply", "no"), ("Precedence", "first-class")],
 )
 def test_a_header_that_says_no_is_not_an_automatic_answer(name: str, value: str) -> None:
     result = classify_message(message("Thanks for your email.", headers=((name, value),)))

@@ -1,4 +1,4 @@
-"""The hand-written corpus in ``tests/corpus/inbound``: every message comes out as its manifest says.
+"""The hand-written corpus in ``tests/corpus/inbound``: each message comes out as listed.
 
 ``expected.json`` maps each ``.eml`` file to its kind and the fields that must come out of it
 (only the fields listed are checked; ``text_contains`` / ``text_excludes`` check the reply's

@@ -49,7 +49,8 @@ def assert_sound(result: InboundClassification) -> None:
     for text in texts:
         text.encode("utf-8")  # no lone surrogates
     for one_line in (result.subject, result.diagnostic, result.from_address or ""):
-        assert "\n" not in one_line and "\r" not in one_line
+        assert "\n" not in one_line
+        assert "\r" not in one_line
     assert result.message_id.startswith(("<", "sha256:"))
     if result.sent_at is not None:
         assert result.sent_at.utcoffset() is not None

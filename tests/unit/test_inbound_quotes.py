@@ -26,7 +26,7 @@ ANSWER = "Yes, Thursday works."
         "Am 30.11.2026 um 09:00 schrieb Ben Baker <ben@starlight.example>:\n\n> Anruf?",
         "Le 30 nov. 2026 à 09:00, Ben Baker <ben@starlight.example> a écrit :\n\n> Appel ?",
         # Gmail in Spanish, Portuguese, Italian, Dutch
-        "El lun, 30 nov 2026 a las 9:00, Ben Baker (<ben@starlight.example>)\nescribió:\n> ¿Llamada?",
+        "El lun, 30 nov 2026 a las 9:00, Ben (<ben@starlight.example>)\nescribió:\n> ¿Llamada?",
         "Em seg., 30 de nov. de 2026 às 06:00, Ben <ben@starlight.example> escreveu:\n> Chamada?",
         "Il giorno lun 30 nov 2026 alle ore 09:00 Ben <ben@starlight.example>\nha scritto:\n> Ok?",
         "Op ma 30 nov. 2026 om 09:00 schreef Ben Baker <ben@starlight.example>:\n> Bellen?",
@@ -90,7 +90,7 @@ def test_a_sentence_that_merely_starts_with_on_is_not_an_attribution() -> None:
 
 
 def test_an_address_in_the_last_line_of_the_answer_is_not_an_attribution() -> None:
-    text = f"Write to ops@analytical.example\n\nOn Mon, 30 Nov 2026, Ben <b@s.example> wrote:\n> x"
+    text = "Write to ops@analytical.example\n\nOn Mon, 30 Nov 2026, Ben <b@s.example> wrote:\n> x"
     assert strip_quoted_text(text) == "Write to ops@analytical.example"
 
 
@@ -112,7 +112,7 @@ Content-Type: multipart/alternative; boundary="A"
 --A
 Content-Type: text/plain; charset=utf-8
 
-   
+\t
 --A
 Content-Type: text/html; charset=utf-8
 
