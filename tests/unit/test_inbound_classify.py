@@ -465,3 +465,32 @@ def test_bytearray_and_memoryview_are_accepted() -> None:
 def test_the_text_is_left_out_of_the_repr() -> None:
     result = classify_message(message("a private answer"))
     assert "a private answer" not in repr(result)
+
+
+def test_a_flood_of_tiny_mime_parts_is_unmatched_before_parsing() -> None:
+    parts = "--b\n\nx\n" * 1_001
+    raw = (
+        f"From: ada@analytical.example\nContent-Type: multipart/mixed; boundary=b\n\n{parts}--b--\n"
+    )
+    result = classify_message(raw.encode())
+    assert result.kind is InboundKind.UNMATCHED
+    assert "1,002 MIME boundary lines, more than the 1,000" in result.reason
+
+
+def test_a_header_section_of_thousands_of_lines_is_unmatched_before_parsing() -> None:
+    headers = "".join(f"X-Trace-{i}: hop\n" for i in range(5_001))
+    result = classify_message(f"From: ada@analytical.example\n{headers}\nhi\n".encode())
+    assert result.kind is InboundKind.UNMATCHED
+    assert "more than the 5,000" in result.reason
+
+
+def test_a_delivery_status_of_thousands_of_blocks_is_unmatched_before_parsing() -> None:
+    blocks = "Final-Recipient: rfc822; a@b.example\nAction: failed\n\n" * 1_001
+    raw = (
+        "From: MAILER-DAEMON@mx.example\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=R\n\n"
+        f"--R\nContent-Type: message/delivery-status\n\n{blocks}--R--\n"
+    )
+    result = classify_message(raw.encode())
+    assert result.kind is InboundKind.UNMATCHED
+    assert "more than 1,000 blocks" in result.reason
