@@ -213,3 +213,14 @@ def test_x_failed_recipients_alone_makes_a_bounce() -> None:
 def test_a_person_writing_about_an_undeliverable_email_is_not_a_bounce() -> None:
     raw = message("Your last email could not be delivered to my colleague, resend?")
     assert classify_message(raw).kind is InboundKind.REPLY
+
+
+def test_a_quoted_printable_status_part_is_read_too() -> None:
+    raw = delivery_report(FAILED_5.replace("User unknown", "Benutzer unbekannt =C3=BC")).replace(
+        b"Content-Type: message/delivery-status\n",
+        b"Content-Type: message/delivery-status\nContent-Transfer-Encoding: quoted-printable\n",
+    )
+    result = classify_message(raw)
+    assert result.kind is InboundKind.BOUNCE_HARD
+    assert result.failed_recipients == ("ada@analytical.example",)
+    assert result.diagnostic.endswith("Benutzer unbekannt ü")

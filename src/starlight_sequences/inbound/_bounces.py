@@ -177,11 +177,13 @@ def _field_blocks(part: Message) -> list[list[tuple[str, str]]]:
             [(str(name), one_line(str(value))) for name, value in block.raw_items()]
             for block in parsed
         ]
-    if parsed:  # the parser split the still-encoded text as if it were fields
-        text = "\n".join(
-            payload for block in parsed if isinstance(payload := block.get_payload(), str)
-        )
-        text = _transfer_decoded(text, encoding)
+    if parsed:  # the parser split the still-encoded text as if it were fields: rejoin it
+        pieces = []
+        for block in parsed:
+            lines = [f"{name}:{value}" for name, value in block.raw_items()]
+            payload = block.get_payload()
+            pieces.append("\n".join([*lines, payload if isinstance(payload, str) else ""]))
+        text = _transfer_decoded("\n\n".join(pieces), encoding)
     else:
         text = leaf_text(part)
     return _blocks_in_text(text)

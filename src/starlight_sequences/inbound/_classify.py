@@ -141,7 +141,6 @@ def _reports(message: Message, read: _Read, body: str) -> InboundClassification 
             f"a delivery status notification that reports success (Action: "
             f"{report.action or 'delivered'}), not a bounce",
             original_message_ids=report.original_message_ids,
-            failed_recipients=(),
         )
     if report is None:
         report = plain_text_bounce(message, read.subject, body)
