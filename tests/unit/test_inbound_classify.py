@@ -117,7 +117,9 @@ def test_a_message_without_a_message_id_is_keyed_by_the_hash_of_its_bytes() -> N
         ("", None),
     ],
 )
-def test_normalise_message_id(text: str, expected: str | None) -> None:
+def test_a_message_id_is_normalised_with_or_without_brackets(
+    text: str, expected: str | None
+) -> None:
     assert normalise_message_id(text) == expected
 
 
@@ -133,7 +135,9 @@ def test_normalise_message_id(text: str, expected: str | None) -> None:
         ("undisclosed-recipients:;", None),
     ],
 )
-def test_normalise_address(text: str, expected: str | None) -> None:
+def test_an_address_is_normalised_to_lower_case_with_an_ascii_domain(
+    text: str, expected: str | None
+) -> None:
     assert normalise_address(text) == expected
 
 
@@ -450,7 +454,7 @@ def test_the_size_cap_must_be_a_positive_integer(cap: object) -> None:
         classify_message(message(), max_bytes=cap)  # type: ignore[arg-type]
 
 
-def test_raw_must_be_bytes() -> None:
+def test_raw_that_is_not_bytes_is_a_programming_error() -> None:
     with pytest.raises(TypeError, match="raw must be bytes"):
         classify_message("From: a@b.example\n\nhi")  # type: ignore[arg-type]
 

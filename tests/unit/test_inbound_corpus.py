@@ -101,3 +101,44 @@ def test_a_hard_bounce_reports_what_the_remote_server_said() -> None:
         "a delivery status notification: delivery to nobody@analytical.example failed "
         "permanently (5.1.1)"
     )
+
+
+def classify(name: str) -> tuple[InboundKind, tuple[str, ...], str | None, tuple[str, ...]]:
+    result = classify_message((CORPUS / name).read_bytes())
+    return result.kind, result.failed_recipients, result.status_code, result.original_message_ids
+
+
+def test_a_postfix_hard_bounce_names_the_failed_recipient_and_the_original_message() -> None:
+    assert classify("bounce-postfix-hard.eml") == (
+        InboundKind.BOUNCE_HARD,
+        ("nobody@analytical.example",),
+        "5.1.1",
+        ("<cmp-7.nobody.1@starlight.example>",),
+    )
+
+
+def test_an_exim_plain_text_bounce_is_read_from_its_text_and_x_failed_recipients() -> None:
+    assert classify("bounce-exim-plain-hard.eml") == (
+        InboundKind.BOUNCE_HARD,
+        ("gone@babbage.example",),
+        "5.1.1",
+        ("<cmp-7.gone.1@starlight.example>",),
+    )
+
+
+def test_an_exchange_undeliverable_report_names_the_recipient_and_its_5_1_10_status() -> None:
+    assert classify("bounce-exchange-hard.eml") == (
+        InboundKind.BOUNCE_HARD,
+        ("moved.on@contoso.example",),
+        "5.1.10",
+        ("<cmp-7.moved.1@starlight.example>",),
+    )
+
+
+def test_a_gmail_delay_notification_is_a_soft_bounce() -> None:
+    assert classify("bounce-gmail-delay.eml") == (
+        InboundKind.BOUNCE_SOFT,
+        ("busy@overloaded.example",),
+        "4.7.0",
+        ("<cmp-7.busy.1@starlight.example>",),
+    )
