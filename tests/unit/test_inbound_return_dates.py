@@ -138,3 +138,14 @@ def test_the_reason_states_the_return_date_or_its_absence() -> None:
     undated = classify_message(out_of_office("Away for a while."))
     assert dated.reason.endswith("back on 2027-01-12")
     assert undated.reason.endswith("no return date stated")
+
+
+def test_a_29_february_without_a_year_is_the_next_leap_day() -> None:
+    assert return_date("Back on 29 February.", received_on=dt.date(2026, 12, 21)) == dt.date(
+        2028, 2, 29
+    )
+
+
+def test_dates_at_the_end_of_the_calendar_do_not_overflow() -> None:
+    last = dt.date.max
+    assert return_date("Out through 31 December.", received_on=last) == last

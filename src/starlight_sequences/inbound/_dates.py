@@ -24,7 +24,6 @@ MAX_SEARCH_CHARS: Final = 5_000
 STALE_DAYS: Final = 30
 """A date without a year that fell at most this many days before the message is stale (an
 out-of-office left on), not a return a year later: no return date is taken from it."""
-_YEARS_AHEAD: Final = 2
 _GAP_CHARS: Final = 40
 _AGAIN_GAP_CHARS: Final = 40
 _FROM_GAP_CHARS: Final = 12
@@ -262,7 +261,8 @@ def _resolved(stated: _Stated, reference: dt.date | None) -> dt.date | None:
             return None
     if reference is None:
         return None
-    for year in range(reference.year, reference.year + _YEARS_AHEAD + 3):
+    # the next occurrence is within a year, or within four for a 29 February
+    for year in range(reference.year, reference.year + 5):
         try:
             candidate = dt.date(year, stated.month, stated.day)
         except ValueError:
@@ -296,5 +296,7 @@ def find_return_date(text: str, *, reference: dt.date | None) -> dt.date | None:
         resolved = _resolved(stated, reference)
         if resolved is None:
             continue
-        return resolved + dt.timedelta(days=1) if inclusive else resolved
+        if inclusive and resolved < dt.date.max:
+            return resolved + dt.timedelta(days=1)
+        return resolved
     return None
