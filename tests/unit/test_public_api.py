@@ -64,3 +64,26 @@ def test_all_is_sorted_and_pinned() -> None:
 def test_every_exported_name_exists() -> None:
     for name in starlight_sequences.__all__:
         assert hasattr(starlight_sequences, name), name
+
+
+def test_the_inbound_package_surface_is_sorted_and_pinned() -> None:
+    from starlight_sequences import inbound
+
+    # sorted as ruff's RUF022 keeps it: constants, then classes, then functions
+    assert list(inbound.__all__) == sorted(
+        inbound.__all__, key=lambda name: (not name.isupper(), not name[0].isupper(), name)
+    )
+    assert set(inbound.__all__) == {
+        "MAX_MESSAGE_BYTES",
+        "MAX_MIME_DEPTH",
+        "InboundClassification",
+        "InboundKind",
+        "classify_message",
+        "html_to_text",
+        "normalise_address",
+        "normalise_message_id",
+        "reply_text",
+        "strip_quoted_text",
+    }
+    for name in inbound.__all__:
+        assert hasattr(inbound, name), name
