@@ -58,6 +58,8 @@ class CadenceStep:
         with_note: for ``linkedin_connect``: the request carries a drafted note.
         gated_on_acceptance: the step waits for the lead to accept the connection request
             (every LinkedIn message to a lead that is not connected yet).
+        new_thread: an email that starts a new thread with its own subject (see
+            ``Step.new_thread``); the lead's first email always does.
     """
 
     number: int
@@ -67,6 +69,7 @@ class CadenceStep:
     guidance: str
     with_note: bool
     gated_on_acceptance: bool
+    new_thread: bool = False
 
     @property
     def channel(self) -> Channel:
@@ -219,6 +222,7 @@ def _cadence_step(step: Step, *, connected: bool, skipped_connect: Step | None) 
         guidance=step.guidance,
         with_note=step.with_note,
         gated_on_acceptance=step.action is Action.LINKEDIN_MESSAGE and not connected,
+        new_thread=step.new_thread,
     )
 
 

@@ -10,7 +10,9 @@ import attrs
 from starlight_sequences.campaigns import Campaign, EnrolmentStatus, Excluded, SendStatus
 from starlight_sequences.channels import Action
 from starlight_sequences.drafts import Draft
-from starlight_sequences.ids import CampaignId
+from starlight_sequences.events import EventKind
+from starlight_sequences.ids import CampaignId, LeadId
+from starlight_sequences.inbound import InboundKind
 from starlight_sequences.leads import Lead
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "CreationReport",
     "DispatchOutcome",
     "DispatchReport",
+    "IngestResult",
     "PlannedStep",
     "RecipientPreview",
     "WaitingOnConnection",
@@ -61,6 +64,10 @@ class PlannedStep:
         status: the send's status once scheduled (None before approval).
         gated: waits for the connection request to be accepted.
         reason: why it was skipped or failed, if it was.
+        thread_of: for an email that follows up a thread, the step that started it (it goes
+            out as a reply, under "Re: " and that step's subject); None when the email starts
+            a thread, or for LinkedIn steps.
+        subject: the subject the email goes out with (None for LinkedIn steps).
     """
 
     step: int
@@ -71,6 +78,8 @@ class PlannedStep:
     status: SendStatus | None
     gated: bool
     reason: str = ""
+    thread_of: int | None = None
+    subject: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -229,3 +238,37 @@ class DispatchReport:
     def count(self, outcome: DispatchOutcome) -> DispatchReport:
         """This report with one more ``outcome``."""
         return attrs.evolve(self, **{outcome.value: getattr(self, outcome.value) + 1})
+
+
+@attrs.frozen(kw_only=True)
+class IngestResult:
+    """What :meth:`CampaignService.ingest_email` decided about one inbound message.
+
+    Attributes:
+        kind: what the message is (reply, auto-reply, hard or soft bounce, unsubscribe,
+            unmatched).
+        event: the event applied for it (None: nothing to apply — a soft bounce, an unmatched
+            message, or nobody we wrote to).
+        applied: the event changed something now (False for a repeat of a message already
+            ingested, and whenever ``event`` is None).
+        lead_id: the contact it concerns (None when nobody matched).
+        campaign_id: the campaign of the send it answers, when it named one (None: every
+            campaign of the workspace that wrote to the contact).
+        matched_by: how the contact was found: ``message_id`` (the thread headers, or the
+            original message inside a bounce), ``failed_recipient``, ``sender_address``, or
+            "" when nobody matched.
+        return_date: for an out-of-office, the day the contact is back, when stated.
+        message_id: the inbound message's own Message-ID (or a hash of it): its key, so
+            ingesting it twice changes nothing.
+        reason: a sentence for people (why it is what it is, or why nothing was done).
+    """
+
+    kind: InboundKind
+    event: EventKind | None
+    applied: bool
+    lead_id: LeadId | None
+    campaign_id: CampaignId | None
+    matched_by: str
+    return_date: dt.date | None
+    message_id: str
+    reason: str

@@ -219,6 +219,27 @@ def test_send_comes_back_with_every_field(storage: Storage) -> None:
     assert storage.list_sends(WS, campaign.id) == [send]
 
 
+def test_a_send_is_found_by_the_message_id_of_what_was_sent_in_its_workspace_only(
+    storage: Storage,
+) -> None:
+    campaign = make_campaign()
+    sent = make_send(
+        campaign, "lead-ann", 1, status=SendStatus.SENT, sent_at=T0, receipt="<stl-1@acme.example>"
+    )
+    later = make_send(campaign, "lead-ann", 2, status=SendStatus.PENDING)
+    other = make_campaign(workspace_id=OTHER_WS)
+    theirs = make_send(
+        other, "lead-ann", 1, status=SendStatus.SENT, sent_at=T0, receipt="<stl-2@acme.example>"
+    )
+    storage.commit(WS, Changes(campaigns=(campaign,), sends=(sent, later)))
+    storage.commit(OTHER_WS, Changes(campaigns=(other,), sends=(theirs,)))
+    assert storage.find_send(WS, message_id="<stl-1@acme.example>") == sent
+    assert storage.find_send(WS, message_id="<stl-2@acme.example>") is None
+    assert storage.find_send(OTHER_WS, message_id="<stl-2@acme.example>") == theirs
+    assert storage.find_send(WS, message_id="<nobody@acme.example>") is None
+    assert storage.find_send(WS, message_id="") is None, "unsent sends have no receipt"
+
+
 def test_drafts_come_back_with_every_field(storage: Storage) -> None:
     campaign = make_campaign()
     drafts = (

@@ -175,3 +175,41 @@ def test_an_applied_reply_is_logged_by_the_inbound_logger(caplog: pytest.LogCapt
     (record,) = caplog.records
     assert record.getMessage().startswith("reply for lead ann: 1 enrolments changed")
     assert record.campaign_id is None  # type: ignore[attr-defined]
+
+
+def test_follow_ups_reach_the_server_threaded_to_the_first_email(relay: Server) -> None:
+    handler = relay.handler
+    clock = SettableClock(START)
+    sender = SMTPEmailSender(host="127.0.0.1", port=relay.port, security=SMTPSecurity.PLAIN)
+    service = CampaignService(
+        storage=InMemoryStorage(),
+        ledger=InMemoryCreditLedger({WS: 1_000}),
+        drafter=ScriptedDrafter(),
+        clock=clock,
+        email_sender=sender,
+        unsubscribe_url=UNSUBSCRIBE,
+    )
+    service.create_campaign(
+        WS,
+        name="threads",
+        brief="b",
+        shape="email-sequence",
+        leads=[lead("ann")],
+        email_identity=MAILBOX,
+        campaign_id=CID,
+    )
+    service.approve(WS, CID)
+    for _ in range(24 * 14):
+        run_worker(service, worker_id="w", once=True, handle_signals=False)
+        clock.advance(dt.timedelta(hours=1))
+    sender.close()
+    first, second, third = handler.messages  # as the server received and parsed the bytes
+    assert not first["In-Reply-To"]
+    assert second["In-Reply-To"] == first["Message-ID"]
+    assert second["References"] == first["Message-ID"]
+    assert third["In-Reply-To"] == second["Message-ID"]
+    assert third["References"].split() == [first["Message-ID"], second["Message-ID"]]
+    assert second["Subject"] == third["Subject"] == f"Re: {first['Subject']}"
+    found = service.find_send(WS, message_id=str(third["Message-ID"]))
+    assert found is not None
+    assert (found.lead_id, found.step) == ("ann", 3)

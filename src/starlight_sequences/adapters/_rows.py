@@ -291,11 +291,13 @@ def _step_to_json(step: CadenceStep) -> list[Any]:
         step.guidance,
         step.with_note,
         step.gated_on_acceptance,
+        *([True] if step.new_thread else []),
     ]
 
 
 def _step_from_json(data: Sequence[Any]) -> CadenceStep:
-    number, action, wait_days, counts_from, guidance, with_note, gated = data
+    # Rows written before threading have seven fields (no new_thread).
+    number, action, wait_days, counts_from, guidance, with_note, gated, *rest = data
     return CadenceStep(
         number=number,
         action=ACTIONS[action],
@@ -304,6 +306,7 @@ def _step_from_json(data: Sequence[Any]) -> CadenceStep:
         guidance=guidance,
         with_note=with_note,
         gated_on_acceptance=gated,
+        new_thread=bool(rest and rest[0]),
     )
 
 

@@ -95,6 +95,7 @@ class InMemoryStorage:
             tuple[WorkspaceId, CampaignId], dict[tuple[LeadId, int], None]
         ] = {}
         self._sends_of_lead: dict[tuple[WorkspaceId, CampaignId, LeadId], dict[str, None]] = {}
+        self._sends_by_receipt: dict[tuple[WorkspaceId, str], str] = {}
         self._sends_of_campaign: dict[tuple[WorkspaceId, CampaignId], dict[str, None]] = {}
         self._open_sends: dict[tuple[WorkspaceId, str], None] = {}
         # Per (workspace, sender, action): sorted (instant, send id) bookings, and last sent.
@@ -167,6 +168,8 @@ class InMemoryStorage:
         self._sends_of_lead.setdefault((workspace_id, send.campaign_id, send.lead_id), {})[
             send.id
         ] = None
+        if send.receipt:
+            self._sends_by_receipt[(workspace_id, send.receipt)] = send.id
         if send.status in _CLAIMABLE:
             self._open_sends[key] = None
         else:
@@ -319,6 +322,12 @@ class InMemoryStorage:
                 if lead_id in (None, lid)
             ]
         return sorted(found, key=lambda d: (d.lead_id, d.step))
+
+    def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:
+        """See :meth:`Storage.find_send`."""
+        with self._lock:
+            send_id = self._sends_by_receipt.get((workspace_id, message_id))
+            return None if send_id is None else self._sends[(workspace_id, send_id)]
 
     def list_sends(
         self,

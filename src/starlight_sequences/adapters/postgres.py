@@ -227,6 +227,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE UNIQUE INDEX starlight_credit_movements_by_key ON starlight_credit_movements"
         " (workspace_id, key) WHERE key <> ''",
     ),
+    # 2: sends found by the Message-ID of what was sent (replies and bounces name it).
+    (
+        "CREATE INDEX starlight_sends_by_receipt ON starlight_sends (workspace_id, receipt)"
+        " WHERE receipt <> ''",
+    ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""
@@ -964,6 +969,18 @@ class PostgresStorage(_PostgresAdapter):
             params += (lead_id,)
         rows = self._rows("list_drafts", query + " ORDER BY lead_id, step", params)
         return [draft_from_row(_CODEC, row) for row in rows]
+
+    def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:
+        """See :meth:`Storage.find_send`."""
+        if not message_id:
+            return None
+        rows = self._rows(
+            "find_send",
+            f"SELECT {SEND_COLUMNS} FROM starlight_sends WHERE workspace_id = %s AND receipt = %s "
+            "ORDER BY id LIMIT 1",
+            (workspace_id, message_id),
+        )
+        return send_from_row(_CODEC, rows[0]) if rows else None
 
     def list_sends(
         self,

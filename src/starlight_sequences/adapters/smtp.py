@@ -52,12 +52,17 @@ _DOMAIN: Final = re.compile(
 # or a mail client): CR, LF and every other control character, and Unicode line separators.
 _HEADER_BREAKERS: Final = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _UNSUBSCRIBE: Final = re.compile(r"(https?://|mailto:)[^\s<>]+", re.IGNORECASE)
+_THREAD_ID: Final = re.compile(r"<[^<>\s@]{1,200}@[^<>\s@]{1,255}>")
+"""A Message-ID as a follow-up names it: ``<left@domain>``, no spaces or brackets inside."""
+
 _EXPECTED_HEADERS: Final = (
     "From",
     "To",
     "Subject",
     "Date",
     "Message-ID",
+    "In-Reply-To",
+    "References",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
     "MIME-Version",
@@ -146,6 +151,12 @@ def _check_header_fields(message: OutgoingEmail) -> None:
                 f"contains {found.group()!r}; header fields must be one line without control "
                 "characters",
             )
+    for field, ids in (("in_reply_to", (message.in_reply_to,)), ("references", message.references)):
+        for value in ids:
+            if value and not _THREAD_ID.fullmatch(value):
+                raise _unsendable(
+                    message.idempotency_key, field, f"{value[:80]!r} is not a <left@domain> id"
+                )
     if message.unsubscribe and not _UNSUBSCRIBE.fullmatch(message.unsubscribe):
         raise _unsendable(
             message.idempotency_key,
@@ -176,6 +187,7 @@ def compose_email(message: OutgoingEmail, *, date: str | None = None) -> EmailMe
     """The RFC 5322 message for ``message`` (plain-text UTF-8 body).
 
     Headers: From, To, Subject, Date, ``Message-ID`` (:func:`message_id_for`),
+    ``In-Reply-To`` and ``References`` for a follow-up in a thread,
     ``List-Unsubscribe`` when ``message.unsubscribe`` is set, and
     ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` when that is an https URL (RFC 8058).
     After composing, the serialised message is parsed back and must hold exactly these headers:
@@ -197,6 +209,10 @@ def compose_email(message: OutgoingEmail, *, date: str | None = None) -> EmailMe
     composed["Subject"] = message.subject
     composed["Date"] = date if date is not None else email.utils.formatdate(usegmt=True)
     composed["Message-ID"] = message_id_for(message.idempotency_key, message.from_address)
+    if message.in_reply_to:
+        composed["In-Reply-To"] = message.in_reply_to
+    if message.references:
+        composed["References"] = " ".join(message.references)
     if message.unsubscribe:
         composed["List-Unsubscribe"] = f"<{message.unsubscribe}>"
         if message.unsubscribe.lower().startswith("https://"):

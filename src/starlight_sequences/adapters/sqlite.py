@@ -211,6 +211,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX credit_movements_by_key ON credit_movements (workspace_id, key)"
         " WHERE key <> ''",
     ),
+    # 2: sends found by the Message-ID of what was sent (replies and bounces name it).
+    ("CREATE INDEX sends_by_receipt ON sends (workspace_id, receipt) WHERE receipt <> ''",),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""
@@ -649,6 +651,18 @@ class SQLiteStorage(_SQLiteAdapter):
         with self._db.read("list_drafts") as conn:
             rows = conn.execute(query + " ORDER BY lead_id, step", params).fetchall()
         return [draft_from_row(_CODEC, row) for row in rows]
+
+    def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:
+        """See :meth:`Storage.find_send`."""
+        if not message_id:
+            return None
+        with self._db.read("find_send") as conn:
+            row = conn.execute(
+                f"SELECT {SEND_COLUMNS} FROM sends WHERE workspace_id = ? AND receipt = ? "
+                "ORDER BY id LIMIT 1",
+                (workspace_id, message_id),
+            ).fetchone()
+        return None if row is None else send_from_row(_CODEC, row)
 
     def list_sends(
         self,

@@ -34,6 +34,9 @@ class OutgoingEmail:
         campaign_id, lead_id, step: what it belongs to.
         unsubscribe: a URL or ``mailto:`` for ``List-Unsubscribe`` ("" for none).
         workspace_id: the workspace it is sent for (None when built by hand).
+        in_reply_to: the Message-ID this email follows up ("" when it starts a thread).
+        references: the Message-IDs of the thread so far, oldest first (empty when it starts
+            one). A sender writes both as the ``In-Reply-To`` and ``References`` headers.
     """
 
     idempotency_key: str
@@ -49,6 +52,8 @@ class OutgoingEmail:
     step: int
     unsubscribe: str = ""
     workspace_id: WorkspaceId | None = None
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

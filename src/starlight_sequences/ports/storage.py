@@ -222,6 +222,12 @@ class Storage(Protocol):
         """The campaign's sends (of one lead when given), ordered by lead then step."""
         ...
 
+    def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:
+        """The send whose ``receipt`` is ``message_id`` (the Message-ID the SMTP and outbox
+        senders return, ``<left@domain>``), or None. Compared exactly, so pass it normalised
+        (``inbound.normalise_message_id``); indexed, scoped to the workspace."""
+        ...
+
     def sender_bookings(
         self,
         workspace_id: WorkspaceId,

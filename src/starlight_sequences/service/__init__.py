@@ -9,6 +9,7 @@ core, stores, and calls the senders, and reads the time only from the
 - ``_review`` (with ``_drafting``): preview, edit, regenerate, exclude and approve recipients;
 - ``_dispatch`` (with ``_finishing``): claim, send-time checks, send, and how each send ends;
 - ``_inbound``: replies, bounces, unsubscribes, acceptances, declines, out-of-office;
+- ``_ingest``: raw inbound mail, classified, matched to a send or contact, applied;
 - ``_controls``: settings, pause, resume, cancel;
 - ``_monitoring``: status, Waiting on connections, timelines;
 - ``_accounts``: balance, journal, top-ups, campaign credits and their repair;
@@ -36,6 +37,7 @@ from starlight_sequences.credits import CreditAccount, CreditEstimate, CreditMov
 from starlight_sequences.drafts import Draft
 from starlight_sequences.events import InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
+from starlight_sequences.inbound import normalise_message_id
 from starlight_sequences.leads import Lead
 from starlight_sequences.ports.clock import Clock
 from starlight_sequences.ports.credits import CreditLedger
@@ -49,6 +51,7 @@ from starlight_sequences.reports import (
     ContactStatus,
     CreationReport,
     DispatchReport,
+    IngestResult,
     PlannedStep,
     RecipientPreview,
     WaitingOnConnection,
@@ -58,6 +61,7 @@ from starlight_sequences.service._controls import Controls
 from starlight_sequences.service._dispatch import Dispatcher
 from starlight_sequences.service._drafting import ProgressCallback
 from starlight_sequences.service._inbound import InboundEvents
+from starlight_sequences.service._ingest import MailIngest
 from starlight_sequences.service._monitoring import Monitoring
 from starlight_sequences.service._outbound import OutboundBuilder
 from starlight_sequences.service._review import Review
@@ -73,6 +77,7 @@ __all__ = [
     "ContactStatus",
     "CreationReport",
     "DispatchReport",
+    "IngestResult",
     "PlannedStep",
     "ProgressCallback",
     "RecipientPreview",
@@ -166,6 +171,7 @@ class CampaignService:
         self._review = Review(self._ctx)
         self._dispatch = Dispatcher(self._ctx)
         self._inbound = InboundEvents(self._ctx)
+        self._ingest = MailIngest(self._ctx, self._inbound)
         self._controls = Controls(self._ctx)
         self._monitoring = Monitoring(self._ctx)
         self._accounts = Accounts(self._ctx)
@@ -361,6 +367,37 @@ class CampaignService:
             InvalidEvent: the event's time is naive.
         """
         return self._inbound.report_event(WorkspaceId(workspace_id), event)
+
+    def ingest_email(self, workspace_id: str, raw: bytes) -> IngestResult:
+        """Read one raw inbound email (RFC 5322 bytes) and apply what it means.
+
+        The message is classified (a reply, an out-of-office with its return date, a hard or
+        soft bounce, an unsubscribe request, or unmatched; see ``docs/inbound.md``), matched to
+        whom it concerns — by its ``In-Reply-To``/``References`` (or, in a bounce, the original
+        message's ids) against the Message-IDs of sent emails first, then a bounce's failed
+        recipient, then the sender's address among the workspace's contacts — and applied as
+        :meth:`report_event` would: a reply stops the lead, an out-of-office pauses it, a hard
+        bounce and an unsubscribe stop it everywhere and suppress it. A soft bounce is only
+        journalled. Never across workspaces.
+
+        Ingesting the same message twice changes nothing (its Message-ID, or a hash of the
+        bytes when it has none, is the event key). Bad input — malformed MIME, no headers,
+        unknown charsets, over ``inbound.MAX_MESSAGE_BYTES`` — is ``unmatched`` with a reason,
+        never an exception.
+
+        Returns:
+            What was decided: kind, event, lead, campaign, return date, and why.
+        """
+        return self._ingest.ingest_email(WorkspaceId(workspace_id), raw)
+
+    def find_send(self, workspace_id: str, *, message_id: str) -> ScheduledSend | None:
+        """The sent email whose Message-ID is ``message_id`` (with or without angle brackets,
+        any case of domain), or None. For matching what an ESP's webhook reports (a bounce, a
+        complaint) to a lead and campaign before :meth:`report_event`."""
+        normal = normalise_message_id(message_id) if isinstance(message_id, str) else None
+        if normal is None:
+            return None
+        return self._ctx.storage.find_send(WorkspaceId(workspace_id), message_id=normal)
 
     def update_settings(
         self, workspace_id: str, campaign_id: str, settings: CampaignSettings

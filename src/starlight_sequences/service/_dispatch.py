@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -25,6 +26,7 @@ from starlight_sequences.campaigns import (
 )
 from starlight_sequences.channels import Action
 from starlight_sequences.drafts import Draft
+from starlight_sequences.email_threads import ThreadHeaders, follow_up_headers, thread_starter
 from starlight_sequences.errors import LeaseLost, StorageError
 from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.ports.senders import (
@@ -49,6 +51,9 @@ from starlight_sequences.service._shared import (
 
 log = logging.getLogger("starlight_sequences.dispatch")
 
+_MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
+"""A receipt that is a Message-ID (SMTP, outbox); other receipts cannot name a thread."""
+
 
 class StorageFaultBeforeDelivery(StorageError):
     """The storage failed while a claimed send was checked, before any sender saw it."""
@@ -65,6 +70,7 @@ class _Ready:
     calendar: BusinessCalendar
     draft: Draft | None
     now: dt.datetime
+    thread: ThreadHeaders | None = None
 
 
 def _describe(send: ScheduledSend) -> str:
@@ -259,7 +265,7 @@ class Dispatcher:
             ready = self._prepare(send, worker_id)
             if isinstance(ready, DispatchOutcome):
                 return ready
-            result = self._send(ready.campaign, ready.enrolment, send, ready.draft)
+            result = self._send(ready, send)
             if isinstance(result, SendFailure):
                 return self._refused(ready, send, worker_id, result)
         except StorageError as exc:
@@ -303,7 +309,33 @@ class Dispatcher:
             calendar=calendar,
             draft=draft,
             now=now,
+            thread=self._thread(send, enrolment) if step.action is Action.EMAIL else None,
         )
+
+    def _thread(self, send: ScheduledSend, enrolment: Enrolment) -> ThreadHeaders | None:
+        """The headers that make an email follow up its thread, or None when it starts one
+        (or nothing of its thread went out with a Message-ID)."""
+        starter = thread_starter(enrolment.steps, send.step)
+        if starter is None or starter == send.step:
+            return None
+        storage = self._ctx.storage
+        first = find_draft(storage, send.workspace_id, send.campaign_id, send.lead_id, starter)
+        members = {
+            s.number
+            for s in enrolment.steps
+            if s.number < send.step and thread_starter(enrolment.steps, s.number) == starter
+        }
+        earlier = [
+            s.receipt
+            for s in sorted(
+                storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id),
+                key=lambda s: s.step,
+            )
+            if s.step in members
+            and s.status is SendStatus.SENT
+            and _MESSAGE_ID.fullmatch(s.receipt)
+        ]
+        return follow_up_headers(first.subject or "", earlier)
 
     def _refused(
         self, ready: _Ready, send: ScheduledSend, worker_id: str, result: SendFailure
@@ -441,20 +473,15 @@ class Dispatcher:
             return True
         return False
 
-    def _send(
-        self,
-        campaign: Campaign,
-        enrolment: Enrolment,
-        send: ScheduledSend,
-        draft: Draft | None,
-    ) -> SendReceipt | SendFailure:
-        ctx = self._ctx
-        lead = enrolment.lead
+    def _send(self, ready: _Ready, send: ScheduledSend) -> SendReceipt | SendFailure:
+        ctx, campaign, draft = self._ctx, ready.campaign, ready.draft
+        lead = ready.enrolment.lead
         name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
         if send.action is Action.EMAIL:
             mailbox = campaign.email_identity
             if ctx.email_sender is None or mailbox is None or draft is None or not lead.email:
                 return SendFailure(permanent=True, reason="no email sender, mailbox or address")
+            thread = ready.thread
             return ctx.email_sender.send_email(
                 OutgoingEmail(
                     idempotency_key=send.idempotency_key,
@@ -463,7 +490,9 @@ class Dispatcher:
                     from_name=mailbox.display_name,
                     to_address=lead.email,
                     to_name=name,
-                    subject=draft.subject or "",
+                    subject=thread.subject if thread is not None else draft.subject or "",
+                    in_reply_to=thread.in_reply_to if thread is not None else "",
+                    references=thread.references if thread is not None else (),
                     body=draft.body,
                     campaign_id=send.campaign_id,
                     lead_id=send.lead_id,

@@ -20,8 +20,10 @@ from starlight_sequences.campaigns import (
     ScheduledSend,
     SendStatus,
 )
+from starlight_sequences.channels import Action
 from starlight_sequences.credits import CreditMovement, MovementKind
 from starlight_sequences.drafts import Draft
+from starlight_sequences.email_threads import reply_subject, thread_starter
 from starlight_sequences.errors import DraftsNeedAttention, IllegalTransition, InvalidDraft
 from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
 from starlight_sequences.planning import forecast, step_moment
@@ -90,16 +92,25 @@ class Review:
             due = send.due_at if send is not None else (planned[index] if planned else None)
             if send is not None and send.status is SendStatus.SENT:
                 due = send.sent_at
+            draft = drafts.get((enrolment.lead_id, step.number))
+            starter = thread_starter(enrolment.steps, step.number)
+            thread_of = starter if starter is not None and starter != step.number else None
+            subject = draft.subject if draft is not None else None
+            if thread_of is not None:
+                first = drafts.get((enrolment.lead_id, thread_of))
+                subject = reply_subject(first.subject or "") if first is not None else None
             rows.append(
                 PlannedStep(
                     step=step.number,
                     action=step.action,
-                    draft=drafts.get((enrolment.lead_id, step.number)),
+                    draft=draft,
                     due_utc=due,
                     due_local=due.astimezone(calendar.zone) if due is not None else None,
                     status=send.status if send is not None else None,
                     gated=step.gated_on_acceptance,
                     reason=send.reason if send is not None else "",
+                    thread_of=thread_of,
+                    subject=subject if step.action is Action.EMAIL else None,
                 )
             )
         return RecipientPreview(

@@ -80,6 +80,10 @@ class Step:
         counts_from: the event the wait counts from.
         guidance: what the drafter is told about this touch ("one angle, one ask").
         with_note: for ``linkedin_connect`` only: whether the request carries a drafted note.
+        new_thread: for ``email`` only: this email starts a new thread with its own drafted
+            subject (a genuinely new angle). Otherwise a lead's emails in a campaign form one
+            thread: a follow-up replies to the earlier ones (``In-Reply-To``/``References``)
+            under "Re: " and the thread's first subject.
     """
 
     number: int
@@ -88,6 +92,7 @@ class Step:
     counts_from: WaitAnchor = WaitAnchor.PREVIOUS_STEP
     guidance: str = ""
     with_note: bool = False
+    new_thread: bool = False
 
     @property
     def channel(self) -> Channel:
@@ -224,6 +229,10 @@ def _validate(shape: SendShape) -> None:
             raise InvalidShape(
                 key, f"with_note applies to linkedin_connect only, not to {step.action}", step=n
             )
+        if step.new_thread and step.action is not Action.EMAIL:
+            raise InvalidShape(
+                key, f"new_thread applies to email steps only, not to {step.action}", step=n
+            )
         if (
             step.action is Action.LINKEDIN_MESSAGE
             and not connect_seen
@@ -304,6 +313,8 @@ def _validate_step_fields(key: str, step: Step) -> None:
         raise InvalidShape(key, "guidance must be text", step=n)
     if not isinstance(step.with_note, bool):
         raise InvalidShape(key, "with_note must be true or false", step=n)
+    if not isinstance(step.new_thread, bool):
+        raise InvalidShape(key, "new_thread must be true or false", step=n)
 
 
 # --- the dict format -------------------------------------------------------------------------
@@ -316,7 +327,9 @@ _T = TypeVar("_T")
 _SHAPE_FIELDS = frozenset(
     {"schema_version", "key", "name", "description", "for_connected_leads", "steps"}
 )
-_STEP_FIELDS = frozenset({"number", "action", "wait_days", "counts_from", "guidance", "with_note"})
+_STEP_FIELDS = frozenset(
+    {"number", "action", "wait_days", "counts_from", "guidance", "with_note", "new_thread"}
+)
 
 
 def shape_to_dict(shape: SendShape) -> dict[str, Any]:
@@ -335,6 +348,7 @@ def shape_to_dict(shape: SendShape) -> dict[str, Any]:
                 "counts_from": step.counts_from.value,
                 "guidance": step.guidance,
                 "with_note": step.with_note,
+                **({"new_thread": True} if step.new_thread else {}),
             }
             for step in shape.steps
         ],
@@ -431,6 +445,9 @@ def _step_from_dict(key: str, position: int, raw: object) -> Step:
     with_note = raw.get("with_note", False)
     if not isinstance(with_note, bool):
         raise InvalidShape(key, "with_note must be true or false", step=number)
+    new_thread = raw.get("new_thread", False)
+    if not isinstance(new_thread, bool):
+        raise InvalidShape(key, "new_thread must be true or false", step=number)
     return Step(
         number=number,
         action=action,
@@ -438,6 +455,7 @@ def _step_from_dict(key: str, position: int, raw: object) -> Step:
         counts_from=anchor,
         guidance=guidance,
         with_note=with_note,
+        new_thread=new_thread,
     )
 
 
