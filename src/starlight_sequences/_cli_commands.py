@@ -39,6 +39,7 @@ from starlight_sequences.channels import Action
 from starlight_sequences.errors import InvalidInput
 from starlight_sequences.events import EventKind, InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
+from starlight_sequences.inbound import MAX_MESSAGE_BYTES
 from starlight_sequences.leads import Lead
 from starlight_sequences.locations import load_timezone, validate_country
 from starlight_sequences.ports.clock import Clock
@@ -837,6 +838,26 @@ def cmd_report(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(session: Session, args: argparse.Namespace) -> int:
+    """Read raw inbound emails and apply what each means; one line per message."""
+    service = session.service()
+    for name in args.files:
+        if name == "-":
+            raw = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
+        else:
+            with open(name, "rb") as handle:
+                raw = handle.read(MAX_MESSAGE_BYTES + 1)
+        result = service.ingest_email(session.workspace, raw)
+        who = f"{result.lead_id} ({result.matched_by})" if result.lead_id else "nobody"
+        done = (
+            f"{result.event.value} applied"
+            if result.applied and result.event is not None
+            else "nothing changed"
+        )
+        say(f"{plain(name)}: {result.kind.value} from {plain(who)}; {done}: {plain(result.reason)}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
     "approve": cmd_approve,
     "campaigns": cmd_campaigns,
@@ -847,6 +868,7 @@ COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
     "estimate": cmd_estimate,
     "exclude": cmd_exclude,
     "import": cmd_import,
+    "ingest": cmd_ingest,
     "pause": cmd_control,
     "preview": cmd_preview,
     "regenerate": cmd_regenerate,

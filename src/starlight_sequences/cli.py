@@ -269,6 +269,8 @@ def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
     done = tasks_sub.add_parser("done", help="mark a LinkedIn task done", parents=[common])
     done.add_argument("task_id", metavar="TASK_ID")
 
+    ingest = add("ingest", "read raw inbound emails (.eml): replies, bounces, out-of-office")
+    ingest.add_argument("files", nargs="+", metavar="FILE.eml", help="- reads one from stdin")
     report = add("report", "report what a contact did: reply, accepted, bounce, ...")
     report.add_argument("kind", choices=sorted(EVENT_KINDS))
     report.add_argument("lead", metavar="LEAD")

@@ -7,6 +7,10 @@ email sender and the LinkedIn task sender; about three weeks of dispatching in a
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.message
+import email.policy
+import email.utils
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -243,7 +247,7 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
     _create(service, say)
     service.approve(WORKSPACE, CAMPAIGN)
     say(f"\nApproved. Reserved {service.balance(WORKSPACE).reserved} credits. Dispatching…\n")
-    _dispatch_four_weeks(service, storage, clock, say)
+    _dispatch_four_weeks(service, storage, senders.email, clock, say)
     _report(service, out, say)
     return out
 
@@ -288,6 +292,7 @@ def _create(service: CampaignService, say: Callable[[str], None]) -> None:
 def _dispatch_four_weeks(
     service: CampaignService,
     storage: SQLiteStorage,
+    outbox: OutboxEmailSender,
     clock: SettableClock,
     say: Callable[[str], None],
 ) -> None:
@@ -303,13 +308,12 @@ def _dispatch_four_weeks(
         sent = {s.lead_id for s in storage.list_sends(WORKSPACE, CAMPAIGN) if s.sent_at}
         if not replied and LeadId("james") in sent:
             replied = True
-            service.report_event(
-                WORKSPACE,
-                InboundEvent(
-                    kind=EventKind.REPLY, lead_id=LeadId("james"), at=clock.now(), key="reply-james"
-                ),
+            reply = _reply_to_first_email(storage, outbox, LeadId("james"), clock.now())
+            result = service.ingest_email(WORKSPACE, reply.read_bytes())
+            say(
+                f"  ↩  James replied ({reply.name}); ingest_email read it as a {result.kind.value} "
+                f"matched by {result.matched_by}: his remaining steps are stopped."
             )
-            say("  ↩  James replied — his remaining steps are stopped.")
         for lead_id in list(accepted):
             waiting = {t.lead.id for t in service.waiting_on_connections(WORKSPACE)}
             if lead_id in waiting:
@@ -330,6 +334,38 @@ def _dispatch_four_weeks(
         clock.advance(dt.timedelta(minutes=20))
 
 
+def _reply_to_first_email(
+    storage: SQLiteStorage, outbox: OutboxEmailSender, lead_id: LeadId, now: dt.datetime
+) -> Path:
+    """A real reply, as a mail client writes one, to the lead's first email in the outbox:
+    threaded to it by In-Reply-To and References, with the original quoted. Written beside
+    the outbox (``inbox/``) and returned."""
+    first = next(s for s in storage.list_sends(WORKSPACE, CAMPAIGN, lead_id) if s.step == 1)
+    original = email.message_from_bytes(
+        outbox.path_for(first.idempotency_key).read_bytes(), policy=email.policy.default
+    )
+    assert isinstance(original, email.message.EmailMessage)
+    reply = email.message.EmailMessage()
+    reply["From"] = original["To"]
+    reply["To"] = original["From"]
+    reply["Subject"] = f"Re: {original['Subject']}"
+    reply["Date"] = email.utils.format_datetime(now)
+    reply["Message-ID"] = email.utils.make_msgid(domain="mail.example.com")
+    reply["In-Reply-To"] = original["Message-ID"]
+    reply["References"] = original["Message-ID"]
+    body = original.get_body(preferencelist=("plain",))
+    quoted = "\n".join(f"> {line}" for line in (body.get_content() if body else "").splitlines())
+    reply.set_content(
+        "Good timing: we are reviewing our cloud spend this quarter. Can you do Thursday?\n\n"
+        f"On {original['Date']}, {original['From']} wrote:\n{quoted}\n"
+    )
+    inbox = outbox.folder.parent / "inbox"
+    inbox.mkdir(exist_ok=True)
+    path = inbox / f"{lead_id}-reply.eml"
+    path.write_bytes(reply.as_bytes())
+    return path
+
+
 def _report(service: CampaignService, out: Path, say: Callable[[str], None]) -> None:
     """Status, tasks, credits and Maya's timeline (text, and SVG into ``out``)."""
     status = service.status(WORKSPACE, CAMPAIGN)
@@ -346,5 +382,5 @@ def _report(service: CampaignService, out: Path, say: Callable[[str], None]) -> 
     (out / "timeline-maya.svg").write_text(render_svg(lead_timeline), encoding="utf-8")
     say(
         f"\nEverything is in {out}\n"
-        "  (outbox/, linkedin-tasks.jsonl, timeline-maya.svg, starlight.sqlite3)"
+        "  (outbox/, inbox/, linkedin-tasks.jsonl, timeline-maya.svg, starlight.sqlite3)"
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import io
 import json
 import os
@@ -848,3 +850,28 @@ def test_run_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     assert worker.returncode == 0, err
     assert "Stopped after" in out
     assert "Traceback" not in err
+
+
+def test_ingest_reads_a_reply_to_a_sent_email_and_stops_that_lead(approved: CLI) -> None:
+    approved.clock.set(dt.datetime(2026, 11, 30, 14, 45, tzinfo=dt.UTC))
+    assert approved("run", "--once") == 0
+    sent = sorted((approved.db.parent / "outbox").glob("*.eml"))[0]
+    original = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    lead_address = str(original["To"].addresses[0].addr_spec)
+    reply = approved.write(
+        "reply.eml",
+        f"From: {lead_address}\nTo: {original['From']}\nSubject: Re: {original['Subject']}\n"
+        f"Message-ID: <reply-1@client.example>\nIn-Reply-To: {original['Message-ID']}\n"
+        f"References: {original['Message-ID']}\nDate: Mon, 30 Nov 2026 15:00:00 +0000\n\n"
+        "Happy to talk next week.\n",
+    )
+    assert approved("ingest", str(reply)) == 0, approved.err
+    assert ": reply from " in approved.out
+    assert "(message_id); reply applied" in approved.out
+    assert approved("ingest", str(reply)) == 0
+    assert "nothing changed" in approved.out
+    garbage = approved.write("junk.eml", "\x00\x01 not mail")
+    assert approved("ingest", str(garbage)) == 0
+    assert "unmatched from nobody" in approved.out
+    assert approved("status", "q1") == 0
+    assert "replied" in approved.out

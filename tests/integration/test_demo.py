@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import email
+import email.policy
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,15 @@ def test_starlight_demo_runs_end_to_end_and_writes_its_files(
 ) -> None:
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "James replied" in out
+    assert "James replied (james-reply.eml); ingest_email read it as a reply matched by " in out
+    reply = email.message_from_bytes(
+        (tmp_path / "inbox" / "james-reply.eml").read_bytes(), policy=email.policy.default
+    )
+    originals = {
+        str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Message-ID"])
+        for p in (tmp_path / "outbox").glob("*.eml")
+    }
+    assert str(reply["In-Reply-To"]) in originals, "a real reply, threaded to a sent email"
     assert "accepted the connection request" in out
     assert "not accepted within 15 business days" in out
     assert "sam: lead 'sam' has neither an email address nor a LinkedIn profile" in out
