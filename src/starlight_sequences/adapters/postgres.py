@@ -1,6 +1,8 @@
 """PostgreSQL adapters: the storage and credit ledger for many dispatcher workers on many hosts.
 
-Needs the ``postgres`` extra (``psycopg`` 3 and ``psycopg_pool``). Each adapter is built from a
+Needs the ``postgres`` extra (``psycopg`` 3 and ``psycopg_pool``; psycopg needs a libpq: the
+system's, or the ``postgres-binary`` extra's wheel); without it, importing this module raises
+an ``ImportError`` that names the extra. Each adapter is built from a
 connection string (it then owns a :class:`~psycopg_pool.ConnectionPool`) or from a pool the host
 app already has. The schema is migrated on open: the ``starlight_schema_version`` table counts
 the migrations applied (the list is :data:`MIGRATIONS`), and migrating holds a transaction-level
@@ -32,9 +34,19 @@ import os
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Final, NoReturn, Self, TypeVar
 
-import psycopg
-import psycopg.errors
-from psycopg_pool import ConnectionPool, PoolTimeout
+try:
+    import psycopg
+    import psycopg.errors
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # psycopg missing, or present without a libpq to load
+    raise ImportError(
+        "starlight_sequences.adapters.postgres needs the 'postgres' extra: "
+        "pip install 'starlight-sequences[postgres]' (psycopg 3 and psycopg-pool; psycopg "
+        "then needs a libpq: the system's, or pip install "
+        "'starlight-sequences[postgres-binary]' for the psycopg-binary wheel). "
+        f"The import failed with: {exc}",
+        name=exc.name,
+    ) from exc
 
 from starlight_sequences.adapters._rows import (
     ACTIVITY_COLUMNS,

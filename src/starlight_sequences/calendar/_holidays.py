@@ -21,10 +21,10 @@ _HOLIDAY_YEARS_CACHED = 16_384
 @functools.lru_cache(maxsize=_HOLIDAY_YEARS_CACHED)
 def _entity(country: str, subdivision: str | None, year: int) -> holidays.HolidayBase:
     with warnings.catch_warnings():
-        # Some countries (IN, ...) warn that their data covers only a range of years; outside
-        # it the package still gives weekends and fixed-date holidays, which is what we use.
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
+        # Some countries (IN, MH, ...) warn that their data covers only a range of years;
+        # outside it the package still gives weekends and fixed-date holidays, which is what we
+        # use. The category differs between releases (UserWarning, plain Warning), so all go.
+        warnings.simplefilter("ignore")
         return holidays.country_holidays(country, subdiv=subdivision, years=year)
 
 
