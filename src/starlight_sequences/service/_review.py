@@ -102,12 +102,15 @@ class Review:
                     reason=send.reason if send is not None else "",
                 )
             )
+        lead = enrolment.lead
         return RecipientPreview(
-            lead=enrolment.lead,
+            lead=lead,
             status=enrolment.status,
             approved=enrolment.approved,
             reason=enrolment.reason,
             steps=tuple(rows),
+            assumed_timezone=lead.timezone if lead.timezone_reason else None,
+            timezone_reason=lead.timezone_reason,
         )
 
     def edit_draft(
