@@ -794,8 +794,9 @@ class PostgresStorage(_PostgresAdapter):
         target: a libpq connection string (``postgresql://user@host:5432/db``; the adapter
             then opens and owns a pool), or a :class:`psycopg_pool.ConnectionPool` the host
             app owns (its connections may be in autocommit mode or not).
-        min_size, max_size: connections the owned pool keeps open, and at most opens
-            (a dispatcher worker needs one; give threads that share the adapter one each).
+        min_size: connections the owned pool keeps open.
+        max_size: connections the owned pool opens at most (a dispatcher worker needs one;
+            give threads that share the adapter one each).
         timeout: seconds to wait for a connection (at open and for each operation).
 
     Raises:
@@ -1081,7 +1082,10 @@ class PostgresCreditLedger(_PostgresAdapter):
     hosts take turns and never take a balance below zero.
 
     Args:
-        target, min_size, max_size, timeout: as for :class:`PostgresStorage`.
+        target: as for :class:`PostgresStorage`.
+        min_size: as for :class:`PostgresStorage`.
+        max_size: as for :class:`PostgresStorage`.
+        timeout: as for :class:`PostgresStorage`.
 
     Raises:
         InvalidInput: an empty connection string or impossible pool sizes.
