@@ -375,3 +375,10 @@ def test_the_demo_degrades_on_an_ascii_stdout_and_says_how_to_look_at_its_result
         dates.append(email.utils.parsedate_to_datetime(str(message["Date"])))
     assert dates
     assert all(MONDAY <= d <= MONDAY + dt.timedelta(days=28) for d in dates)
+
+
+def test_a_command_on_an_ascii_stdout_escapes_what_it_cannot_encode(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite3"
+    ok(starlight(db, "credits", "top-up", "5", "--note", "Zoë → 東京"))
+    result = starlight(db, "credits", PYTHONIOENCODING="ascii")
+    assert "Zo\\xeb \\u2192 \\u6771\\u4eac" in ok(result)
