@@ -19,7 +19,8 @@ It prints µs per operation (median of ``--repeat`` runs), the ratios, the cold 
 calendar per country, the staggering allocator on 100,000 requests, and every input where a
 reference disagrees with ours, grouped by reason (``--all`` lists each input).
 
-Run: ``.venv/bin/pip install -e '.[bench]'`` then ``.venv/bin/python benchmarks/calendar_bench.py``.
+Run: ``.venv/bin/pip install --group bench`` (pip >= 25.1), then
+``.venv/bin/python benchmarks/calendar_bench.py``.
 """
 
 from __future__ import annotations

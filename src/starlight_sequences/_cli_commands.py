@@ -12,11 +12,21 @@ import collections
 import datetime as dt
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from starlight_sequences._cli_inputs import read_leads, read_shape, write_lead_file
+import attrs
+
+from starlight_sequences import _cli_json
+from starlight_sequences._cli_inputs import (
+    SMTPServer,
+    parse_smtp_url,
+    read_leads,
+    read_shape,
+    write_lead_file,
+)
 from starlight_sequences._cli_output import (
     DraftingProgress,
     format_local,
@@ -27,6 +37,7 @@ from starlight_sequences._cli_output import (
 )
 from starlight_sequences.adapters.linkedin_tasks import LinkedInTaskFile, LinkedInTaskSender
 from starlight_sequences.adapters.outbox import OutboxEmailSender
+from starlight_sequences.adapters.smtp import SMTPEmailSender
 from starlight_sequences.adapters.sqlite import SQLiteCreditLedger, SQLiteStorage
 from starlight_sequences.adapters.template_drafter import TemplateDrafter
 from starlight_sequences.campaigns import (
@@ -35,7 +46,7 @@ from starlight_sequences.campaigns import (
     LinkedInIdentity,
     ScheduledSend,
 )
-from starlight_sequences.channels import Action
+from starlight_sequences.channels import Action, Channel
 from starlight_sequences.errors import InvalidInput
 from starlight_sequences.events import EventKind, InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
@@ -44,7 +55,8 @@ from starlight_sequences.leads import Lead
 from starlight_sequences.locations import load_timezone, validate_country
 from starlight_sequences.ports.clock import Clock
 from starlight_sequences.ports.drafter import Drafter
-from starlight_sequences.service import CampaignService, DispatchReport
+from starlight_sequences.ports.senders import EmailSender
+from starlight_sequences.service import CampaignService, DispatchReport, RecipientPreview
 from starlight_sequences.timeline import (
     LeadStepState,
     render_svg,
@@ -146,9 +158,10 @@ class Session:
         self._closers.append(storage.close)
         ledger = SQLiteCreditLedger(database)
         self._closers.append(ledger.close)
-        email_sender = linkedin_sender = None
+        email_sender: EmailSender | None = None
+        linkedin_sender = None
         if senders:
-            email_sender = OutboxEmailSender(self.outbox, clock=self.clock)
+            email_sender = self._email_sender()
             linkedin_sender = LinkedInTaskSender(LinkedInTaskFile(self.task_file))
         return CampaignService(
             storage=storage,
@@ -184,8 +197,59 @@ class Session:
             return lambda send: target
         return None
 
+    @property
+    def smtp(self) -> SMTPServer | None:
+        """The SMTP server of ``run`` (``--smtp`` or ``STARLIGHT_SMTP_URL``), or None.
+
+        Raises:
+            CommandError: the URL is not a usable SMTP URL (it holds a password, say).
+        """
+        value = getattr(self.args, "smtp", None) or os.environ.get("STARLIGHT_SMTP_URL")
+        if not value:
+            return None
+        try:
+            server = parse_smtp_url(value)
+        except ValueError as exc:
+            raise CommandError(f"--smtp: {exc}") from None
+        if self.args.smtp_user:
+            server = attrs.evolve(server, username=self.args.smtp_user)
+        return server
+
+    def _email_sender(self) -> EmailSender:
+        """SMTP when a server is configured, else the outbox folder."""
+        server = self.smtp
+        if server is None:
+            return OutboxEmailSender(self.outbox, clock=self.clock)
+        password = os.environ.get("STARLIGHT_SMTP_PASSWORD", "")
+        if server.username and not password:
+            raise CommandError(
+                f"--smtp: {server} names the user {server.username!r}; set its password in "
+                "the environment variable STARLIGHT_SMTP_PASSWORD"
+            )
+        if password and not server.username:
+            raise CommandError(
+                "--smtp: STARLIGHT_SMTP_PASSWORD is set but the URL names no user; give "
+                "smtp+starttls://USER@HOST or --smtp-user"
+            )
+        context = None
+        if self.args.smtp_cafile:
+            context = ssl.create_default_context(cafile=self.args.smtp_cafile)
+        sender = SMTPEmailSender(
+            host=server.host,
+            port=server.port,
+            security=server.security,
+            username=server.username,
+            password=password,
+            allow_plaintext_auth=self.args.smtp_plaintext_auth,
+            timeout=self.args.smtp_timeout,
+            ssl_context=context,
+            clock=self.clock,
+        )
+        self._closers.append(sender.close)
+        return sender
+
     def close(self) -> None:
-        """Close the database connections."""
+        """Close the database connections (and the SMTP connections of ``run``)."""
         for close in reversed(self._closers):
             close()
         self._closers.clear()
@@ -272,6 +336,9 @@ def cmd_estimate(session: Session, args: argparse.Namespace) -> int:
     leads = _leads(Path(args.leads), skip_invalid=args.skip_invalid)
     service = session.service() if _has_db(session) else None
     estimate = (service or _offline_service(session)).estimate(shape, leads)
+    if args.json:
+        available = service.balance(session.workspace).available if service else None
+        return _cli_json.emit(_cli_json.estimate_json(estimate, len(leads), available))
     say(f"Shape {shape.key}: {len(shape.steps)} steps; {len(leads)} lead(s)")
     say(f"Reachable: {len(estimate.leads)}; excluded: {len(estimate.excluded)} (they cost nothing)")
     say(f"Drafting:    {estimate.drafts:>7} messages  {estimate.drafting_cost:>9} credits")
@@ -332,6 +399,8 @@ def cmd_credits(session: Session, args: argparse.Namespace) -> int:
             raise CommandError("top-up: the amount must be a positive whole number")
         service = session.service(create=True)
         account = service.top_up(session.workspace, args.amount, args.note)
+        if args.json:
+            return _cli_json.emit(_cli_json.account_json(account))
         say(
             f"Workspace {session.workspace!r}: +{args.amount} credits; "
             f"{account.available} available, {account.reserved} reserved"
@@ -339,12 +408,19 @@ def cmd_credits(session: Session, args: argparse.Namespace) -> int:
         return 0
     service = session.service()
     account = service.balance(session.workspace)
+    campaign = CampaignId(args.campaign) if args.campaign else None
+    movements = service.movements(session.workspace, campaign)
+    if args.json:
+        return _cli_json.emit(
+            {
+                **_cli_json.account_json(account),
+                "movements": [_cli_json.movement_json(m) for m in movements],
+            }
+        )
     say(
         f"Workspace {session.workspace!r}: {account.available} available, "
         f"{account.reserved} reserved"
     )
-    campaign = CampaignId(args.campaign) if args.campaign else None
-    movements = service.movements(session.workspace, campaign)
     if movements:
         say()
         for line in table(
@@ -435,9 +511,13 @@ def cmd_preview(session: Session, args: argparse.Namespace) -> int:
     if lead_id is not None and not preview.recipients:
         left_out = [e for e in preview.excluded if e.lead_id == lead_id]
         if left_out:
+            if args.json:
+                return _cli_json.emit(_cli_json.preview_json(preview))
             say(f"{lead_id} is excluded: {plain(left_out[0].message)}")
             return 0
         raise CommandError(f"campaign {campaign.id!r} has no recipient {lead_id!r}", code=1)
+    if args.json:
+        return _cli_json.emit(_cli_json.preview_json(preview))
     say(
         f"Campaign {campaign.id} ({plain(campaign.name)}): {campaign.status.value}, shape "
         f"{campaign.shape.key}; {len(preview.recipients)} recipient(s), "
@@ -445,48 +525,7 @@ def cmd_preview(session: Session, args: argparse.Namespace) -> int:
     )
     shown = preview.recipients if lead_id or not args.limit else preview.recipients[: args.limit]
     for recipient in shown:
-        lead = recipient.lead
-        say()
-        say(
-            f"{lead.id}  {plain(_name(lead))}, {plain(lead.company) or '-'} — {lead.country} "
-            f"{lead.timezone} — {recipient.status.value}"
-            + (f" ({plain(recipient.reason)})" if recipient.reason else "")
-        )
-        rows = []
-        for step in recipient.steps:
-            when_local = (
-                format_local(step.due_local, lead.timezone)
-                if step.due_local
-                else ("after acceptance" if step.gated else "-")
-            )
-            if step.draft is None:
-                text = "(no note)" if step.action is Action.LINKEDIN_CONNECT else "-"
-            elif step.draft.needs_attention:
-                text = f"NEEDS ATTENTION: {step.draft.problem}"
-            else:
-                text = step.draft.subject or step.draft.body
-            rows.append(
-                (
-                    step.step,
-                    _ACTION_WORDS[step.action],
-                    when_local,
-                    format_utc(step.due_utc),
-                    step.status.value if step.status else "-",
-                    _shorten(text, 60),
-                )
-            )
-        for line in table(["STEP", "ACTION", "LOCAL", "UTC", "STATUS", "DRAFT"], rows):
-            say("  " + line)
-        if lead_id is not None:
-            for step in recipient.steps:
-                if step.draft is None or not step.draft.body:
-                    continue
-                say()
-                say(f"  Step {step.step}, {_ACTION_WORDS[step.action]} (v{step.draft.version}):")
-                if step.draft.subject is not None:
-                    say(f"    Subject: {plain(step.draft.subject)}")
-                for body_line in step.draft.body.splitlines():
-                    say(f"    | {plain(body_line)}")
+        _say_recipient(recipient, full_drafts=lead_id is not None)
     if lead_id is None:
         _more(len(preview.recipients), args.limit)
         if campaign.excluded:
@@ -503,6 +542,54 @@ def cmd_preview(session: Session, args: argparse.Namespace) -> int:
             say(f"  {draft.lead_id} step {draft.step}: {plain(draft.problem)}")
         _more(len(attention), args.limit)
     return 0
+
+
+def _say_recipient(recipient: RecipientPreview, *, full_drafts: bool) -> None:
+    """One recipient of the preview: its line, its steps, and (``full_drafts``) its drafts."""
+    lead = recipient.lead
+    say()
+    say(
+        f"{lead.id}  {plain(_name(lead))}, {plain(lead.company) or '-'} — {lead.country} "
+        f"{lead.timezone} — {recipient.status.value}"
+        + (f" ({plain(recipient.reason)})" if recipient.reason else "")
+    )
+    if recipient.assumed_timezone:
+        say(f"  timezone assumed: {recipient.assumed_timezone}, {plain(recipient.timezone_reason)}")
+    rows = []
+    for step in recipient.steps:
+        when_local = (
+            format_local(step.due_local, lead.timezone)
+            if step.due_local
+            else ("after acceptance" if step.gated else "-")
+        )
+        if step.draft is None:
+            text = "(no note)" if step.action is Action.LINKEDIN_CONNECT else "-"
+        elif step.draft.needs_attention:
+            text = f"NEEDS ATTENTION: {step.draft.problem}"
+        else:
+            text = step.draft.subject or step.draft.body
+        rows.append(
+            (
+                step.step,
+                _ACTION_WORDS[step.action],
+                when_local,
+                format_utc(step.due_utc),
+                step.status.value if step.status else "-",
+                _shorten(text, 60),
+            )
+        )
+    for line in table(["STEP", "ACTION", "LOCAL", "UTC", "STATUS", "DRAFT"], rows):
+        say("  " + line)
+    if full_drafts:
+        for step in recipient.steps:
+            if step.draft is None or not step.draft.body:
+                continue
+            say()
+            say(f"  Step {step.step}, {_ACTION_WORDS[step.action]} (v{step.draft.version}):")
+            if step.draft.subject is not None:
+                say(f"    Subject: {plain(step.draft.subject)}")
+            for body_line in step.draft.body.splitlines():
+                say(f"    | {plain(body_line)}")
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -560,6 +647,19 @@ def cmd_approve(session: Session, args: argparse.Namespace) -> int:
         enrolment = service.approve_recipient(session.workspace, _campaign(args), LeadId(args.lead))
         say(f"{enrolment.lead_id} approved in {enrolment.campaign_id}")
         return 0
+    if service.unsubscribe_url is None and not service.send_without_unsubscribe:
+        campaign_id = _campaign(args)
+        sends_email = any(
+            step.action.channel is Channel.EMAIL
+            for enrolment in service.preview(session.workspace, campaign_id).recipients
+            for step in enrolment.steps
+        )
+        if sends_email:
+            raise CommandError(
+                f"campaign {campaign_id} sends email, and every email needs an unsubscribe "
+                "target: give --unsubscribe-url (with STARLIGHT_UNSUBSCRIBE_SECRET) or "
+                "--unsubscribe-mailto, or --no-unsubscribe"
+            )
     campaign = service.approve(session.workspace, _campaign(args))
     account = service.balance(session.workspace)
     say(
@@ -588,6 +688,13 @@ def cmd_campaigns(session: Session, args: argparse.Namespace) -> int:
     """List the workspace's campaigns."""
     service = session.service()
     campaigns = service.campaigns(session.workspace)
+    if args.json:
+        return _cli_json.emit(
+            {
+                "workspace": session.workspace,
+                "campaigns": [_cli_json.campaign_json(c) for c in campaigns],
+            }
+        )
     if not campaigns:
         say(f"No campaigns in workspace {session.workspace!r}")
         return 0
@@ -648,8 +755,10 @@ def cmd_run(session: Session, args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     if not args.once:
+        server = session.smtp
+        email = f"email over {server}" if server else f"outbox {session.outbox}"
         say(
-            f"Worker {worker_id} dispatching from {session.db} (outbox {session.outbox}, "
+            f"Worker {worker_id} dispatching from {session.db} ({email}, "
             f"LinkedIn tasks {session.task_file}); Ctrl-C or SIGTERM stops it"
         )
         sys.stdout.flush()
@@ -675,6 +784,9 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
     service = session.service()
     report = service.status(session.workspace, _campaign(args))
     campaign = report.campaign
+    if args.json:
+        waiting = service.waiting_on_connections(session.workspace, campaign.id)
+        return _cli_json.emit(_cli_json.status_json(report, len(waiting)))
     say(
         f"Campaign {campaign.id} ({plain(campaign.name)}): {campaign.status.value}, shape "
         f"{campaign.shape.key}, {len(report.contacts)} contact(s)"
@@ -731,11 +843,13 @@ def cmd_timeline(session: Session, args: argparse.Namespace) -> int:
     else:
         campaign = service.storage.get_campaign(session.workspace, _campaign(args))
         timeline = timeline_of_shape(campaign.shape)
+    if args.svg:
+        Path(args.svg).write_text(render_svg(timeline), encoding="utf-8")
+    if args.json:
+        return _cli_json.emit(_cli_json.timeline_json(timeline))
     say(render_text(timeline).rstrip("\n"))
     if args.svg:
-        target = Path(args.svg)
-        target.write_text(render_svg(timeline), encoding="utf-8")
-        say(f"SVG written to {target}")
+        say(f"SVG written to {args.svg}")
     return 0
 
 
@@ -755,6 +869,23 @@ def cmd_tasks(session: Session, args: argparse.Namespace) -> int:
     service = session.service()
     campaign = CampaignId(args.campaign) if args.campaign else None
     waiting = service.waiting_on_connections(session.workspace, campaign)
+    pending = (
+        [
+            t
+            for t in queue.pending(session.workspace)
+            if campaign is None or t.campaign_id == campaign
+        ]
+        if session.task_file.exists()
+        else []
+    )
+    if args.json:
+        return _cli_json.emit(
+            {
+                "waiting_on_connections": [_cli_json.waiting_json(w) for w in waiting],
+                "task_file": str(session.task_file),
+                "pending_tasks": [_cli_json.task_json(t) for t in pending],
+            }
+        )
     say(f"Waiting on connections ({len(waiting)})")
     if waiting:
         for line in table(
@@ -783,15 +914,6 @@ def cmd_tasks(session: Session, args: argparse.Namespace) -> int:
         ):
             say("  " + line)
         say("  (report an acceptance with: starlight report accepted LEAD --campaign CAMPAIGN)")
-    pending = (
-        [
-            t
-            for t in queue.pending(session.workspace)
-            if campaign is None or t.campaign_id == campaign
-        ]
-        if session.task_file.exists()
-        else []
-    )
     say()
     say(f"Pending LinkedIn tasks ({len(pending)}) in {session.task_file}")
     for task in pending:

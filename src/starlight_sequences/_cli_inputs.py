@@ -10,11 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from starlight_sequences import shapes
+from starlight_sequences.adapters.smtp import SMTPSecurity
 from starlight_sequences.errors import InvalidInput, InvalidShape, StarlightError
 from starlight_sequences.leads import Lead, LeadImport, import_leads, import_leads_csv
 from starlight_sequences.shapes import SendShape
@@ -22,9 +26,11 @@ from starlight_sequences.shapes import SendShape
 __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
+    "SMTPServer",
     "lead_record",
     "parse_date",
     "parse_instant",
+    "parse_smtp_url",
     "read_leads",
     "read_shape",
     "write_lead_file",
@@ -187,3 +193,73 @@ def parse_date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+_SMTP_SCHEMES = {
+    "smtp": SMTPSecurity.PLAIN,
+    "smtps": SMTPSecurity.SSL,
+    "smtp+starttls": SMTPSecurity.STARTTLS,
+}
+
+
+@attrs.frozen(kw_only=True)
+class SMTPServer:
+    """Where ``starlight run`` sends email: what an ``smtp…://`` URL says (no password)."""
+
+    host: str
+    port: int | None
+    security: SMTPSecurity
+    username: str
+
+    def __str__(self) -> str:
+        scheme = next(name for name, mode in _SMTP_SCHEMES.items() if mode is self.security)
+        user = f"{urllib.parse.quote(self.username, safe='')}@" if self.username else ""
+        port = f":{self.port}" if self.port is not None else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{user}{host}{port}"
+
+
+def parse_smtp_url(value: str) -> SMTPServer:
+    """The server of ``smtp+starttls://[USER@]HOST[:PORT]`` (STARTTLS, default port 587),
+    ``smtps://…`` (TLS from the first byte, 465) or ``smtp://…`` (no TLS, 25). The user name
+    may be percent-encoded (``ada%40nimbus.example.com``).
+
+    Raises:
+        ValueError: another scheme, no host, a bad port, a path or query, or a password in the
+            URL (a URL shows up in process listings and shell history: the password comes
+            from the environment only). The message says which.
+    """
+    parts = urllib.parse.urlsplit(value.strip())
+    security = _SMTP_SCHEMES.get(parts.scheme.lower())
+    if security is None:
+        raise ValueError(
+            f"{_redacted(parts)} is not an SMTP URL: use smtp+starttls://HOST, smtps://HOST "
+            "or smtp://HOST"
+        )
+    if parts.password is not None:
+        raise ValueError(
+            f"{_redacted(parts)} holds a password: put it in the environment variable "
+            "STARLIGHT_SMTP_PASSWORD instead (a URL shows in process listings)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{_redacted(parts)} has a port that is not a number 0-65535") from None
+    if not parts.hostname:
+        raise ValueError(f"{_redacted(parts)} names no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{_redacted(parts)}: an SMTP URL has no path, query or fragment")
+    return SMTPServer(
+        host=parts.hostname,
+        port=port,
+        security=security,
+        username=urllib.parse.unquote(parts.username or ""),
+    )
+
+
+def _redacted(parts: urllib.parse.SplitResult) -> str:
+    """The URL for an error message, its password (if any) replaced by ``***``."""
+    if parts.password is None:
+        return repr(parts.geturl())
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return repr(parts._replace(netloc=netloc).geturl())

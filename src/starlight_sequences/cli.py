@@ -8,12 +8,15 @@ Every subcommand but ``demo`` works on the database given by ``--db PATH`` or th
 from __future__ import annotations
 
 import argparse
+import codecs
+import io
 import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from starlight_sequences import __version__
 from starlight_sequences.errors import StarlightError
 from starlight_sequences.ports.clock import Clock
 
@@ -135,6 +138,14 @@ def _limit_option(parser: argparse.ArgumentParser, default: int = 20) -> None:
     )
 
 
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead of text (its shape is in docs/cli.md)",
+    )
+
+
 _Add = Callable[[str, str], argparse.ArgumentParser]
 """Adds a subcommand (name, help) that takes the common options."""
 
@@ -147,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         parents=[_common(suppress=False)],
     )
+    parser.add_argument("--version", action="version", version=f"starlight {__version__}")
     common = _common(suppress=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
@@ -177,6 +189,7 @@ def _campaign_commands(add: _Add) -> None:
     estimate.add_argument("--skip-invalid", action="store_true", help=skip_help)
     estimate.add_argument("--per-lead", action="store_true", help="one line per lead")
     _limit_option(estimate)
+    _json_option(estimate)
 
     create = add("create", "create a campaign: enrol the leads and draft every message")
     create.add_argument("--name", required=True)
@@ -204,6 +217,7 @@ def _review_commands(add: _Add) -> None:
     preview.add_argument("campaign", metavar="CAMPAIGN")
     preview.add_argument("--lead", metavar="ID", help="one recipient, with the full drafts")
     _limit_option(preview)
+    _json_option(preview)
 
     edit = add("edit", "replace a draft's subject and/or body (validated again)")
     edit.add_argument("campaign", metavar="CAMPAIGN")
@@ -235,7 +249,7 @@ def _review_commands(add: _Add) -> None:
     ):
         add(name, what).add_argument("campaign", metavar="CAMPAIGN")
 
-    add("campaigns", "list the workspace's campaigns")
+    _json_option(add("campaigns", "list the workspace's campaigns"))
 
 
 def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
@@ -253,18 +267,22 @@ def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="serve only --workspace (default: every workspace in the file)",
     )
+    _smtp_options(run)
 
     status = add("status", "a campaign's contacts, steps, next sends and counts")
     status.add_argument("campaign", metavar="CAMPAIGN")
     _limit_option(status, default=50)
+    _json_option(status)
 
     timeline = add("timeline", "the campaign as a timeline (of the shape, or of one lead)")
     timeline.add_argument("campaign", metavar="CAMPAIGN")
     timeline.add_argument("--lead", metavar="ID")
     timeline.add_argument("--svg", metavar="FILE", help="also write it as SVG")
+    _json_option(timeline)
 
     tasks = add("tasks", "Waiting on connections, and the pending LinkedIn tasks")
     tasks.add_argument("--campaign", metavar="CAMPAIGN")
+    _json_option(tasks)
     tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="done")
     done = tasks_sub.add_parser("done", help="mark a LinkedIn task done", parents=[common])
     done.add_argument("task_id", metavar="TASK_ID")
@@ -289,17 +307,95 @@ def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
 
     credits_ = add("credits", "the workspace's credit balance and journal")
     credits_.add_argument("--campaign", metavar="CAMPAIGN", help="that campaign's movements only")
+    _json_option(credits_)
     credits_sub = credits_.add_subparsers(dest="credits_command", metavar="top-up")
     top_up = credits_sub.add_parser("top-up", help="add credits", parents=[common])
     top_up.add_argument("amount", type=int, metavar="N")
     top_up.add_argument("--note", default="top-up")
 
 
+def _smtp_options(run: argparse.ArgumentParser) -> None:
+    group = run.add_argument_group(
+        "email over SMTP (default: .eml files in the outbox folder)",
+        "The password comes only from the environment variable STARLIGHT_SMTP_PASSWORD, "
+        "never from the command line or the URL.",
+    )
+    group.add_argument(
+        "--smtp",
+        metavar="URL",
+        help="send email through this server (env STARLIGHT_SMTP_URL): smtp+starttls://HOST[:587], "
+        "smtps://HOST[:465] (TLS from the start) or smtp://HOST[:25] (no TLS: a local relay); "
+        "a user name may come before the host (smtp+starttls://ada@HOST)",
+    )
+    group.add_argument(
+        "--smtp-user", metavar="NAME", help="the user name to log in with (overrides the URL's)"
+    )
+    group.add_argument(
+        "--smtp-cafile",
+        metavar="FILE",
+        help="trust the certificates in this PEM file instead of the system's (a private CA)",
+    )
+    group.add_argument(
+        "--smtp-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="for connecting and for each command (default 30)",
+    )
+    group.add_argument(
+        "--smtp-plaintext-auth",
+        action="store_true",
+        help="with smtp:// and a user, send the password unencrypted anyway (a relay on a "
+        "trusted network only)",
+    )
+
+
+# Where stdout cannot encode the demo's symbols (PYTHONIOENCODING=ascii, a latin-1 console),
+# they are drawn with ASCII instead.
+_ASCII_SYMBOLS = str.maketrans(
+    {
+        "✉": "@",
+        "↩": "<-",
+        "✓": "+",
+        "—": "-",
+        "–": "-",
+        "→": "->",
+        "…": "...",
+        "“": '"',
+        "”": '"',
+        "×": "x",
+    }
+)
+
+
+def _can_encode(stream: object, text: str) -> bool:
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        codecs.lookup(encoding)
+        text.encode(encoding)
+    except (LookupError, UnicodeEncodeError):
+        return False
+    return True
+
+
+def _tolerate_narrow_streams() -> None:
+    """Let stdout and stderr show what their encoding cannot (a name in Greek on an ASCII
+    console) as ``\\u`` escapes instead of failing with ``UnicodeEncodeError``."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and not _can_encode(stream, "\u2709\u00e9"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def _run_demo(out: Path | None) -> int:
     from starlight_sequences.demo import run_demo
 
+    def say(text: str) -> None:
+        if not _can_encode(sys.stdout, text):
+            text = text.translate(_ASCII_SYMBOLS)
+        print(text)
+
     try:
-        run_demo(out)
+        run_demo(out, say=say)
     except StarlightError as exc:
         print(f"starlight demo: {exc}", file=sys.stderr)
         return 1
@@ -319,6 +415,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
         clock: the clock the service reads (None: the system clock). Tests and host apps that
             embed the command pass their own.
     """
+    _tolerate_narrow_streams()
     arguments = list(sys.argv[1:] if argv is None else argv)
     # Until the command line is parsed, a plain look for the flag decides.
     debug = "--debug" in arguments

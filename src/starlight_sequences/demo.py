@@ -11,6 +11,7 @@ import email
 import email.message
 import email.policy
 import email.utils
+import shlex
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -225,7 +226,8 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
     clock = SettableClock(dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC))
     storage = SQLiteStorage(database)
     senders = _Narrating(
-        OutboxEmailSender(out / "outbox"),
+        # The Date: headers follow the simulated clock, like the narration.
+        OutboxEmailSender(out / "outbox", clock=clock),
         LinkedInTaskSender(LinkedInTaskFile(out / "linkedin-tasks.jsonl")),
         clock,
         say,
@@ -249,6 +251,7 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
     say(f"\nApproved. Reserved {service.balance(WORKSPACE).reserved} credits. Dispatching…\n")
     _dispatch_four_weeks(service, storage, senders.email, clock, say)
     _report(service, out, say)
+    _say_next_steps(database, say)
     return out
 
 
@@ -384,3 +387,14 @@ def _report(service: CampaignService, out: Path, say: Callable[[str], None]) -> 
         f"\nEverything is in {out}\n"
         "  (outbox/, inbox/, linkedin-tasks.jsonl, timeline-maya.svg, starlight.sqlite3)"
     )
+
+
+def _say_next_steps(database: Path, say: Callable[[str], None]) -> None:
+    """How to look at the result with the ``starlight`` command: the demo's database is not
+    the default one, and its workspace is ``demo``, not ``default``."""
+    where = f"--db {shlex.quote(str(database))} --workspace {WORKSPACE}"
+    say(f"\nLook at it with the starlight command (workspace {WORKSPACE!r} of that database):")
+    say(f"  starlight campaigns {where}")
+    say(f"  starlight status {CAMPAIGN} {where}")
+    say(f"  starlight timeline {CAMPAIGN} --lead maya {where}")
+    say(f"  starlight credits {where}")

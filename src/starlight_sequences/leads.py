@@ -43,6 +43,7 @@ from starlight_sequences.header_text import (
 )
 from starlight_sequences.ids import LeadId
 from starlight_sequences.locations import (
+    country_zone,
     load_timezone,
     validate_country,
     validate_subdivision,
@@ -494,9 +495,13 @@ class Lead:
         subdivision: state/region code as the ``holidays`` package names it, or None. Without
             a country it is checked by :func:`locate` once the country is known.
         timezone: IANA zone name, or None to take the campaign's default (or the country's
-            only zone).
+            only zone, or its principal zone where that is safe: see :func:`locate`).
         linkedin_connected: already a 1st-degree connection of the sending account.
         fields: free-form personalisation values (read-only mapping).
+        timezone_reason: set by :func:`locate` when it assumed ``timezone`` (the lead gave
+            none): why that zone ("the campaign's default timezone", "the only IANA zone of
+            FR", the reason of the :data:`~starlight_sequences.locations.COUNTRY_ZONES`
+            entry); "" when the lead gave its own. Not an input: leave it out.
 
     Raises:
         InvalidLead: a field is invalid; the error names the lead and the field.
@@ -514,6 +519,7 @@ class Lead:
     timezone: str | None = None
     linkedin_connected: bool = False
     fields: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_fields, eq=_fields_key)
+    timezone_reason: str = ""
 
     def __attrs_post_init__(self) -> None:
         values = _LeadValues(
@@ -819,7 +825,10 @@ def locate(
     set, the campaign's timezone. A lead without a timezone then takes, in order: the campaign's
     default timezone if it belongs to the lead's country (it is the campaign's default country,
     or the zone is one of the country's zones); the country's only IANA zone (FR gives
-    Europe/Paris); otherwise nothing is guessed. An explicit timezone is never second-guessed.
+    Europe/Paris); the country's principal zone where one is safe (DE gives Europe/Berlin, CN
+    Asia/Shanghai: see :data:`~starlight_sequences.locations.COUNTRY_ZONES`); otherwise nothing
+    is guessed (US, CA, AU, BR, RU, MX, ID...). An assumed zone comes with its reason in
+    ``timezone_reason``. An explicit timezone is never second-guessed.
     ``default_subdivision`` applies to leads in the default country without a subdivision.
 
     Raises:
@@ -853,31 +862,39 @@ def locate(
         except UnknownSubdivision as exc:
             raise InvalidLead(lead.id, "subdivision", _subdivision_reason(exc)) from exc
 
-    timezone = lead.timezone
+    timezone, reason = lead.timezone, lead.timezone_reason
     if timezone is None:
-        zones = zones_of_country(country)
-        campaign_zone_fits = default_timezone and (
-            country == campaign_country or default_timezone in zones
-        )
-        if campaign_zone_fits:
-            timezone = default_timezone
-        elif len(zones) == 1:
-            timezone = zones[0]
-        else:
-            if zones:
-                listed = ", ".join(zones[:3]) + (", ..." if len(zones) > 3 else "")
-                why = f"{country} has {len(zones)} timezones ({listed})"
-            else:
-                why = f"{country} has no timezone of its own in the IANA zone table"
-            raise MissingLocation(
-                lead.id,
-                "timezone",
-                f"the lead has no timezone and {why}; give the lead a timezone or the "
-                f"campaign a default timezone for {country}",
-            )
+        timezone, reason = _assumed_timezone(lead.id, country, campaign_country, default_timezone)
     if (country, subdivision, timezone) == (lead.country, lead.subdivision, lead.timezone):
         return lead
-    return attrs.evolve(lead, country=country, subdivision=subdivision, timezone=timezone)
+    return attrs.evolve(
+        lead, country=country, subdivision=subdivision, timezone=timezone, timezone_reason=reason
+    )
+
+
+def _assumed_timezone(
+    lead_id: LeadId, country: str, campaign_country: str | None, default_timezone: str | None
+) -> tuple[str, str]:
+    """The zone :func:`locate` assumes for a lead of ``country`` without one, and why."""
+    zones = zones_of_country(country)
+    if default_timezone and (country == campaign_country or default_timezone in zones):
+        return default_timezone, "the campaign's default timezone"
+    derived = country_zone(country)
+    if derived is not None and derived.zone is not None:
+        return derived.zone, derived.reason
+    if derived is not None:
+        why = f"no timezone of {country} is safe to assume: {derived.reason}"
+    elif zones:
+        listed = ", ".join(zones[:3]) + (", ..." if len(zones) > 3 else "")
+        why = f"{country} has {len(zones)} timezones ({listed})"
+    else:
+        why = f"{country} has no timezone of its own in the IANA zone table"
+    raise MissingLocation(
+        lead_id,
+        "timezone",
+        f"the lead has no timezone and {why}; give the lead a timezone or the "
+        f"campaign a default timezone for {country}",
+    )
 
 
 # --- batch import ----------------------------------------------------------------------------

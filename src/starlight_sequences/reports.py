@@ -11,7 +11,7 @@ from starlight_sequences.campaigns import Campaign, EnrolmentStatus, Excluded, S
 from starlight_sequences.channels import Action
 from starlight_sequences.drafts import Draft
 from starlight_sequences.events import EventKind
-from starlight_sequences.ids import CampaignId, LeadId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId
 from starlight_sequences.inbound import InboundKind
 from starlight_sequences.leads import Lead
 
@@ -26,6 +26,7 @@ __all__ = [
     "IngestResult",
     "PlannedStep",
     "RecipientPreview",
+    "SendRecord",
     "WaitingOnConnection",
 ]
 
@@ -84,18 +85,39 @@ class PlannedStep:
 
 @attrs.frozen(kw_only=True)
 class RecipientPreview:
-    """A recipient's cadence, drafts and planned dates."""
+    """A recipient's cadence, drafts and planned dates.
+
+    Attributes:
+        lead: the lead as enrolled: country and timezone filled in (see
+            :func:`~starlight_sequences.leads.locate`).
+        status: the enrolment's status (``in_review`` before approval).
+        approved: the reviewer approved this recipient (``approve_recipient``).
+        reason: why it stopped, is paused or was excluded ("" otherwise).
+        steps: one row per step of its cadence, in order.
+        assumed_timezone: the zone the library assumed because the lead gave none (its
+            country's only or principal zone, or the campaign's default); None when the lead
+            gave its own. Dates of ``steps`` are in this zone.
+        timezone_reason: why that zone was assumed ("" when the lead gave its own).
+    """
 
     lead: Lead
     status: EnrolmentStatus
     approved: bool
     reason: str
     steps: tuple[PlannedStep, ...]
+    assumed_timezone: str | None = None
+    timezone_reason: str = ""
 
 
 @attrs.frozen(kw_only=True)
 class CampaignPreview:
-    """The review screen of a campaign: every recipient, and every lead left out."""
+    """The review screen of a campaign: every recipient, and every lead left out.
+
+    Attributes:
+        campaign: the campaign.
+        recipients: every enrolled lead (or the one asked for), in enrolment order.
+        excluded: the leads left out at creation, each with its reason.
+    """
 
     campaign: Campaign
     recipients: tuple[RecipientPreview, ...]
@@ -153,8 +175,55 @@ class CampaignStatusReport:
 
 
 @attrs.frozen(kw_only=True)
+class SendRecord:
+    """One step of one lead in the send log: when it was planned, when it is due, and when it
+    actually went out (:meth:`CampaignService.sends`).
+
+    Every instant is timezone-aware; ``*_utc`` ones are in UTC and ``*_local`` the same instant
+    in the recipient's ``timezone``.
+
+    Attributes:
+        lead_id, step: which send.
+        action: what it does.
+        status: where it stands (``sent`` once the sender accepted it).
+        sender_id: the mailbox or LinkedIn account it goes out from.
+        timezone: the recipient's IANA zone.
+        forecast_utc: the instant planned at approval (or when the step was first scheduled).
+        due_utc, due_local: when it is (or was last) due; for a step waiting on an acceptance,
+            the deadline.
+        sent_utc, sent_local: when the sender accepted it; None until then.
+        attempts: how many times it was handed to a sender.
+        receipt: the sender's id for the sent message (an email's ``Message-ID``).
+        reason: why it was skipped or failed, or the last transient error.
+    """
+
+    lead_id: LeadId
+    step: int
+    action: Action
+    status: SendStatus
+    sender_id: SenderId
+    timezone: str
+    forecast_utc: dt.datetime
+    due_utc: dt.datetime
+    due_local: dt.datetime
+    sent_utc: dt.datetime | None
+    sent_local: dt.datetime | None
+    attempts: int
+    receipt: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
 class WaitingOnConnection:
-    """A lead whose LinkedIn message waits for the connection request to be accepted."""
+    """A lead whose LinkedIn message waits for the connection request to be accepted.
+
+    Attributes:
+        campaign_id: the campaign.
+        lead: the lead.
+        step: the gated LinkedIn message's step.
+        since: when the connection request went out (UTC; None if not recorded).
+        times_out_at: when the gated steps are skipped unless the request is accepted (UTC).
+    """
 
     campaign_id: CampaignId
     lead: Lead

@@ -173,6 +173,13 @@ def test_enrolment_comes_back_with_its_lead_and_cadence(storage: Storage, shape_
             timezone="Europe/Berlin",
             fields={"note": 'line\nbreak "quoted" ✓', "": "empty key"},
         ),
+        make_lead(
+            "lead-eva",
+            country="ES",
+            subdivision=None,
+            timezone="Europe/Madrid",
+            timezone_reason="Atlantic/Canary is one hour behind all year",
+        ),
     ]
     enrolments = [
         make_enrolment(
@@ -193,6 +200,7 @@ def test_enrolment_comes_back_with_its_lead_and_cadence(storage: Storage, shape_
         stored = storage.get_enrolment(WS, campaign.id, enrolment.lead_id)
         assert stored == enrolment
         assert dict(stored.lead.fields) == dict(enrolment.lead.fields)
+        assert stored.lead.timezone_reason == enrolment.lead.timezone_reason
         assert stored.steps == enrolment.steps
 
 

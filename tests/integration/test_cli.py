@@ -875,3 +875,22 @@ def test_ingest_reads_a_reply_to_a_sent_email_and_stops_that_lead(approved: CLI)
     assert "unmatched from nobody" in approved.out
     assert approved("status", "q1") == 0
     assert "replied" in approved.out
+
+
+def test_approving_email_without_an_unsubscribe_target_names_the_options(
+    created: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STARLIGHT_UNSUBSCRIBE_MAILTO")
+    assert created("approve", "q1") != 0
+    assert_one_line_error(created, "--unsubscribe-url", "--unsubscribe-mailto", "--no-unsubscribe")
+    assert created("approve", "q1", "--unsubscribe-mailto", "optout@acme.example.com") == 0
+    assert "is active" in created.out
+
+
+def test_run_refuses_to_start_without_an_unsubscribe_target(
+    approved: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STARLIGHT_UNSUBSCRIBE_MAILTO")
+    assert approved("run", "--once") != 0
+    assert_one_line_error(approved, "unsubscribe target")
+    assert approved("run", "--once", "--no-unsubscribe") == 0

@@ -633,7 +633,8 @@ def test_a_multi_zone_country_without_timezone_is_a_missing_location() -> None:
         locate(lead(country="US"), default_country=None, default_timezone=None)
     assert caught.value.field == "timezone"
     assert caught.value.lead == "lead-1"
-    assert "US has 29 timezones" in caught.value.reason
+    assert "no timezone of US is safe to assume" in caught.value.reason
+    assert "America/New_York to Pacific/Honolulu" in caught.value.reason
     assert isinstance(caught.value, InvalidLead)
 
 

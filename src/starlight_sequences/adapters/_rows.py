@@ -267,6 +267,9 @@ _LEAD_FIELDS: Final = (
 def lead_to_json(lead: Lead) -> dict[str, Any]:
     data: dict[str, Any] = {name: getattr(lead, name) for name in _LEAD_FIELDS}
     data["fields"] = dict(lead.fields)
+    if lead.timezone_reason:
+        # Only when set: most leads give their timezone, and rows from before it stay valid.
+        data["timezone_reason"] = lead.timezone_reason
     return data
 
 
@@ -279,6 +282,7 @@ def lead_from_json(data: Mapping[str, Any]) -> Lead:
         object.__setattr__(lead, name, data[name])
     object.__setattr__(lead, "id", LeadId(data["id"]))
     object.__setattr__(lead, "fields", MappingProxyType(dict(data["fields"])))
+    object.__setattr__(lead, "timezone_reason", data.get("timezone_reason", ""))
     return lead
 
 

@@ -1,6 +1,8 @@
 """PostgreSQL adapters: the storage and credit ledger for many dispatcher workers on many hosts.
 
-Needs the ``postgres`` extra (``psycopg`` 3 and ``psycopg_pool``). Each adapter is built from a
+Needs the ``postgres`` extra (``psycopg`` 3 and ``psycopg_pool``; psycopg needs a libpq: the
+system's, or the ``postgres-binary`` extra's wheel); without it, importing this module raises
+an ``ImportError`` that names the extra. Each adapter is built from a
 connection string (it then owns a :class:`~psycopg_pool.ConnectionPool`) or from a pool the host
 app already has. The schema is migrated on open: the ``starlight_schema_version`` table counts
 the migrations applied (the list is :data:`MIGRATIONS`), and migrating holds a transaction-level
@@ -32,9 +34,19 @@ import os
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Final, NoReturn, Self, TypeVar
 
-import psycopg
-import psycopg.errors
-from psycopg_pool import ConnectionPool, PoolTimeout
+try:
+    import psycopg
+    import psycopg.errors
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # psycopg missing, or present without a libpq to load
+    raise ImportError(
+        "starlight_sequences.adapters.postgres needs the 'postgres' extra: "
+        "pip install 'starlight-sequences[postgres]' (psycopg 3 and psycopg-pool; psycopg "
+        "then needs a libpq: the system's, or pip install "
+        "'starlight-sequences[postgres-binary]' for the psycopg-binary wheel). "
+        f"The import failed with: {exc}",
+        name=exc.name,
+    ) from exc
 
 from starlight_sequences.adapters._rows import (
     ACTIVITY_COLUMNS,
@@ -787,8 +799,9 @@ class PostgresStorage(_PostgresAdapter):
         target: a libpq connection string (``postgresql://user@host:5432/db``; the adapter
             then opens and owns a pool), or a :class:`psycopg_pool.ConnectionPool` the host
             app owns (its connections may be in autocommit mode or not).
-        min_size, max_size: connections the owned pool keeps open, and at most opens
-            (a dispatcher worker needs one; give threads that share the adapter one each).
+        min_size: connections the owned pool keeps open.
+        max_size: connections the owned pool opens at most (a dispatcher worker needs one;
+            give threads that share the adapter one each).
         timeout: seconds to wait for a connection (at open and for each operation).
 
     Raises:
@@ -1086,7 +1099,10 @@ class PostgresCreditLedger(_PostgresAdapter):
     hosts take turns and never take a balance below zero.
 
     Args:
-        target, min_size, max_size, timeout: as for :class:`PostgresStorage`.
+        target: as for :class:`PostgresStorage`.
+        min_size: as for :class:`PostgresStorage`.
+        max_size: as for :class:`PostgresStorage`.
+        timeout: as for :class:`PostgresStorage`.
 
     Raises:
         InvalidInput: an empty connection string or impossible pool sizes.

@@ -316,7 +316,8 @@ class SMTPEmailSender:
         host: the SMTP server.
         port: its port; None: 25 (plain), 587 (starttls) or 465 (ssl).
         security: plain, starttls (default) or ssl.
-        username, password: for AUTH; "" to skip authentication.
+        username: for AUTH; "" to skip authentication.
+        password: for AUTH, with ``username``.
         allow_plaintext_auth: with ``security="plain"`` and a username, send the credentials
             unencrypted anyway (a relay on a trusted network only); without it that
             combination is refused when the sender is made.

@@ -877,7 +877,9 @@ class SQLiteCreditLedger(_SQLiteAdapter):
     transaction, so concurrent approvals in several processes never take a balance below zero.
 
     Args:
-        path, busy_timeout, durable: as for :class:`SQLiteStorage`.
+        path: as for :class:`SQLiteStorage`.
+        busy_timeout: as for :class:`SQLiteStorage`.
+        durable: as for :class:`SQLiteStorage`.
 
     Raises:
         InvalidInput: ``path`` is not a file path.

@@ -21,19 +21,11 @@ _HOLIDAY_YEARS_CACHED = 16_384
 @functools.lru_cache(maxsize=_HOLIDAY_YEARS_CACHED)
 def _entity(country: str, subdivision: str | None, year: int) -> holidays.HolidayBase:
     with warnings.catch_warnings():
-        # Some countries (IN, ...) warn that their data covers only a range of years; outside
-        # it the package still gives weekends and fixed-date holidays, which is what we use.
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
+        # Some countries (IN, MH, ...) warn that their data covers only a range of years;
+        # outside it the package still gives weekends and fixed-date holidays, which is what we
+        # use. The category differs between releases (UserWarning, plain Warning), so all go.
+        warnings.simplefilter("ignore")
         return holidays.country_holidays(country, subdiv=subdivision, years=year)
-
-
-def _weekend_is_fixed(entity: holidays.HolidayBase) -> bool:
-    # Countries whose weekend changed over time (AE, SA, ...) or differs per subdivision (MY)
-    # override the per-date weekend hook; for the others `.weekend` holds for every date.
-    base = getattr(holidays.HolidayBase, "_get_weekend", None)
-    own = getattr(type(entity), "_get_weekend", None)
-    return base is not None and own is base
 
 
 @functools.lru_cache(maxsize=_HOLIDAY_YEARS_CACHED)
@@ -64,20 +56,13 @@ def working_days(country: str, subdivision: str | None, year: int) -> tuple[int,
     first = dt.date(year, 1, 1).toordinal()
     last = dt.date(year, 12, 31).toordinal()
     result: list[int] = []
-    if _weekend_is_fixed(entity):
-        weekend = frozenset(entity.weekend)
-        # date.weekday() of ordinal o is (o + 6) % 7.
-        for ordinal in range(first, last + 1):
-            if (ordinal + 6) % 7 in weekend:
-                if ordinal in make_up:
-                    result.append(ordinal)
-            elif ordinal not in closed:
+    # Asked date by date through the public ``is_weekend``: countries whose weekend changed
+    # over time (AE, SA, ...) or differs per subdivision (MY) answer per date. It costs about
+    # a millisecond per (country, subdivision, year), once, thanks to the cache.
+    for ordinal in range(first, last + 1):
+        if entity.is_weekend(dt.date.fromordinal(ordinal)):
+            if ordinal in make_up:
                 result.append(ordinal)
-    else:
-        for ordinal in range(first, last + 1):
-            if entity.is_weekend(dt.date.fromordinal(ordinal)):
-                if ordinal in make_up:
-                    result.append(ordinal)
-            elif ordinal not in closed:
-                result.append(ordinal)
+        elif ordinal not in closed:
+            result.append(ordinal)
     return tuple(result)

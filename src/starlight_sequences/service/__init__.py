@@ -54,6 +54,7 @@ from starlight_sequences.reports import (
     IngestResult,
     PlannedStep,
     RecipientPreview,
+    SendRecord,
     WaitingOnConnection,
 )
 from starlight_sequences.service._accounts import Accounts
@@ -81,6 +82,7 @@ __all__ = [
     "PlannedStep",
     "ProgressCallback",
     "RecipientPreview",
+    "SendRecord",
     "WaitingOnConnection",
 ]
 
@@ -478,6 +480,23 @@ class CampaignService:
         """
         return self._monitoring.lead_timeline_states(
             WorkspaceId(workspace_id), CampaignId(campaign_id), LeadId(lead_id)
+        )
+
+    def sends(
+        self, workspace_id: str, campaign_id: str, lead_id: str | None = None
+    ) -> list[SendRecord]:
+        """The send log: every scheduled step of the campaign (of one lead when given), by lead
+        then step, with when it was planned, when it is due and when it actually went out (UTC
+        and in the recipient's timezone). Empty before approval.
+
+        Raises:
+            CampaignNotFound: no such campaign in the workspace.
+            EnrolmentNotFound: ``lead_id`` is given and the campaign did not enrol that lead.
+        """
+        return self._monitoring.sends(
+            WorkspaceId(workspace_id),
+            CampaignId(campaign_id),
+            LeadId(lead_id) if lead_id is not None else None,
         )
 
     def campaigns(self, workspace_id: str) -> list[Campaign]:

@@ -1,10 +1,13 @@
-"""Monitoring: read-only views of campaigns — status per contact, the Waiting-on-connections
-tasks, and timelines of the shape and of one lead.
+"""Monitoring: read-only views of campaigns — status per contact, the send log, the
+Waiting-on-connections tasks, and timelines of the shape and of one lead.
 
 Reads storage only; it may not write anything or move credits.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
 
 from starlight_sequences.campaigns import (
     Campaign,
@@ -13,7 +16,13 @@ from starlight_sequences.campaigns import (
     SendStatus,
 )
 from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
-from starlight_sequences.reports import CampaignStatusReport, ContactStatus, WaitingOnConnection
+from starlight_sequences.locations import load_timezone
+from starlight_sequences.reports import (
+    CampaignStatusReport,
+    ContactStatus,
+    SendRecord,
+    WaitingOnConnection,
+)
 from starlight_sequences.service._shared import ServiceContext, lead_calendar
 from starlight_sequences.timeline import (
     LeadStepState,
@@ -21,6 +30,25 @@ from starlight_sequences.timeline import (
     timeline_of_lead,
     timeline_of_shape,
 )
+
+
+def _send_record(send: ScheduledSend, zone: zoneinfo.ZoneInfo) -> SendRecord:
+    return SendRecord(
+        lead_id=send.lead_id,
+        step=send.step,
+        action=send.action,
+        status=send.status,
+        sender_id=send.sender_id,
+        timezone=zone.key,
+        forecast_utc=send.forecast_at.astimezone(dt.UTC),
+        due_utc=send.due_at.astimezone(dt.UTC),
+        due_local=send.due_at.astimezone(zone),
+        sent_utc=send.sent_at.astimezone(dt.UTC) if send.sent_at else None,
+        sent_local=send.sent_at.astimezone(zone) if send.sent_at else None,
+        attempts=send.attempts,
+        receipt=send.receipt,
+        reason=send.reason,
+    )
 
 
 def _contact_status(
@@ -74,6 +102,22 @@ class Monitoring:
             contacts=tuple(rows),
             counts=tuple(sorted((step, st, n) for (step, st), n in counts.items())),
         )
+
+    def sends(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId | None
+    ) -> list[SendRecord]:
+        """The campaign's sends (of one lead when given), by lead then step."""
+        storage = self._ctx.storage
+        storage.get_campaign(workspace_id, campaign_id)
+        if lead_id is not None:
+            enrolments = [storage.get_enrolment(workspace_id, campaign_id, lead_id)]
+        else:
+            enrolments = storage.list_enrolments(workspace_id, campaign_id)
+        zones = {e.lead_id: load_timezone(e.lead.timezone or "UTC") for e in enrolments}
+        return [
+            _send_record(send, zones[send.lead_id])
+            for send in storage.list_sends(workspace_id, campaign_id, lead_id)
+        ]
 
     def waiting_on_connections(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId | None

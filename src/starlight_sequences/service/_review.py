@@ -113,12 +113,15 @@ class Review:
                     subject=subject if step.action is Action.EMAIL else None,
                 )
             )
+        lead = enrolment.lead
         return RecipientPreview(
-            lead=enrolment.lead,
+            lead=lead,
             status=enrolment.status,
             approved=enrolment.approved,
             reason=enrolment.reason,
             steps=tuple(rows),
+            assumed_timezone=lead.timezone if lead.timezone_reason else None,
+            timezone_reason=lead.timezone_reason,
         )
 
     def edit_draft(
