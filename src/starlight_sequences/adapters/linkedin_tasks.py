@@ -15,6 +15,7 @@ is for: a task of another workspace is not found (see :meth:`LinkedInTask.in_wor
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import enum
 import hashlib
@@ -289,7 +290,33 @@ def _find(tasks: dict[str, LinkedInTask], workspace_id: WorkspaceId, task_id: st
     return task
 
 
-class InMemoryLinkedInTaskQueue:
+class _QueueTransitions(abc.ABC):
+    """What both shipped queues do the same way on top of their own ``tasks`` and ``_set``."""
+
+    @abc.abstractmethod
+    def tasks(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
+        """See :meth:`LinkedInTaskQueue.tasks`."""
+
+    @abc.abstractmethod
+    def _set(
+        self, workspace_id: WorkspaceId, task_id: str, status: TaskStatus, reason: str
+    ) -> LinkedInTask:
+        """Move one task of the workspace to ``status`` (see ``_transition``)."""
+
+    def pending(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
+        """See :meth:`LinkedInTaskQueue.pending`."""
+        return [t for t in self.tasks(workspace_id) if t.status is TaskStatus.PENDING]
+
+    def complete(self, workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
+        """See :meth:`LinkedInTaskQueue.complete`."""
+        return self._set(workspace_id, task_id, TaskStatus.DONE, "")
+
+    def fail(self, workspace_id: WorkspaceId, task_id: str, reason: str) -> LinkedInTask:
+        """See :meth:`LinkedInTaskQueue.fail`."""
+        return self._set(workspace_id, task_id, TaskStatus.FAILED, reason)
+
+
+class InMemoryLinkedInTaskQueue(_QueueTransitions):
     """The task queue in process memory (thread-safe). See :class:`LinkedInTaskQueue`."""
 
     def __init__(self) -> None:
@@ -311,18 +338,6 @@ class InMemoryLinkedInTaskQueue:
         with self._lock:
             return _scoped(self._tasks, workspace_id)
 
-    def pending(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
-        """See :meth:`LinkedInTaskQueue.pending`."""
-        return [t for t in self.tasks(workspace_id) if t.status is TaskStatus.PENDING]
-
-    def complete(self, workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
-        """See :meth:`LinkedInTaskQueue.complete`."""
-        return self._set(workspace_id, task_id, TaskStatus.DONE, "")
-
-    def fail(self, workspace_id: WorkspaceId, task_id: str, reason: str) -> LinkedInTask:
-        """See :meth:`LinkedInTaskQueue.fail`."""
-        return self._set(workspace_id, task_id, TaskStatus.FAILED, reason)
-
     def _set(
         self, workspace_id: WorkspaceId, task_id: str, status: TaskStatus, reason: str
     ) -> LinkedInTask:
@@ -333,7 +348,7 @@ class InMemoryLinkedInTaskQueue:
             return changed
 
 
-class LinkedInTaskFile:
+class LinkedInTaskFile(_QueueTransitions):
     """The task queue as a JSON-lines file, shared by processes (the CLI lists it).
 
     Each line is a task as :meth:`LinkedInTask.to_dict` writes it; a task's latest line wins
@@ -422,18 +437,6 @@ class LinkedInTaskFile:
         """See :meth:`LinkedInTaskQueue.tasks`."""
         with self._locked() as handle:
             return _scoped(self._read(handle), workspace_id)
-
-    def pending(self, workspace_id: WorkspaceId) -> list[LinkedInTask]:
-        """See :meth:`LinkedInTaskQueue.pending`."""
-        return [t for t in self.tasks(workspace_id) if t.status is TaskStatus.PENDING]
-
-    def complete(self, workspace_id: WorkspaceId, task_id: str) -> LinkedInTask:
-        """See :meth:`LinkedInTaskQueue.complete`."""
-        return self._set(workspace_id, task_id, TaskStatus.DONE, "")
-
-    def fail(self, workspace_id: WorkspaceId, task_id: str, reason: str) -> LinkedInTask:
-        """See :meth:`LinkedInTaskQueue.fail`."""
-        return self._set(workspace_id, task_id, TaskStatus.FAILED, reason)
 
     def _set(
         self, workspace_id: WorkspaceId, task_id: str, status: TaskStatus, reason: str
