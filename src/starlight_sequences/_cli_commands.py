@@ -970,7 +970,7 @@ def cmd_ingest(session: Session, args: argparse.Namespace) -> int:
             with open(name, "rb") as handle:
                 raw = handle.read(MAX_MESSAGE_BYTES + 1)
         result = service.ingest_email(session.workspace, raw)
-        who = f"{result.lead_id} ({result.matched_by})" if result.lead_id else "nobody"
+        who = f"{result.lead_id} ({result.matched_by.value})" if result.lead_id else "nobody"
         done = (
             f"{result.event.value} applied"
             if result.applied and result.event is not None

@@ -315,7 +315,7 @@ def _dispatch_four_weeks(
             result = service.ingest_email(WORKSPACE, reply.read_bytes())
             say(
                 f"  ↩  James replied ({reply.name}); ingest_email read it as a {result.kind.value} "
-                f"matched by {result.matched_by}: his remaining steps are stopped."
+                f"matched by {result.matched_by.value}: his remaining steps are stopped."
             )
         for lead_id in list(accepted):
             waiting = {t.lead.id for t in service.waiting_on_connections(WORKSPACE)}

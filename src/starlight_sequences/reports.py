@@ -24,6 +24,7 @@ __all__ = [
     "DispatchOutcome",
     "DispatchReport",
     "IngestResult",
+    "MatchedBy",
     "PlannedStep",
     "RecipientPreview",
     "SendRecord",
@@ -309,6 +310,19 @@ class DispatchReport:
         return attrs.evolve(self, **{outcome.value: getattr(self, outcome.value) + 1})
 
 
+class MatchedBy(enum.StrEnum):
+    """How an inbound message was matched to the contact it concerns."""
+
+    MESSAGE_ID = "message_id"
+    """Its thread headers (or, in a bounce, the original message's ids) named a sent email."""
+    FAILED_RECIPIENT = "failed_recipient"
+    """A bounce's failed recipient is a contact's address."""
+    SENDER_ADDRESS = "sender_address"
+    """Its ``From`` is a contact's address."""
+    NOTHING = ""
+    """Nobody matched."""
+
+
 @attrs.frozen(kw_only=True)
 class IngestResult:
     """What :meth:`CampaignService.ingest_email` decided about one inbound message.
@@ -323,9 +337,7 @@ class IngestResult:
         lead_id: the contact it concerns (None when nobody matched).
         campaign_id: the campaign of the send it answers, when it named one (None: every
             campaign of the workspace that wrote to the contact).
-        matched_by: how the contact was found: ``message_id`` (the thread headers, or the
-            original message inside a bounce), ``failed_recipient``, ``sender_address``, or
-            "" when nobody matched.
+        matched_by: how the contact was found (:class:`MatchedBy`).
         return_date: for an out-of-office, the day the contact is back, when stated.
         message_id: the inbound message's own Message-ID (or a hash of it): its key, so
             ingesting it twice changes nothing.
@@ -337,7 +349,7 @@ class IngestResult:
     applied: bool
     lead_id: LeadId | None
     campaign_id: CampaignId | None
-    matched_by: str
+    matched_by: MatchedBy
     return_date: dt.date | None
     message_id: str
     reason: str

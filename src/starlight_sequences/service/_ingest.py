@@ -24,7 +24,7 @@ from starlight_sequences.inbound import (
     normalise_address,
 )
 from starlight_sequences.ports.storage import Changes
-from starlight_sequences.reports import IngestResult
+from starlight_sequences.reports import IngestResult, MatchedBy
 from starlight_sequences.service._inbound import InboundEvents
 from starlight_sequences.service._shared import ServiceContext
 
@@ -35,7 +35,7 @@ log = logging.getLogger("starlight_sequences.inbound")
 class _Match:
     lead_id: LeadId
     campaign_id: CampaignId | None
-    by: str
+    by: MatchedBy
 
 
 class MailIngest:
@@ -55,7 +55,7 @@ class MailIngest:
             applied=False,
             lead_id=None,
             campaign_id=None,
-            matched_by="",
+            matched_by=MatchedBy.NOTHING,
             return_date=found.return_date,
             message_id=found.message_id,
             reason=found.reason,
@@ -98,17 +98,19 @@ class MailIngest:
         for message_id in found.related_message_ids:
             send = storage.find_send(workspace_id, message_id=message_id)
             if send is not None:
-                return _Match(lead_id=send.lead_id, campaign_id=send.campaign_id, by="message_id")
+                return _Match(
+                    lead_id=send.lead_id, campaign_id=send.campaign_id, by=MatchedBy.MESSAGE_ID
+                )
         if found.kind in (InboundKind.BOUNCE_HARD, InboundKind.BOUNCE_SOFT):
             for address in found.failed_recipients:
                 lead_id = self._lead_by_address(workspace_id, address)
                 if lead_id is not None:
-                    return _Match(lead_id=lead_id, campaign_id=None, by="failed_recipient")
+                    return _Match(lead_id=lead_id, campaign_id=None, by=MatchedBy.FAILED_RECIPIENT)
             return None  # a bounce's From is the mail system, never the contact
         if found.from_address:
             lead_id = self._lead_by_address(workspace_id, found.from_address)
             if lead_id is not None:
-                return _Match(lead_id=lead_id, campaign_id=None, by="sender_address")
+                return _Match(lead_id=lead_id, campaign_id=None, by=MatchedBy.SENDER_ADDRESS)
         return None
 
     def _lead_by_address(self, workspace_id: WorkspaceId, address: str) -> LeadId | None:
