@@ -58,6 +58,32 @@ def test_reopening_a_file_keeps_its_data(tmp_path: Path) -> None:
         assert storage.schema_version == len(MIGRATIONS)
 
 
+def test_a_saved_cursor_survives_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "cursor.sqlite3"
+    with SQLiteStorage(path) as storage:
+        storage.save_cursor(WS, "imap:ann@mail.example/INBOX", '{"last_uid": 7}')
+    with SQLiteStorage(path) as storage:
+        assert storage.load_cursor(WS, "imap:ann@mail.example/INBOX") == '{"last_uid": 7}'
+
+
+def test_a_file_of_the_first_schema_gains_the_cursor_table_and_keeps_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "version1.sqlite3"
+    campaign = make_campaign()
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite_adapter, "MIGRATIONS", MIGRATIONS[:1])
+        with SQLiteStorage(path) as storage:
+            storage.commit(WS, Changes(campaigns=(campaign,)))
+    assert _pragma(path, "user_version") == 1
+    with SQLiteStorage(path) as storage:
+        assert storage.schema_version == len(MIGRATIONS)
+        assert storage.list_campaigns(WS) == [campaign]
+        assert storage.load_cursor(WS, "poller") is None
+        storage.save_cursor(WS, "poller", "1")
+        assert storage.load_cursor(WS, "poller") == "1"
+
+
 def test_a_new_migration_is_applied_on_open_and_keeps_the_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
