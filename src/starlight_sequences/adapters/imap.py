@@ -433,7 +433,10 @@ class IMAPInbox:
     when ``handle`` returns, the cursor moves past the message and is saved at once
     (``storage.save_cursor``, name :attr:`cursor_name`), and only then, with ``move_to`` set,
     the message is moved there. A new poller object on the same storage (a restart) goes on
-    where the last one stopped: no message is handed over twice, none is skipped.
+    where the last one stopped: nothing is handed over twice and nothing is skipped. The one
+    exception is a crash (or a cursor save that fails) after ``handle`` returned and before
+    the cursor was saved: that message is handed over again, which is why the handler must be
+    idempotent per message (``ingest_email`` is, by Message-ID).
 
     **When the handler raises.** The message stays in the folder, the cursor stays before it,
     the failure is logged (WARNING) and counted in the cursor, and the poll stops there (the
