@@ -29,7 +29,8 @@ builtin that fits, so ``except ValueError`` in a host app keeps working::
     │   └── DraftsNeedAttention                   approval refused; lists the drafts
     ├── LeaseLost (RuntimeError)                  a worker's claim expired or was taken
     ├── AdapterError (RuntimeError)               an adapter cannot work (config, auth)
-    │   └── StorageError                          the storage backend failed
+    │   ├── StorageError                          the storage backend failed
+    │   └── MailboxUnavailable                    the mail server is unreachable for now
     └── ConcurrentUpdate (RuntimeError)           a record changed since it was read; retry
 """
 
@@ -224,6 +225,15 @@ class AdapterError(StarlightError, RuntimeError):
 
 class StorageError(AdapterError):
     """The storage backend failed; the operation was rolled back."""
+
+
+class MailboxUnavailable(AdapterError):
+    """The mail server cannot be reached or dropped the connection, also after one reconnect.
+
+    Transient: nothing was lost (what was done is recorded), so polling again later is safe.
+    Rejected credentials, a certificate that does not verify or a missing folder are plain
+    :class:`AdapterError`: they need a change of configuration, not a wait.
+    """
 
 
 class ConcurrentUpdate(StarlightError, RuntimeError):

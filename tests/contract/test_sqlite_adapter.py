@@ -58,6 +58,32 @@ def test_reopening_a_file_keeps_its_data(tmp_path: Path) -> None:
         assert storage.schema_version == len(MIGRATIONS)
 
 
+def test_a_saved_cursor_survives_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "cursor.sqlite3"
+    with SQLiteStorage(path) as storage:
+        storage.save_cursor(WS, "imap:ann@mail.example/INBOX", '{"last_uid": 7}')
+    with SQLiteStorage(path) as storage:
+        assert storage.load_cursor(WS, "imap:ann@mail.example/INBOX") == '{"last_uid": 7}'
+
+
+def test_a_file_of_the_first_schema_gains_the_cursor_table_and_keeps_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "version1.sqlite3"
+    campaign = make_campaign()
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite_adapter, "MIGRATIONS", MIGRATIONS[:1])
+        with SQLiteStorage(path) as storage:
+            storage.commit(WS, Changes(campaigns=(campaign,)))
+    assert _pragma(path, "user_version") == 1
+    with SQLiteStorage(path) as storage:
+        assert storage.schema_version == len(MIGRATIONS)
+        assert storage.list_campaigns(WS) == [campaign]
+        assert storage.load_cursor(WS, "poller") is None
+        storage.save_cursor(WS, "poller", "1")
+        assert storage.load_cursor(WS, "poller") == "1"
+
+
 def test_a_new_migration_is_applied_on_open_and_keeps_the_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -178,8 +204,9 @@ KNOWN_FIELDS = {
     Enrolment: "workspace_id campaign_id lead steps status approved reason resume_at accepted_at "
     "connect_sent_at revision",
     Lead: "id first_name last_name company title email linkedin_url country subdivision timezone "
-    "linkedin_connected fields",
-    CadenceStep: "number action wait_days counts_from guidance with_note gated_on_acceptance",
+    "linkedin_connected fields timezone_reason",
+    CadenceStep: "number action wait_days counts_from guidance with_note gated_on_acceptance "
+    "new_thread",
     Draft: "campaign_id lead_id step action subject body status problem version edited",
     ScheduledSend: "id workspace_id campaign_id lead_id step action sender_id due_at forecast_at "
     "status attempts lease_owner lease_expires_at sent_at receipt reason with_note revision",

@@ -2,8 +2,8 @@
 must agree.
 
 A hypothesis state machine applies the same random commits, claims, finishes, inbound events,
-suppressions and credit posts to each, and checks after every step that each call had the same
-outcome (the same result, or the same error class) and that all hold the same state.
+suppressions, cursor saves and credit posts to each, and checks after every step that each call
+had the same outcome (the same result, or the same error class) and that all hold the same state.
 PostgreSQL joins when ``STARLIGHT_PG_DSN`` is set (or required; see ``tests/pg.py``), with a
 fresh schema per example.
 """
@@ -46,6 +46,7 @@ from tests.contract.conftest import (
 WORKSPACES = (WS, OTHER_WS)
 CAMPAIGNS = ("c1", "c2")
 SENDERS = (SenderId("mailbox-1"), LINKEDIN_SENDER)
+CURSORS = ("imap:a@h/INBOX", "imap:a@h/Replies")
 LEASE = dt.timedelta(minutes=10)
 WINDOW = (T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=1))
 
@@ -279,6 +280,14 @@ class StorageAgreement(RuleBasedStateMachine):
     def post(self, workspace_id: WorkspaceId, batch: list[CreditMovement]) -> None:
         self.both_ledgers(lambda ledger: ledger.post(workspace_id, *batch))
 
+    @rule(
+        workspace_id=workspaces,
+        name=st.sampled_from(CURSORS),
+        value=st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20),
+    )
+    def save_cursor(self, workspace_id: WorkspaceId, name: str, value: str) -> None:
+        self.both(lambda s: s.save_cursor(workspace_id, name, value))
+
     # -- invariants -----------------------------------------------------------------------
 
     @invariant()
@@ -292,6 +301,8 @@ class StorageAgreement(RuleBasedStateMachine):
                 self.both(lambda s, ws=workspace_id, x=sender: s.sender_bookings(ws, x, *WINDOW))
             self.both(lambda s, ws=workspace_id: s.list_activities(ws))
             self.both(lambda s, ws=workspace_id: s.suppressed(ws, ["x", "reply:1", "bounce:1"]))
+            for name in CURSORS:
+                self.both(lambda s, ws=workspace_id, n=name: s.load_cursor(ws, n))
             self.both_ledgers(lambda ledger, ws=workspace_id: ledger.balance(ws))
             self.both_ledgers(lambda ledger, ws=workspace_id: ledger.movements(ws))
 

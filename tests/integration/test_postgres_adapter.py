@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
+from starlight_sequences.adapters import postgres as postgres_adapter
 from starlight_sequences.adapters.postgres import (
     MIGRATIONS,
     PostgresCreditLedger,
@@ -45,6 +46,29 @@ def test_opening_an_empty_database_applies_every_migration(dsn: str) -> None:
         assert storage.schema_version == len(MIGRATIONS)
     with PostgresStorage(dsn) as again:
         assert again.schema_version == len(MIGRATIONS)
+
+
+def test_a_saved_cursor_survives_reopening_the_database(dsn: str) -> None:
+    with PostgresStorage(dsn) as storage:
+        storage.save_cursor(WS, "imap:ann@mail.example/INBOX", '{"last_uid": 7}')
+    with PostgresStorage(dsn) as storage:
+        assert storage.load_cursor(WS, "imap:ann@mail.example/INBOX") == '{"last_uid": 7}'
+
+
+def test_a_database_of_the_first_schema_gains_the_cursor_table_and_keeps_its_data(
+    dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign = make_campaign()
+    with monkeypatch.context() as patched:
+        patched.setattr(postgres_adapter, "MIGRATIONS", MIGRATIONS[:1])
+        with PostgresStorage(dsn) as storage:
+            storage.commit(WS, Changes(campaigns=(campaign,)))
+            assert storage.schema_version == 1
+    with PostgresStorage(dsn) as storage:
+        assert storage.schema_version == len(MIGRATIONS)
+        assert storage.list_campaigns(WS) == [campaign]
+        storage.save_cursor(WS, "poller", "1")
+        assert storage.load_cursor(WS, "poller") == "1"
 
 
 def test_a_database_migrated_by_a_newer_version_is_refused(dsn: str) -> None:

@@ -7,6 +7,7 @@ extra and is imported from :mod:`starlight_sequences.adapters.postgres` directly
 from __future__ import annotations
 
 from starlight_sequences.adapters.clock import SettableClock, SystemClock
+from starlight_sequences.adapters.imap import IMAPInbox, IMAPSecurity
 from starlight_sequences.adapters.linkedin_tasks import (
     InMemoryLinkedInTaskQueue,
     LinkedInTask,
@@ -28,6 +29,8 @@ from starlight_sequences.adapters.sqlite import SQLiteCreditLedger, SQLiteStorag
 from starlight_sequences.adapters.template_drafter import TemplateDrafter
 
 __all__ = [
+    "IMAPInbox",
+    "IMAPSecurity",
     "InMemoryCreditLedger",
     "InMemoryLinkedInTaskQueue",
     "InMemoryStorage",

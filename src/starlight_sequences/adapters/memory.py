@@ -39,6 +39,7 @@ from starlight_sequences.ports.senders import (
 )
 from starlight_sequences.ports.storage import (
     Changes,
+    check_cursor,
     check_lease,
     check_revision,
     check_workspace,
@@ -103,6 +104,7 @@ class InMemoryStorage:
         self._bookings = {}
         self._booked: dict[tuple[WorkspaceId, str], tuple[dt.datetime, str]] = {}
         self._last_sent: dict[tuple[WorkspaceId, SenderId, Action], dt.datetime] = {}
+        self._cursors: dict[tuple[WorkspaceId, str], str] = {}
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -398,6 +400,20 @@ class InMemoryStorage:
         """See :meth:`Storage.suppressed`."""
         with self._lock:
             return set(keys) & self._suppressed.get(workspace_id, set())
+
+    # -- cursors --------------------------------------------------------------------------
+
+    def load_cursor(self, workspace_id: WorkspaceId, name: str) -> str | None:
+        """See :meth:`Storage.load_cursor`."""
+        check_cursor(name)
+        with self._lock:
+            return self._cursors.get((workspace_id, name))
+
+    def save_cursor(self, workspace_id: WorkspaceId, name: str, value: str) -> None:
+        """See :meth:`Storage.save_cursor`."""
+        check_cursor(name, value)
+        with self._lock:
+            self._cursors[(workspace_id, name)] = value
 
 
 class InMemoryCreditLedger:

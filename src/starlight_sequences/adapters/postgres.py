@@ -89,6 +89,7 @@ from starlight_sequences.events import Activity
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
+    check_cursor,
     check_lease,
     check_revision,
     check_workspace,
@@ -243,6 +244,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "CREATE INDEX starlight_sends_by_receipt ON starlight_sends (workspace_id, receipt)"
         " WHERE receipt <> ''",
+    ),
+    # 3: named cursors of pollers (the IMAP poller's last message per mailbox).
+    (
+        """CREATE TABLE starlight_cursors (
+            workspace_id text NOT NULL,
+            name text NOT NULL,
+            value text NOT NULL,
+            PRIMARY KEY (workspace_id, name)
+        )""",
     ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
@@ -1085,6 +1095,30 @@ class PostgresStorage(_PostgresAdapter):
             (workspace_id, wanted),
         )
         return {row[0] for row in rows}
+
+    # -- cursors --------------------------------------------------------------------------
+
+    def load_cursor(self, workspace_id: WorkspaceId, name: str) -> str | None:
+        """See :meth:`Storage.load_cursor`."""
+        check_cursor(name)
+        rows = self._rows(
+            "load_cursor",
+            "SELECT value FROM starlight_cursors WHERE workspace_id = %s AND name = %s",
+            (workspace_id, name),
+        )
+        return None if not rows else str(rows[0][0])
+
+    def save_cursor(self, workspace_id: WorkspaceId, name: str, value: str) -> None:
+        """See :meth:`Storage.save_cursor`."""
+        check_cursor(name, value)
+        self._db.transaction(
+            "save_cursor",
+            lambda conn: conn.execute(
+                "INSERT INTO starlight_cursors (workspace_id, name, value) VALUES (%s, %s, %s) "
+                "ON CONFLICT (workspace_id, name) DO UPDATE SET value = excluded.value",
+                (workspace_id, name, value),
+            ),
+        )
 
 
 # --- the credit ledger -----------------------------------------------------------------------

@@ -75,6 +75,7 @@ from starlight_sequences.events import Activity
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
+    check_cursor,
     check_lease,
     check_revision,
     check_workspace,
@@ -213,6 +214,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     # 2: sends found by the Message-ID of what was sent (replies and bounces name it).
     ("CREATE INDEX sends_by_receipt ON sends (workspace_id, receipt) WHERE receipt <> ''",),
+    # 3: named cursors of pollers (the IMAP poller's last message per mailbox).
+    (
+        """CREATE TABLE cursors (
+            workspace_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (workspace_id, name)
+        ) WITHOUT ROWID""",
+    ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""
@@ -759,6 +769,28 @@ class SQLiteStorage(_SQLiteAdapter):
                     )
                 )
         return found
+
+    # -- cursors --------------------------------------------------------------------------
+
+    def load_cursor(self, workspace_id: WorkspaceId, name: str) -> str | None:
+        """See :meth:`Storage.load_cursor`."""
+        check_cursor(name)
+        with self._db.read("load_cursor") as conn:
+            row = conn.execute(
+                "SELECT value FROM cursors WHERE workspace_id = ? AND name = ?",
+                (workspace_id, name),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def save_cursor(self, workspace_id: WorkspaceId, name: str, value: str) -> None:
+        """See :meth:`Storage.save_cursor`."""
+        check_cursor(name, value)
+        with self._db.write("save_cursor") as conn:
+            conn.execute(
+                "INSERT INTO cursors (workspace_id, name, value) VALUES (?, ?, ?) "
+                "ON CONFLICT (workspace_id, name) DO UPDATE SET value = excluded.value",
+                (workspace_id, name, value),
+            )
 
 
 def _prefixed(alias: str, columns: str) -> str:

@@ -1,10 +1,11 @@
-"""The storage port: campaigns, enrolments, drafts, sends, the journal and suppression list."""
+"""The storage port: campaigns, enrolments, drafts, sends, the journal, the suppression list,
+and small named cursors for pollers."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import attrs
 
@@ -16,8 +17,11 @@ from starlight_sequences.events import Activity
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 
 __all__ = [
+    "MAX_CURSOR_NAME",
+    "MAX_CURSOR_VALUE",
     "Changes",
     "Storage",
+    "check_cursor",
     "check_lease",
     "check_no_event_keys",
     "check_revision",
@@ -116,6 +120,39 @@ def finish_changes(send: ScheduledSend, changes: Changes | None) -> Changes:
     combined = attrs.evolve(extra, sends=(send, *extra.sends))
     check_workspace(send.workspace_id, combined)
     return combined
+
+
+MAX_CURSOR_NAME: Final = 200
+"""The longest cursor name :meth:`Storage.save_cursor` takes, in characters."""
+MAX_CURSOR_VALUE: Final = 4096
+"""The longest cursor value :meth:`Storage.save_cursor` takes, in characters."""
+
+
+def _check_cursor_text(what: str, text: object, limit: int, *, empty: bool) -> None:
+    if not isinstance(text, str):
+        raise InvalidInput(f"{what} must be a str, not {type(text).__name__}")
+    if not text and not empty:
+        raise InvalidInput(f"{what} must not be empty")
+    if len(text) > limit:
+        raise InvalidInput(f"{what} is {len(text)} characters long; at most {limit} are kept")
+    if "\x00" in text:
+        raise InvalidInput(f"{what} contains a NUL character, which no storage keeps")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid Unicode text (a lone surrogate)") from None
+
+
+def check_cursor(name: str, value: str | None = None) -> None:
+    """Raise InvalidInput unless ``name`` (and ``value``, when given) can be stored as a cursor.
+
+    A name is a non-empty str of at most :data:`MAX_CURSOR_NAME` characters; a value a str of
+    at most :data:`MAX_CURSOR_VALUE` characters (empty is allowed). Neither may hold a NUL
+    character or a lone surrogate (PostgreSQL and SQLite's UTF-8 cannot store them).
+    """
+    _check_cursor_text(f"cursor name {name!r:.80}", name, MAX_CURSOR_NAME, empty=False)
+    if value is not None:
+        _check_cursor_text(f"cursor {name!r:.80}: value", value, MAX_CURSOR_VALUE, empty=True)
 
 
 _Instant = TypeVar("_Instant", int, dt.datetime)
@@ -311,4 +348,32 @@ class Storage(Protocol):
 
     def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
         """Which of ``keys`` are on the workspace's suppression list."""
+        ...
+
+    def load_cursor(self, workspace_id: WorkspaceId, name: str) -> str | None:
+        """The value last saved under ``name`` for this workspace, or None if none was.
+
+        Cursors are small durable values a poller keeps between runs (the IMAP poller keeps the
+        last message it handled per mailbox). Names are the caller's; each workspace has its
+        own, so the same name in two workspaces holds two values.
+
+        Raises:
+            InvalidInput: ``name`` breaks the rules of :func:`check_cursor`.
+        """
+        ...
+
+    def save_cursor(self, workspace_id: WorkspaceId, name: str, value: str) -> None:
+        """Store ``value`` under ``name`` for this workspace, replacing what was there.
+
+        Atomic: a concurrent :meth:`load_cursor` sees the old value or the new one, never a
+        mix; of two concurrent saves, one value wins whole. Saving the same value twice is the
+        same as once. Durable as the adapter's commits are: once it returns, a reopened
+        storage loads the value. Independent of :meth:`commit` (not part of any ``Changes``).
+
+        Raises:
+            InvalidInput: ``name`` or ``value`` breaks the rules of :func:`check_cursor` (not a
+                str, an empty name, longer than :data:`MAX_CURSOR_NAME` /
+                :data:`MAX_CURSOR_VALUE` characters, a NUL or a lone surrogate); nothing is
+                written.
+        """
         ...
