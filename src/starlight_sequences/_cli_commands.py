@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import datetime as dt
 import os
+import signal
 import socket
 import ssl
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -35,6 +38,7 @@ from starlight_sequences._cli_output import (
     table,
     terminal_text,
 )
+from starlight_sequences.adapters.imap import IMAPInbox
 from starlight_sequences.adapters.linkedin_tasks import LinkedInTaskFile, LinkedInTaskSender
 from starlight_sequences.adapters.outbox import OutboxEmailSender
 from starlight_sequences.adapters.smtp import SMTPEmailSender
@@ -47,7 +51,7 @@ from starlight_sequences.campaigns import (
     ScheduledSend,
 )
 from starlight_sequences.channels import Action, Channel
-from starlight_sequences.errors import InvalidInput
+from starlight_sequences.errors import InvalidInput, MailboxUnavailable
 from starlight_sequences.events import EventKind, InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.inbound import MAX_MESSAGE_BYTES
@@ -56,6 +60,7 @@ from starlight_sequences.locations import load_timezone, validate_country
 from starlight_sequences.ports.clock import Clock
 from starlight_sequences.ports.drafter import Drafter
 from starlight_sequences.ports.senders import EmailSender
+from starlight_sequences.reports import IngestResult
 from starlight_sequences.service import CampaignService, DispatchReport, RecipientPreview
 from starlight_sequences.timeline import (
     LeadStepState,
@@ -247,6 +252,10 @@ class Session:
         )
         self._closers.append(sender.close)
         return sender
+
+    def add_closer(self, close: Callable[[], None]) -> None:
+        """Call ``close`` when the subcommand ends (before the database closes)."""
+        self._closers.append(close)
 
     def close(self) -> None:
         """Close the database connections (and the SMTP connections of ``run``)."""
@@ -960,6 +969,84 @@ def cmd_report(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingested(name: str, result: IngestResult) -> str:
+    """One line about one ingested message."""
+    who = f"{result.lead_id} ({result.matched_by.value})" if result.lead_id else "nobody"
+    done = (
+        f"{result.event.value} applied"
+        if result.applied and result.event is not None
+        else "nothing changed"
+    )
+    return f"{plain(name)}: {result.kind.value} from {plain(who)}; {done}: {plain(result.reason)}"
+
+
+def cmd_inbox(session: Session, args: argparse.Namespace) -> int:
+    """Poll an IMAP folder and ingest every new message, once or until stopped."""
+    host = args.imap_host or os.environ.get("STARLIGHT_IMAP_HOST")
+    user = args.imap_user or os.environ.get("STARLIGHT_IMAP_USER")
+    password = os.environ.get("STARLIGHT_IMAP_PASSWORD", "")
+    if not host or not user:
+        raise CommandError("inbox needs --imap-host and --imap-user (or STARLIGHT_IMAP_HOST/_USER)")
+    if not password:
+        raise CommandError("inbox needs the password in STARLIGHT_IMAP_PASSWORD")
+    if args.poll <= 0:
+        raise CommandError("--poll must be positive")
+    service = session.service()
+    inbox = IMAPInbox(
+        host,
+        args.imap_port,
+        username=user,
+        password=password,
+        security=args.imap_security,
+        allow_plaintext_login=args.imap_plaintext_login,
+        folder=args.folder,
+        move_to=args.move_to,
+        skip_existing=args.skip_existing,
+    )
+    session.add_closer(inbox.close)
+    stop = threading.Event()
+    with _stopping_on_signals(stop):
+        while True:
+            try:
+                report = inbox.poll(
+                    lambda raw: say(
+                        _ingested(inbox.mailbox, service.ingest_email(session.workspace, raw))
+                    ),
+                    storage=service.storage,
+                    workspace_id=session.workspace,
+                )
+            except MailboxUnavailable as exc:
+                if args.once:
+                    raise
+                warn(f"starlight inbox: {exc}; trying again in {args.poll:g} s")
+            else:
+                if args.once:
+                    say(f"{plain(report.mailbox)}: {len(report.handled)} message(s) read")
+                    return 0
+                if report.more:
+                    continue
+            sys.stdout.flush()
+            if stop.wait(args.poll):
+                return 0
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (main thread only) while inside."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: stop.set())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def cmd_ingest(session: Session, args: argparse.Namespace) -> int:
     """Read raw inbound emails and apply what each means; one line per message."""
     service = session.service()
@@ -969,14 +1056,7 @@ def cmd_ingest(session: Session, args: argparse.Namespace) -> int:
         else:
             with open(name, "rb") as handle:
                 raw = handle.read(MAX_MESSAGE_BYTES + 1)
-        result = service.ingest_email(session.workspace, raw)
-        who = f"{result.lead_id} ({result.matched_by.value})" if result.lead_id else "nobody"
-        done = (
-            f"{result.event.value} applied"
-            if result.applied and result.event is not None
-            else "nothing changed"
-        )
-        say(f"{plain(name)}: {result.kind.value} from {plain(who)}; {done}: {plain(result.reason)}")
+        say(_ingested(name, service.ingest_email(session.workspace, raw)))
     return 0
 
 
@@ -990,6 +1070,7 @@ COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
     "estimate": cmd_estimate,
     "exclude": cmd_exclude,
     "import": cmd_import,
+    "inbox": cmd_inbox,
     "ingest": cmd_ingest,
     "pause": cmd_control,
     "preview": cmd_preview,

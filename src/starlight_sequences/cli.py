@@ -287,6 +287,34 @@ def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
     done = tasks_sub.add_parser("done", help="mark a LinkedIn task done", parents=[common])
     done.add_argument("task_id", metavar="TASK_ID")
 
+    inbox = add("inbox", "read replies, bounces and out-of-office answers from an IMAP folder")
+    inbox.add_argument("--imap-host", metavar="HOST", help="the server (env STARLIGHT_IMAP_HOST)")
+    inbox.add_argument("--imap-port", type=int, metavar="PORT", help="default: 993, or 143")
+    inbox.add_argument(
+        "--imap-user",
+        metavar="NAME",
+        help="the login (env STARLIGHT_IMAP_USER); the password only from STARLIGHT_IMAP_PASSWORD",
+    )
+    inbox.add_argument(
+        "--imap-security",
+        choices=("tls", "starttls", "plain"),
+        default="tls",
+        help="tls (default), starttls, or plain (needs --imap-plaintext-login)",
+    )
+    inbox.add_argument(
+        "--imap-plaintext-login",
+        action="store_true",
+        help="allow the password over a connection without TLS",
+    )
+    inbox.add_argument("--folder", default="INBOX", help="the folder to read (default INBOX)")
+    inbox.add_argument("--move-to", metavar="FOLDER", help="move each message read there")
+    inbox.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="on the first poll, start after the messages already there",
+    )
+    inbox.add_argument("--once", action="store_true", help="one poll, then exit (cron)")
+    inbox.add_argument("--poll", type=float, default=60.0, metavar="SECONDS", help="default 60")
     ingest = add("ingest", "read raw inbound emails (.eml): replies, bounces, out-of-office")
     ingest.add_argument("files", nargs="+", metavar="FILE.eml", help="- reads one from stdin")
     report = add("report", "report what a contact did: reply, accepted, bounce, ...")
