@@ -65,7 +65,9 @@ LEASE = dt.timedelta(minutes=5)
 BATCH = 50
 PRICE = 2
 """Credits an email send costs (the default price table)."""
-JOIN_TIMEOUT = 120.0
+JOIN_TIMEOUT = 300.0
+"""Generous: a loaded 2-core machine is slow to start and run four processes; what is checked
+is what the workers did, never how fast."""
 
 Backend = tuple[str, str]
 """(kind, location): "sqlite" and a file path, or "postgres" and a DSN. Picklable, so spawned
