@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     _campaign_commands(add)
     _review_commands(add)
     _running_commands(add, common)
+    _inbound_commands(add)
     return parser
 
 
@@ -287,36 +288,6 @@ def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
     done = tasks_sub.add_parser("done", help="mark a LinkedIn task done", parents=[common])
     done.add_argument("task_id", metavar="TASK_ID")
 
-    inbox = add("inbox", "read replies, bounces and out-of-office answers from an IMAP folder")
-    inbox.add_argument("--imap-host", metavar="HOST", help="the server (env STARLIGHT_IMAP_HOST)")
-    inbox.add_argument("--imap-port", type=int, metavar="PORT", help="default: 993, or 143")
-    inbox.add_argument(
-        "--imap-user",
-        metavar="NAME",
-        help="the login (env STARLIGHT_IMAP_USER); the password only from STARLIGHT_IMAP_PASSWORD",
-    )
-    inbox.add_argument(
-        "--imap-security",
-        choices=("tls", "starttls", "plain"),
-        default="tls",
-        help="tls (default), starttls, or plain (needs --imap-plaintext-login)",
-    )
-    inbox.add_argument(
-        "--imap-plaintext-login",
-        action="store_true",
-        help="allow the password over a connection without TLS",
-    )
-    inbox.add_argument("--folder", default="INBOX", help="the folder to read (default INBOX)")
-    inbox.add_argument("--move-to", metavar="FOLDER", help="move each message read there")
-    inbox.add_argument(
-        "--skip-existing",
-        action="store_true",
-        help="on the first poll, start after the messages already there",
-    )
-    inbox.add_argument("--once", action="store_true", help="one poll, then exit (cron)")
-    inbox.add_argument("--poll", type=float, default=60.0, metavar="SECONDS", help="default 60")
-    ingest = add("ingest", "read raw inbound emails (.eml): replies, bounces, out-of-office")
-    ingest.add_argument("files", nargs="+", metavar="FILE.eml", help="- reads one from stdin")
     report = add("report", "report what a contact did: reply, accepted, bounce, ...")
     report.add_argument("kind", choices=sorted(EVENT_KINDS))
     report.add_argument("lead", metavar="LEAD")
@@ -412,6 +383,40 @@ def _tolerate_narrow_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper) and not _can_encode(stream, "\u2709\u00e9"):
             stream.reconfigure(errors="backslashreplace")
+
+
+def _inbound_commands(add: _Add) -> None:
+    """inbox, ingest: inbound mail."""
+    inbox = add("inbox", "read replies, bounces and out-of-office answers from an IMAP folder")
+    inbox.add_argument("--imap-host", metavar="HOST", help="the server (env STARLIGHT_IMAP_HOST)")
+    inbox.add_argument("--imap-port", type=int, metavar="PORT", help="default: 993, or 143")
+    inbox.add_argument(
+        "--imap-user",
+        metavar="NAME",
+        help="the login (env STARLIGHT_IMAP_USER); the password only from STARLIGHT_IMAP_PASSWORD",
+    )
+    inbox.add_argument(
+        "--imap-security",
+        choices=("tls", "starttls", "plain"),
+        default="tls",
+        help="tls (default), starttls, or plain (needs --imap-plaintext-login)",
+    )
+    inbox.add_argument(
+        "--imap-plaintext-login",
+        action="store_true",
+        help="allow the password over a connection without TLS",
+    )
+    inbox.add_argument("--folder", default="INBOX", help="the folder to read (default INBOX)")
+    inbox.add_argument("--move-to", metavar="FOLDER", help="move each message read there")
+    inbox.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="on the first poll, start after the messages already there",
+    )
+    inbox.add_argument("--once", action="store_true", help="one poll, then exit (cron)")
+    inbox.add_argument("--poll", type=float, default=60.0, metavar="SECONDS", help="default 60")
+    ingest = add("ingest", "read raw inbound emails (.eml): replies, bounces, out-of-office")
+    ingest.add_argument("files", nargs="+", metavar="FILE.eml", help="- reads one from stdin")
 
 
 def _run_demo(out: Path | None) -> int:
