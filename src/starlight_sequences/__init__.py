@@ -6,6 +6,8 @@ The public API is what this module re-exports; see ``docs/`` for the guides.
 from __future__ import annotations
 
 from starlight_sequences import adapters, calendar, credits, ports, shapes
+from starlight_sequences.async_service import AsyncCampaignService
+from starlight_sequences.async_worker import run_worker_async
 from starlight_sequences.cadence import (
     Cadence,
     CadenceStep,
@@ -53,6 +55,7 @@ from starlight_sequences.worker import run_worker
 
 __all__ = [
     "Action",
+    "AsyncCampaignService",
     "Cadence",
     "CadenceStep",
     "Campaign",
@@ -100,6 +103,7 @@ __all__ = [
     "ports",
     "resolve_cadence",
     "run_worker",
+    "run_worker_async",
     "shapes",
 ]
 
