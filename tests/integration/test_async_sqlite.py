@@ -284,10 +284,12 @@ def test_cancelling_the_worker_mid_pass_hands_back_unsent_claims_and_raises(
             await asyncio.wait_for(sending.wait(), PATIENCE)
             assert r.statuses() == {SendStatus.CLAIMED: count}  # the whole batch is held
             worker.cancel()
-            for _ in range(3):  # the worker takes the cancellation and tells the pass to stop
-                await asyncio.sleep(0)
-            assert not worker.done()  # it waits for the send in hand
-            release.set()
+            try:
+                for _ in range(3):  # the worker takes the cancellation, tells the pass to stop
+                    await asyncio.sleep(0)
+                assert not worker.done()  # and waits for the send in hand
+            finally:
+                release.set()
             with pytest.raises(asyncio.CancelledError):
                 await asyncio.wait_for(worker, PATIENCE)
             assert worker.cancelled()
@@ -320,9 +322,11 @@ def test_cancelling_a_dispatch_call_stops_its_pass_after_the_send_in_hand(tmp_pa
             call = asyncio.create_task(r.service.dispatch_due(worker_id="w"))
             await asyncio.wait_for(sending.wait(), PATIENCE)
             call.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await call
-            release.set()  # the thread finishes its send and hands the rest back on its own
+            try:
+                with pytest.raises(asyncio.CancelledError):
+                    await call
+            finally:
+                release.set()  # the thread finishes its send and hands the rest back on its own
             await eventually(lambda: SendStatus.CLAIMED not in r.statuses())
             assert r.statuses() == {SendStatus.SENT: 1, SendStatus.SCHEDULED: count - 1}
 
