@@ -8,6 +8,8 @@ The behaviour under asyncio, on a real SQLite file, is in
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,7 @@ from starlight_sequences.service import CampaignService
 from starlight_sequences.worker import run_worker
 from tests.service_kit import make_kit
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "async.md"
 OWN_MEMBERS = {"aclose", "from_ports", "service"}
 """Public members of the async service that are not use cases of the synchronous one."""
 
@@ -102,3 +105,17 @@ def test_the_async_modules_surfaces_are_sorted_and_pinned() -> None:
     assert async_worker.__all__ == ["run_worker_async"]
     assert starlight_sequences.AsyncCampaignService is AsyncCampaignService
     assert starlight_sequences.run_worker_async is run_worker_async
+
+
+def _blocks_on(name: str) -> str:
+    """What the docstring of the async ``name`` says the call blocks on."""
+    doc = " ".join((inspect.getdoc(getattr(AsyncCampaignService, name)) or "").split())
+    found = re.search(r"Blocks on ([^.]*)\.", doc)
+    return found.group(1) if found else "no I/O (CPU only: resolves every lead's cadence)"
+
+
+def test_docs_list_what_every_call_blocks_on_as_its_docstring_says() -> None:
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+?) \|$", DOCS.read_text(), re.MULTILINE))
+    assert {name: rows.get(name) for name in _use_cases()} == {
+        name: _blocks_on(name) for name in _use_cases()
+    }
