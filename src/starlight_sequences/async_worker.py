@@ -1,5 +1,6 @@
-"""The dispatcher worker loop as a coroutine: the asyncio twin of :func:`~starlight_sequences.
-worker.run_worker`, for asyncio hosts (a FastAPI lifespan, an asyncio service).
+"""The dispatcher worker loop as a coroutine, for asyncio hosts (a FastAPI lifespan).
+
+:func:`run_worker_async` is the asyncio twin of :func:`~starlight_sequences.worker.run_worker`.
 
 It behaves as ``run_worker`` does, pass for pass: each pass claims due sends with a lease and
 dispatches them through :meth:`AsyncCampaignService.dispatch_due
