@@ -421,3 +421,55 @@ def test_closing_waits_for_the_calls_in_flight(tmp_path: Path) -> None:
             assert [report.sent for report in await asyncio.gather(*calls)] == [1, 1]
 
     asyncio.run(scenario())
+
+
+def test_a_second_cancellation_stops_waiting_and_the_pass_still_hands_back(
+    tmp_path: Path,
+) -> None:
+    count = 4
+
+    async def scenario() -> None:
+        async with rig(tmp_path) as r:
+            await launch(r, count)
+            loop = asyncio.get_running_loop()
+            sending = asyncio.Event()
+            release = threading.Event()
+
+            def hold_the_first_send(message: OutgoingEmail) -> None:
+                loop.call_soon_threadsafe(sending.set)
+                assert release.wait(PATIENCE)
+
+            r.email.on_send = hold_the_first_send
+            worker = asyncio.create_task(run_worker_async(r.service, worker_id="w"))
+            await asyncio.wait_for(sending.wait(), PATIENCE)
+            try:
+                worker.cancel()
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                worker.cancel()  # do not wait for the send in hand
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(worker, PATIENCE)
+                assert r.email.sent == {}  # the send in hand is still held
+            finally:
+                release.set()
+            await eventually(lambda: SendStatus.CLAIMED not in r.statuses())
+            assert r.statuses() == {SendStatus.SENT: 1, SendStatus.SCHEDULED: count - 1}
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_cancelled_between_passes_ends_at_once(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(tmp_path) as r:
+            passes: list[DispatchReport] = []
+            worker = asyncio.create_task(
+                run_worker_async(
+                    r.service, worker_id="w", poll_interval=3600, on_pass=passes.append
+                )
+            )
+            await eventually(lambda: len(passes) == 1)  # now waiting an hour for the next
+            worker.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(worker, PATIENCE)
+
+    asyncio.run(scenario())
