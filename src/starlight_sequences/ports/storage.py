@@ -20,6 +20,7 @@ __all__ = [
     "Storage",
     "check_lease",
     "check_no_event_keys",
+    "check_one_filter",
     "check_revision",
     "check_workspace",
     "finish_changes",
@@ -118,6 +119,16 @@ def finish_changes(send: ScheduledSend, changes: Changes | None) -> Changes:
     return combined
 
 
+def check_one_filter(
+    lead_id: LeadId | None, email_domain: str | None, lead_ids: Collection[LeadId] | None
+) -> None:
+    """Raise InvalidInput unless exactly one filter of ``find_enrolments`` is given."""
+    if sum(f is not None for f in (lead_id, email_domain, lead_ids)) != 1:
+        raise InvalidInput(
+            "find_enrolments: give exactly one of lead_id, email_domain and lead_ids"
+        )
+
+
 _Instant = TypeVar("_Instant", int, dt.datetime)
 
 
@@ -193,15 +204,27 @@ class Storage(Protocol):
         """One enrolment. Raises ``EnrolmentNotFound``."""
         ...
 
+    def has_unfinished_enrolments(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> bool:
+        """True when some enrolment of the campaign has a status that is not final
+        (``EnrolmentStatus.is_final``); False when every one is final or there is none.
+
+        Called after every dispatch pass to see whether a campaign is complete, so it must not
+        read every enrolment: an indexed existence check (or a maintained count).
+        """
+        ...
+
     def find_enrolments(
         self,
         workspace_id: WorkspaceId,
         *,
         lead_id: LeadId | None = None,
         email_domain: str | None = None,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Enrolment]:
-        """Enrolments of a contact (by lead id) or of a company (by lower-case email domain)
-        across every campaign of the workspace. Exactly one of the two must be given."""
+        """Enrolments of a contact (by lead id), of several contacts at once (by ``lead_ids``,
+        one query for a batch) or of a company (by lower-case email domain) across every
+        campaign of the workspace, in the order they were enrolled. Exactly one of the three
+        must be given (``InvalidInput`` otherwise)."""
         ...
 
     def list_drafts(
@@ -273,6 +296,20 @@ class Storage(Protocol):
         Two concurrent callers (threads, processes or hosts) never receive the same send while
         its lease is live. ``workspace_id=None`` claims across every workspace (a dispatcher
         serving them all).
+        """
+        ...
+
+    def next_due(
+        self, now: dt.datetime, *, workspace_id: WorkspaceId | None = None
+    ) -> dt.datetime | None:
+        """The earliest instant after ``now`` at which :meth:`claim_due` would find a send it
+        does not find at ``now``, or None when nothing is waiting for a moment.
+
+        That is the least ``due_at`` of SCHEDULED or WAITING sends in ACTIVE campaigns, and
+        the least ``lease_expires_at`` of CLAIMED sends, among those later than ``now``
+        (what is due already is for ``claim_due``). A worker sleeps until then rather than a
+        whole poll interval. A read: indexed, it claims nothing. ``workspace_id=None``
+        looks across every workspace.
         """
         ...
 
