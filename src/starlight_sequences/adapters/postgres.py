@@ -71,6 +71,7 @@ from starlight_sequences.errors import (
     CampaignNotFound,
     ConcurrentUpdate,
     EnrolmentNotFound,
+    InsufficientCredits,
     InvalidInput,
     StorageError,
 )
@@ -912,6 +913,45 @@ class PostgresStorage(_PostgresAdapter):
 
         try:
             self._db.transaction("finish_send", finish)
+        except _Conflict:
+            self._conflict("finish_send", send.workspace_id, combined)
+
+    def charges_with(self, ledger: object) -> bool:
+        """See :meth:`ChargingStorage.charges_with`: a ``PostgresCreditLedger`` on this
+        storage's pool."""
+        return isinstance(ledger, PostgresCreditLedger) and ledger.pool is self.pool
+
+    def finish_send_charging(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None,
+        charge: CreditMovement,
+    ) -> bool:
+        """See :meth:`ChargingStorage.finish_send_charging`: the record, the activity, the
+        keyed charge and the balance in one transaction."""
+        combined = finish_changes(send, changes)
+        rows = _ChangeRows(send.workspace_id, combined)
+        at = _aware(now, "finish_send: now")
+
+        def finish(conn: _Connection) -> bool:
+            stored = conn.execute(
+                "SELECT status, lease_owner, lease_expires_at FROM starlight_sends "
+                "WHERE workspace_id = %s AND id = %s FOR UPDATE",
+                (send.workspace_id, send.id),
+            ).fetchone()
+            check_lease(send.id, worker_id, stored, at)
+            _apply(conn, send.workspace_id, combined, rows)
+            try:
+                _post(conn, send.workspace_id, (charge,), [charge.key] if charge.key else [])
+            except (InsufficientCredits, InvalidInput):
+                return False  # refused before the ledger wrote anything: record without it
+            return True
+
+        try:
+            return self._db.transaction("finish_send", finish)
         except _Conflict:
             self._conflict("finish_send", send.workspace_id, combined)
 

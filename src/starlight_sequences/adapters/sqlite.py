@@ -69,6 +69,7 @@ from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import (
     CampaignNotFound,
     EnrolmentNotFound,
+    InsufficientCredits,
     InvalidInput,
     StorageError,
 )
@@ -603,6 +604,40 @@ class SQLiteStorage(_SQLiteAdapter):
             check_lease(send.id, worker_id, stored, at)
             _apply(conn, send.workspace_id, combined, rows)
 
+    def charges_with(self, ledger: object) -> bool:
+        """See :meth:`ChargingStorage.charges_with`: a ``SQLiteCreditLedger`` of this file."""
+        return isinstance(ledger, SQLiteCreditLedger) and (
+            ledger.path == self.path or ledger.path.resolve() == self.path.resolve()
+        )
+
+    def finish_send_charging(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None,
+        charge: CreditMovement,
+    ) -> bool:
+        """See :meth:`ChargingStorage.finish_send_charging`: the record, the activity, the
+        keyed charge and the balance in one ``BEGIN IMMEDIATE`` transaction."""
+        combined = finish_changes(send, changes)
+        rows = _ChangeRows(send.workspace_id, combined)
+        at = instant(now, "finish_send: now")
+        with self._db.write("finish_send") as conn:
+            stored = conn.execute(
+                "SELECT status, lease_owner, lease_expires_at FROM sends "
+                "WHERE workspace_id = ? AND id = ?",
+                (send.workspace_id, send.id),
+            ).fetchone()
+            check_lease(send.id, worker_id, stored, at)
+            _apply(conn, send.workspace_id, combined, rows)
+            try:
+                _post(conn, send.workspace_id, (charge,))
+            except (InsufficientCredits, InvalidInput):
+                return False  # refused before the ledger wrote anything: record without it
+        return True
+
     # -- reads ----------------------------------------------------------------------------
 
     def get_campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
@@ -959,36 +994,8 @@ class SQLiteCreditLedger(_SQLiteAdapter):
 
         Within one call, a second movement with the key of an earlier one is skipped too.
         """
-        keys = sorted({m.key for m in movements if m.key})
         with self._db.write("post") as conn:
-            account = _account(conn, workspace_id)
-            posted: set[str] = set()
-            for chunk in _chunks(keys):
-                posted.update(
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT key FROM credit_movements WHERE workspace_id = ? "
-                        f"AND key <> '' AND key IN ({_marks(len(chunk))})",
-                        (workspace_id, *chunk),
-                    )
-                )
-            applied: list[CreditMovement] = []
-            for movement in movements:
-                if movement.key and movement.key in posted:
-                    continue
-                account = account.apply(movement)
-                applied.append(movement)
-                if movement.key:
-                    posted.add(movement.key)
-            if applied:
-                conn.executemany(_INSERT_MOVEMENT, [movement_row(workspace_id, m) for m in applied])
-                conn.execute(
-                    "INSERT INTO credit_accounts (workspace_id, available, reserved) "
-                    "VALUES (?, ?, ?) ON CONFLICT (workspace_id) DO UPDATE SET "
-                    "available = excluded.available, reserved = excluded.reserved",
-                    (workspace_id, account.available, account.reserved),
-                )
-        return account
+            return _post(conn, workspace_id, movements)
 
     def movements(
         self, workspace_id: WorkspaceId, *, campaign_id: CampaignId | None = None
@@ -1002,6 +1009,42 @@ class SQLiteCreditLedger(_SQLiteAdapter):
         with self._db.read("movements") as conn:
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
         return [movement_from_row(row) for row in rows]
+
+
+def _post(
+    conn: sqlite3.Connection, workspace_id: WorkspaceId, movements: Sequence[CreditMovement]
+) -> CreditAccount:
+    """Post ``movements`` inside the caller's write transaction (see ``CreditLedger.post``);
+    raises before writing anything when the account refuses one."""
+    keys = sorted({m.key for m in movements if m.key})
+    account = _account(conn, workspace_id)
+    posted: set[str] = set()
+    for chunk in _chunks(keys):
+        posted.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT key FROM credit_movements WHERE workspace_id = ? "
+                f"AND key <> '' AND key IN ({_marks(len(chunk))})",
+                (workspace_id, *chunk),
+            )
+        )
+    applied: list[CreditMovement] = []
+    for movement in movements:
+        if movement.key and movement.key in posted:
+            continue
+        account = account.apply(movement)
+        applied.append(movement)
+        if movement.key:
+            posted.add(movement.key)
+    if applied:
+        conn.executemany(_INSERT_MOVEMENT, [movement_row(workspace_id, m) for m in applied])
+        conn.execute(
+            "INSERT INTO credit_accounts (workspace_id, available, reserved) "
+            "VALUES (?, ?, ?) ON CONFLICT (workspace_id) DO UPDATE SET "
+            "available = excluded.available, reserved = excluded.reserved",
+            (workspace_id, account.available, account.reserved),
+        )
+    return account
 
 
 def _account(conn: sqlite3.Connection, workspace_id: WorkspaceId) -> CreditAccount:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from starlight_sequences.campaigns import Campaign, Enrolment, ScheduledSend, SendStatus
 from starlight_sequences.channels import Action
+from starlight_sequences.credits import CreditMovement
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import ConcurrentUpdate, InvalidInput, LeaseLost
 from starlight_sequences.events import Activity
@@ -17,6 +18,7 @@ from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 
 __all__ = [
     "Changes",
+    "ChargingStorage",
     "Storage",
     "check_lease",
     "check_no_event_keys",
@@ -348,4 +350,41 @@ class Storage(Protocol):
 
     def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
         """Which of ``keys`` are on the workspace's suppression list."""
+        ...
+
+
+@runtime_checkable
+class ChargingStorage(Protocol):
+    """A storage that keeps a credit ledger's accounts in its own database and can therefore
+    record a sent message and its charge in one transaction (one commit per send).
+
+    Optional: the dispatcher uses it when ``charges_with(ledger)`` is True, and otherwise
+    posts the charge through the ledger after the record, as for any storage.
+    """
+
+    def charges_with(self, ledger: object) -> bool:
+        """True when ``ledger`` keeps its accounts in this storage's database (the same pool
+        or file), so :meth:`finish_send_charging` may post to it."""
+        ...
+
+    def finish_send_charging(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None,
+        charge: CreditMovement,
+    ) -> bool:
+        """:meth:`Storage.finish_send`, and in the same transaction the keyed ``charge``
+        posted as ``CreditLedger.post`` would (skipped when its key was posted before).
+
+        Returns:
+            True when the charge was posted or had been posted before; False when the ledger
+            refused it (``InsufficientCredits`` or ``InvalidInput``: then the send is recorded
+            without it, and the caller leaves the charge to ``reconcile_credits``).
+
+        Raises:
+            As :meth:`Storage.finish_send`; nothing is written then, the charge neither.
+        """
         ...
