@@ -1250,7 +1250,18 @@ def _post(
 ) -> CreditAccount:
     account = _locked_account(conn, workspace_id)
     posted: set[str] = set()
-    if keys:
+    if len(keys) == 1:
+        # The hot path (one charge per send): a plain equality, so every plan, generic ones
+        # included, probes the unique index instead of scanning the workspace's journal.
+        posted.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT key FROM starlight_credit_movements WHERE workspace_id = %s "
+                "AND key <> '' AND key = %s",
+                (workspace_id, keys[0]),
+            )
+        )
+    elif keys:
         posted.update(
             row[0]
             for row in conn.execute(
