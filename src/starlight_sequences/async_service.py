@@ -342,6 +342,14 @@ class AsyncCampaignService:
         """
         return await self._call(self._service.report_event, workspace_id, event)
 
+    async def next_due(self, workspace_id: str | None = None) -> dt.datetime | None:
+        """When a dispatcher pass will next find something it does not find now: the next
+        send falling due, or the end of a claim's lease (UTC); None when nothing is waiting.
+
+        Blocks on storage. See :meth:`CampaignService.next_due`.
+        """
+        return await self._call(self._service.next_due, workspace_id)
+
     async def ingest_email(self, workspace_id: str, raw: bytes) -> IngestResult:
         """Read one raw inbound email (RFC 5322 bytes) and apply what it means.
 

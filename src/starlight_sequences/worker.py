@@ -2,8 +2,11 @@
 
 Each pass claims due sends with a lease and dispatches them
 (:meth:`~starlight_sequences.service.CampaignService.dispatch_due`); between passes the loop
-sleeps for the poll interval. SIGTERM and SIGINT stop it gracefully: the send in hand is
-finished and recorded, the rest of the batch is handed back, and the loop returns.
+sleeps until the next send falls due
+(:meth:`~starlight_sequences.service.CampaignService.next_due`) or for the poll interval,
+whichever is sooner, so a send goes out at its slot, not up to a poll interval late.
+SIGTERM and SIGINT stop it gracefully: the send in hand is finished and recorded, the rest
+of the batch is handed back, and the loop returns.
 
 The loop survives its faults: a pass that fails (the database unreachable, a failover) is
 logged and retried after a backoff that doubles up to a cap, and the loop resumes by itself
@@ -89,7 +92,9 @@ def run_worker(
     Args:
         service: the service to dispatch with.
         worker_id: this worker's identity; unique per process (e.g. ``host:pid``).
-        poll_interval: seconds to sleep when a pass found less than a full batch.
+        poll_interval: the most seconds to sleep when a pass found less than a full batch
+            (the loop wakes earlier when a send falls due sooner; this bounds how late a send
+            that another process makes due, or moves earlier, is picked up).
         lease: how long each claim lasts (longer than the slowest send).
         batch: most sends claimed per pass.
         workspace_id: serve one workspace only (None: all).
@@ -135,7 +140,7 @@ def run_worker(
             if once:
                 break
             if report.handled < batch:
-                stop.wait(poll_interval)
+                stop.wait(_until_next(service, poll_interval, workspace_id, fields))
     log.info(
         "worker %s stopped after %d passes (%d sent, %d failed passes)",
         worker_id,
@@ -145,6 +150,29 @@ def run_worker(
         extra=fields,
     )
     return WorkerStats(passes=passes, totals=totals, failed_passes=backoff.total)
+
+
+_SHORTEST_SLEEP = 0.05
+"""Seconds: the least a worker sleeps before a send that falls due sooner (no busy loop
+when the clock is coarse, or stands still in a test)."""
+
+
+def _until_next(
+    service: CampaignService,
+    poll_interval: float,
+    workspace_id: str | None,
+    fields: dict[str, object],
+) -> float:
+    """Seconds to sleep: until the next send falls due, at most ``poll_interval``."""
+    try:
+        upcoming = service.next_due(workspace_id)
+    except Exception:  # the next pass meets the storage again; meanwhile poll as before
+        log.debug("could not read when the next send falls due", exc_info=True, extra=fields)
+        return poll_interval
+    if upcoming is None:
+        return poll_interval
+    wait = (upcoming - service.clock.now()).total_seconds()
+    return min(poll_interval, max(wait, _SHORTEST_SLEEP))
 
 
 def _check_settings(

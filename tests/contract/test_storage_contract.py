@@ -604,8 +604,60 @@ def test_find_enrolments_by_email_domain_finds_the_whole_company(storage: Storag
     ]
 
 
+def test_find_enrolments_by_lead_ids_finds_every_given_lead_in_enrolment_order(
+    storage: Storage,
+) -> None:
+    first, second = make_campaign("camp-1"), make_campaign("camp-2")
+    ann, bob, cy = make_lead("lead-ann"), make_lead("lead-bob"), make_lead("lead-cy")
+    storage.commit(
+        WS,
+        Changes(
+            campaigns=(first, second),
+            enrolments=(
+                make_enrolment(second, bob),
+                make_enrolment(first, ann),
+                make_enrolment(first, cy),
+                make_enrolment(second, ann),
+            ),
+        ),
+    )
+    storage.commit(OTHER_WS, Changes(campaigns=(make_campaign(workspace_id=OTHER_WS),)))
+    found = storage.find_enrolments(
+        WS, lead_ids=[LeadId("lead-ann"), LeadId("lead-bob"), LeadId("lead-nobody")]
+    )
+    assert [(e.campaign_id, e.lead_id) for e in found] == [
+        ("camp-2", "lead-bob"),
+        ("camp-1", "lead-ann"),
+        ("camp-2", "lead-ann"),
+    ]
+    assert storage.find_enrolments(WS, lead_ids=[]) == []
+    assert storage.find_enrolments(OTHER_WS, lead_ids=[ann.id, bob.id]) == []
+
+
+def test_find_enrolments_by_lead_ids_handles_more_leads_than_one_query_binds(
+    storage: Storage,
+) -> None:
+    campaign = make_campaign()
+    leads = [make_lead(f"lead-{n:04}") for n in range(1200)]
+    storage.commit(
+        WS,
+        Changes(
+            campaigns=(campaign,),
+            enrolments=tuple(make_enrolment(campaign, lead) for lead in leads),
+        ),
+    )
+    wanted = [lead.id for lead in leads[::-3]]
+    found = storage.find_enrolments(WS, lead_ids=wanted)
+    assert [e.lead_id for e in found] == sorted(wanted)
+
+
 @pytest.mark.parametrize(
-    "filters", [{}, {"lead_id": LeadId("lead-ann"), "email_domain": "acme.example.com"}]
+    "filters",
+    [
+        {},
+        {"lead_id": LeadId("lead-ann"), "email_domain": "acme.example.com"},
+        {"lead_id": LeadId("lead-ann"), "lead_ids": [LeadId("lead-ann")]},
+    ],
 )
 def test_find_enrolments_needs_exactly_one_filter(
     storage: Storage, filters: dict[str, str]
@@ -733,7 +785,93 @@ def test_sender_bookings_keep_only_the_given_actions(storage: Storage) -> None:
     assert storage.sender_bookings(WS, LINKEDIN_SENDER, *window, actions=()) == []
 
 
+@pytest.mark.parametrize(
+    "final",
+    [status for status in EnrolmentStatus if status.is_final],
+)
+def test_a_campaign_has_unfinished_enrolments_until_every_one_is_final(
+    storage: Storage, final: EnrolmentStatus
+) -> None:
+    campaign, other = make_campaign("camp-1"), make_campaign("camp-2")
+    ann, bob = (make_enrolment(campaign, make_lead(n)) for n in ("lead-ann", "lead-bob"))
+    storage.commit(
+        WS,
+        Changes(
+            campaigns=(campaign, other),
+            enrolments=(ann, bob, make_enrolment(other, make_lead("lead-cy"))),
+        ),
+    )
+    storage.commit(OTHER_WS, Changes(campaigns=(make_campaign(workspace_id=OTHER_WS),)))
+    assert storage.has_unfinished_enrolments(WS, campaign.id)
+    storage.commit(WS, Changes(enrolments=(bumped(ann, status=final),)))
+    assert storage.has_unfinished_enrolments(WS, campaign.id)
+    storage.commit(WS, Changes(enrolments=(bumped(bob, status=final),)))
+    assert not storage.has_unfinished_enrolments(WS, campaign.id)
+    assert storage.has_unfinished_enrolments(WS, other.id)
+    assert not storage.has_unfinished_enrolments(OTHER_WS, campaign.id)
+    assert not storage.has_unfinished_enrolments(WS, CampaignId("camp-none"))
+
+
+@pytest.mark.parametrize(
+    "unfinished", [status for status in EnrolmentStatus if not status.is_final]
+)
+def test_every_status_that_is_not_final_counts_as_unfinished(
+    storage: Storage, unfinished: EnrolmentStatus
+) -> None:
+    campaign = make_campaign()
+    enrolment = make_enrolment(campaign, make_lead(), status=unfinished)
+    storage.commit(WS, Changes(campaigns=(campaign,), enrolments=(enrolment,)))
+    assert storage.has_unfinished_enrolments(WS, campaign.id)
+
+
 # --- claiming --------------------------------------------------------------------------------
+
+
+def test_next_due_is_the_earliest_later_instant_a_claim_would_find(storage: Storage) -> None:
+    active = make_campaign("camp-active")
+    paused = make_campaign("camp-paused", status=CampaignStatus.PAUSED)
+    sends = (
+        make_send(active, "lead-due", due_at=T0 - HOUR),
+        make_send(active, "lead-now", due_at=T0),
+        make_send(paused, "lead-paused", due_at=T0 + HOUR),
+        make_send(active, "lead-pending", due_at=T0 + HOUR, status=SendStatus.PENDING),
+        make_send(active, "lead-later", due_at=T0 + 3 * HOUR),
+        make_send(active, "lead-waiting", due_at=T0 + 2 * HOUR, status=SendStatus.WAITING),
+    )
+    storage.commit(WS, Changes(campaigns=(active, paused), sends=sends))
+    assert storage.next_due(T0) == T0 + 2 * HOUR
+    assert storage.next_due(T0 + 2 * HOUR) == T0 + 3 * HOUR
+    assert storage.next_due(T0 + 3 * HOUR) is None
+    assert storage.next_due(T0, workspace_id=OTHER_WS) is None
+    assert storage.next_due(T0.astimezone(NEW_YORK), workspace_id=WS) == T0 + 2 * HOUR
+
+
+def test_next_due_counts_the_expiry_of_a_live_lease(storage: Storage) -> None:
+    campaign = make_campaign()
+    storage.commit(
+        WS,
+        Changes(
+            campaigns=(campaign,),
+            sends=(
+                make_send(campaign, "lead-ann", due_at=T0),
+                make_send(campaign, "lead-bob", due_at=T0 + HOUR),
+            ),
+        ),
+    )
+    assert len(_claim(storage, limit=1)) == 1
+    assert storage.next_due(T0) == T0 + LEASE
+    assert storage.next_due(T0 + LEASE) == T0 + HOUR
+
+
+def test_next_due_is_scoped_to_a_workspace_when_one_is_given(storage: Storage) -> None:
+    mine, theirs = make_campaign("camp-1"), make_campaign("camp-2", workspace_id=OTHER_WS)
+    storage.commit(WS, Changes(campaigns=(mine,), sends=(make_send(mine, due_at=T0 + HOUR),)))
+    storage.commit(
+        OTHER_WS, Changes(campaigns=(theirs,), sends=(make_send(theirs, due_at=T0 + 2 * HOUR),))
+    )
+    assert storage.next_due(T0, workspace_id=OTHER_WS) == T0 + 2 * HOUR
+    assert storage.next_due(T0, workspace_id=WS) == T0 + HOUR
+    assert storage.next_due(T0) == T0 + HOUR
 
 
 def _claim(

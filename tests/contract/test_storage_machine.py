@@ -214,6 +214,11 @@ class StorageAgreement(RuleBasedStateMachine):
         )
         event(f"claim: {'some' if result[1] else 'none'}")
 
+    @rule(now=minutes, workspace_id=st.none() | workspaces)
+    def next_due(self, now: dt.datetime, workspace_id: WorkspaceId | None) -> None:
+        result = self.both(lambda s: s.next_due(now, workspace_id=workspace_id))
+        event(f"next_due: {'some' if result[1] else 'none'}")
+
     @rule(
         workspace_id=workspaces,
         pick=picks,

@@ -27,7 +27,6 @@ from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import (
     CampaignNotFound,
     EnrolmentNotFound,
-    InvalidInput,
 )
 from starlight_sequences.events import Activity
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
@@ -41,6 +40,7 @@ from starlight_sequences.ports.storage import (
     Changes,
     check_cursor,
     check_lease,
+    check_one_filter,
     check_revision,
     check_workspace,
     finish_changes,
@@ -76,6 +76,9 @@ def _in_utc(record: _Stored) -> _Stored:
 
 _CLAIMABLE = frozenset({SendStatus.SCHEDULED, SendStatus.WAITING, SendStatus.CLAIMED})
 
+_QueueEntry = tuple[dt.datetime, str, WorkspaceId]
+"""A send's place in a claim queue: (instant, send id, workspace)."""
+
 
 class InMemoryStorage:
     """The storage port in process memory. See :class:`~starlight_sequences.ports.Storage`."""
@@ -95,10 +98,19 @@ class InMemoryStorage:
         self._drafts_of_campaign: dict[
             tuple[WorkspaceId, CampaignId], dict[tuple[LeadId, int], None]
         ] = {}
+        self._drafts_of_lead: dict[tuple[WorkspaceId, CampaignId, LeadId], dict[int, None]] = {}
+        # Enrolments whose status is not final, per campaign (completion checks count them).
+        self._unfinished: dict[tuple[WorkspaceId, CampaignId], dict[LeadId, None]] = {}
         self._sends_of_lead: dict[tuple[WorkspaceId, CampaignId, LeadId], dict[str, None]] = {}
         self._sends_by_receipt: dict[tuple[WorkspaceId, str], str] = {}
         self._sends_of_campaign: dict[tuple[WorkspaceId, CampaignId], dict[str, None]] = {}
         self._open_sends: dict[tuple[WorkspaceId, str], None] = {}
+        # Claimable in order: (due_at, id, workspace) of SCHEDULED/WAITING sends, and
+        # (lease_expires_at, id, workspace) of CLAIMED ones; each send's entry in _queued.
+        self._waiting_queue: list[_QueueEntry] = []
+        self._lease_queue: list[_QueueEntry] = []
+        self._queued: dict[tuple[WorkspaceId, str], tuple[bool, _QueueEntry]] = {}
+        self._enrolled_seq: dict[tuple[WorkspaceId, CampaignId, LeadId], int] = {}
         # Per (workspace, sender, action): sorted (instant, send id) bookings, and last sent.
         self._bookings: dict[tuple[WorkspaceId, SenderId, Action], list[tuple[dt.datetime, str]]]
         self._bookings = {}
@@ -147,7 +159,13 @@ class InMemoryStorage:
         for enrolment in changes.enrolments:
             key = (workspace_id, enrolment.campaign_id, enrolment.lead_id)
             self._enrolments[key] = _in_utc(enrolment)
+            self._enrolled_seq.setdefault(key, len(self._enrolled_seq))
             self._enrolments_of_campaign.setdefault(key[:2], {})[enrolment.lead_id] = None
+            unfinished = self._unfinished.setdefault(key[:2], {})
+            if enrolment.status.is_final:
+                unfinished.pop(enrolment.lead_id, None)
+            else:
+                unfinished[enrolment.lead_id] = None
             self._enrolments_of_lead.setdefault((workspace_id, enrolment.lead_id), {})[
                 enrolment.campaign_id
             ] = None
@@ -157,6 +175,9 @@ class InMemoryStorage:
             self._drafts[(workspace_id, draft.campaign_id, draft.lead_id, draft.step)] = draft
             self._drafts_of_campaign.setdefault((workspace_id, draft.campaign_id), {})[
                 (draft.lead_id, draft.step)
+            ] = None
+            self._drafts_of_lead.setdefault((workspace_id, draft.campaign_id, draft.lead_id), {})[
+                draft.step
             ] = None
         self._activities.setdefault(workspace_id, []).extend(map(_in_utc, changes.activities))
         keys.update(new_keys)
@@ -176,6 +197,7 @@ class InMemoryStorage:
             self._open_sends[key] = None
         else:
             self._open_sends.pop(key, None)
+        self._requeue(key, send)
         lane = (workspace_id, send.sender_id, send.action)
         booking: tuple[dt.datetime, str] | None = None
         if send.status is SendStatus.SENT and send.sent_at is not None:
@@ -192,6 +214,69 @@ class InMemoryStorage:
             bisect.insort(bookings, booking)
             self._booked[key] = booking
 
+    def _requeue(self, key: tuple[WorkspaceId, str], send: ScheduledSend) -> None:
+        """Keep the send's place in the claim queues in step with its status."""
+        entry: tuple[bool, _QueueEntry] | None = None
+        if send.status in (SendStatus.SCHEDULED, SendStatus.WAITING):
+            entry = (False, (send.due_at, send.id, key[0]))
+        elif send.status is SendStatus.CLAIMED and send.lease_expires_at is not None:
+            entry = (True, (send.lease_expires_at, send.id, key[0]))
+        previous = self._queued.pop(key, None)
+        if previous == entry:
+            if entry is not None:
+                self._queued[key] = entry
+            return
+        if previous is not None:
+            queue = self._lease_queue if previous[0] else self._waiting_queue
+            del queue[bisect.bisect_left(queue, previous[1])]
+        if entry is not None:
+            queue = self._lease_queue if entry[0] else self._waiting_queue
+            bisect.insort(queue, entry[1])
+            self._queued[key] = entry
+
+    def _due_now(
+        self, now: dt.datetime, limit: int, workspace_id: WorkspaceId | None
+    ) -> list[ScheduledSend]:
+        """The first ``limit`` claimable sends by (due_at, id): walks the queues from their
+        fronts, so a claim costs what it takes, not the number of open sends."""
+        found: list[ScheduledSend] = []
+        for due_at, send_id, ws in self._waiting_queue:
+            if due_at > now or len(found) >= limit:
+                break
+            if workspace_id is None or ws == workspace_id:
+                send = self._sends[(ws, send_id)]
+                if self._claimable(send, now):
+                    found.append(send)
+        for expires_at, send_id, ws in self._lease_queue:
+            if expires_at > now:
+                break
+            if workspace_id is None or ws == workspace_id:
+                found.append(self._sends[(ws, send_id)])
+        found.sort(key=lambda s: (s.due_at, s.id, s.workspace_id))
+        return found[:limit]
+
+    def next_due(
+        self, now: dt.datetime, *, workspace_id: WorkspaceId | None = None
+    ) -> dt.datetime | None:
+        """See :meth:`Storage.next_due`."""
+        with self._lock:
+            candidates: list[dt.datetime] = []
+            start = bisect.bisect_right(self._waiting_queue, (now, "\U0010ffff", ""))
+            for due_at, send_id, ws in self._waiting_queue[start:]:
+                if workspace_id not in (None, ws):
+                    continue
+                send = self._sends[(ws, send_id)]
+                campaign = self._campaigns.get((ws, send.campaign_id))
+                if campaign is not None and campaign.status is CampaignStatus.ACTIVE:
+                    candidates.append(due_at)
+                    break
+            start = bisect.bisect_right(self._lease_queue, (now, "\U0010ffff", ""))
+            for expires_at, _, ws in self._lease_queue[start:]:
+                if workspace_id in (None, ws):
+                    candidates.append(expires_at)
+                    break
+            return min(candidates, default=None)
+
     def claim_due(
         self,
         now: dt.datetime,
@@ -203,13 +288,7 @@ class InMemoryStorage:
     ) -> list[ScheduledSend]:
         """See :meth:`Storage.claim_due`."""
         with self._lock:
-            due = [
-                send
-                for key in self._open_sends
-                if (workspace_id is None or key[0] == workspace_id)
-                and self._claimable(send := self._sends[key], now)
-            ]
-            due.sort(key=lambda s: (s.due_at, s.id))
+            due = self._due_now(now, max(limit, 0), workspace_id)
             claimed = []
             for send in due[: max(limit, 0)]:
                 taken = attrs.evolve(
@@ -289,20 +368,34 @@ class InMemoryStorage:
             raise EnrolmentNotFound(f"campaign {campaign_id!r} has no enrolment of {lead_id!r}")
         return enrolment
 
+    def _enrolment_order(self, enrolment: Enrolment) -> int:
+        return self._enrolled_seq[
+            (enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id)
+        ]
+
+    def has_unfinished_enrolments(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> bool:
+        """See :meth:`Storage.has_unfinished_enrolments`."""
+        with self._lock:
+            return bool(self._unfinished.get((workspace_id, campaign_id)))
+
     def find_enrolments(
         self,
         workspace_id: WorkspaceId,
         *,
         lead_id: LeadId | None = None,
         email_domain: str | None = None,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Enrolment]:
         """See :meth:`Storage.find_enrolments`."""
-        if (lead_id is None) == (email_domain is None):
-            raise InvalidInput("find_enrolments: give exactly one of lead_id and email_domain")
+        check_one_filter(lead_id, email_domain, lead_ids)
         with self._lock:
-            if lead_id is not None:
-                campaigns = self._enrolments_of_lead.get((workspace_id, lead_id), {})
-                return [self._enrolments[(workspace_id, cid, lead_id)] for cid in campaigns]
+            if lead_id is not None or lead_ids is not None:
+                found = [
+                    self._enrolments[(workspace_id, cid, lid)]
+                    for lid in ([lead_id] if lead_id is not None else dict.fromkeys(lead_ids or ()))
+                    for cid in self._enrolments_of_lead.get((workspace_id, lid), {})
+                ]
+                return sorted(found, key=self._enrolment_order) if lead_id is None else found
             return [
                 e
                 for (ws, _, _), e in self._enrolments.items()
@@ -317,12 +410,14 @@ class InMemoryStorage:
     ) -> list[Draft]:
         """See :meth:`Storage.list_drafts`."""
         with self._lock:
+            if lead_id is not None:
+                steps = self._drafts_of_lead.get((workspace_id, campaign_id, lead_id), {})
+                return [
+                    self._drafts[(workspace_id, campaign_id, lead_id, step)]
+                    for step in sorted(steps)
+                ]
             keys = self._drafts_of_campaign.get((workspace_id, campaign_id), {})
-            found = [
-                self._drafts[(workspace_id, campaign_id, lid, step)]
-                for lid, step in keys
-                if lead_id in (None, lid)
-            ]
+            found = [self._drafts[(workspace_id, campaign_id, lid, step)] for lid, step in keys]
         return sorted(found, key=lambda d: (d.lead_id, d.step))
 
     def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:
@@ -441,9 +536,9 @@ class InMemoryCreditLedger:
             account = self._accounts.get(workspace_id, CreditAccount(workspace=workspace_id))
             keys = self._keys.setdefault(workspace_id, set())
             applied: list[CreditMovement] = []
-            seen = set(keys)
+            seen: set[str] = set()  # keys of this post; O(movements), not O(journal)
             for movement in movements:
-                if movement.key and movement.key in seen:
+                if movement.key and (movement.key in keys or movement.key in seen):
                     continue
                 account = account.apply(movement)
                 applied.append(movement)

@@ -73,6 +73,7 @@ from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.campaigns import (
     Campaign,
     Enrolment,
+    EnrolmentStatus,
     ScheduledSend,
 )
 from starlight_sequences.channels import Action
@@ -82,6 +83,7 @@ from starlight_sequences.errors import (
     CampaignNotFound,
     ConcurrentUpdate,
     EnrolmentNotFound,
+    InsufficientCredits,
     InvalidInput,
     StorageError,
 )
@@ -91,6 +93,7 @@ from starlight_sequences.ports.storage import (
     Changes,
     check_cursor,
     check_lease,
+    check_one_filter,
     check_revision,
     check_workspace,
     finish_changes,
@@ -100,6 +103,12 @@ __all__ = ["MIGRATIONS", "PostgresCreditLedger", "PostgresStorage"]
 
 _T = TypeVar("_T")
 _Connection = psycopg.Connection[Any]
+
+_UNFINISHED: Final = ", ".join(
+    f"'{status.value}'" for status in EnrolmentStatus if not status.is_final
+)
+"""Enrolment statuses that are not final, as an SQL list: the predicate of the partial index
+``starlight_enrolments_unfinished`` and, written the same, of the query that uses it."""
 
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 1: the first schema.
@@ -253,6 +262,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             value text NOT NULL,
             PRIMARY KEY (workspace_id, name)
         )""",
+    ),
+    # 4: completion checks find a campaign's unfinished enrolments without reading them all.
+    (
+        "CREATE INDEX starlight_enrolments_unfinished ON starlight_enrolments"
+        f" (workspace_id, campaign_id) WHERE status IN ({_UNFINISHED})",
     ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
@@ -872,6 +886,32 @@ class PostgresStorage(_PostgresAdapter):
         claimed.sort(key=lambda s: (s.due_at, s.id, s.workspace_id))
         return claimed
 
+    def next_due(
+        self, now: dt.datetime, *, workspace_id: WorkspaceId | None = None
+    ) -> dt.datetime | None:
+        """See :meth:`Storage.next_due`."""
+        at = _aware(now, "next_due: now")
+        scope = "" if workspace_id is None else "AND s.workspace_id = %(ws)s"
+        # Each half walks its partial index (sends_due, sends_leased) from ``now`` on.
+        query = f"""
+            SELECT least(
+                (SELECT s.due_at FROM starlight_sends AS s
+                    JOIN starlight_campaigns AS c
+                        ON c.workspace_id = s.workspace_id AND c.id = s.campaign_id
+                    WHERE s.status IN ('scheduled', 'waiting') AND s.due_at > %(now)s
+                        AND c.status = 'active' {scope}
+                    ORDER BY s.due_at LIMIT 1),
+                (SELECT s.lease_expires_at FROM starlight_sends AS s
+                    WHERE s.status = 'claimed' AND s.lease_expires_at > %(now)s {scope}
+                    ORDER BY s.lease_expires_at LIMIT 1)
+            )
+        """
+        rows = self._db.read(
+            "next_due",
+            lambda conn: conn.execute(query, {"now": at, "ws": workspace_id}).fetchall(),
+        )
+        return None if not rows or rows[0][0] is None else _utc(rows[0][0])
+
     def finish_send(
         self,
         send: ScheduledSend,
@@ -896,6 +936,45 @@ class PostgresStorage(_PostgresAdapter):
 
         try:
             self._db.transaction("finish_send", finish)
+        except _Conflict:
+            self._conflict("finish_send", send.workspace_id, combined)
+
+    def charges_with(self, ledger: object) -> bool:
+        """See :meth:`ChargingStorage.charges_with`: a ``PostgresCreditLedger`` on this
+        storage's pool."""
+        return isinstance(ledger, PostgresCreditLedger) and ledger.pool is self.pool
+
+    def finish_send_charging(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None,
+        charge: CreditMovement,
+    ) -> bool:
+        """See :meth:`ChargingStorage.finish_send_charging`: the record, the activity, the
+        keyed charge and the balance in one transaction."""
+        combined = finish_changes(send, changes)
+        rows = _ChangeRows(send.workspace_id, combined)
+        at = _aware(now, "finish_send: now")
+
+        def finish(conn: _Connection) -> bool:
+            stored = conn.execute(
+                "SELECT status, lease_owner, lease_expires_at FROM starlight_sends "
+                "WHERE workspace_id = %s AND id = %s FOR UPDATE",
+                (send.workspace_id, send.id),
+            ).fetchone()
+            check_lease(send.id, worker_id, stored, at)
+            _apply(conn, send.workspace_id, combined, rows)
+            try:
+                _post(conn, send.workspace_id, (charge,), [charge.key] if charge.key else [])
+            except (InsufficientCredits, InvalidInput):
+                return False  # refused before the ledger wrote anything: record without it
+            return True
+
+        try:
+            return self._db.transaction("finish_send", finish)
         except _Conflict:
             self._conflict("finish_send", send.workspace_id, combined)
 
@@ -953,23 +1032,37 @@ class PostgresStorage(_PostgresAdapter):
             raise EnrolmentNotFound(f"campaign {campaign_id!r} has no enrolment of {lead_id!r}")
         return enrolment_from_row(_CODEC, rows[0], {})
 
+    def has_unfinished_enrolments(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> bool:
+        """See :meth:`Storage.has_unfinished_enrolments`."""
+        rows = self._rows(
+            "has_unfinished_enrolments",
+            "SELECT EXISTS (SELECT 1 FROM starlight_enrolments WHERE workspace_id = %s "
+            f"AND campaign_id = %s AND status IN ({_UNFINISHED}))",
+            (workspace_id, campaign_id),
+        )
+        return bool(rows[0][0])
+
     def find_enrolments(
         self,
         workspace_id: WorkspaceId,
         *,
         lead_id: LeadId | None = None,
         email_domain: str | None = None,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Enrolment]:
         """See :meth:`Storage.find_enrolments`."""
-        if (lead_id is None) == (email_domain is None):
-            raise InvalidInput("find_enrolments: give exactly one of lead_id and email_domain")
-        column, value = (
-            ("lead_id", lead_id) if lead_id is not None else ("email_domain", email_domain)
+        check_one_filter(lead_id, email_domain, lead_ids)
+        where, value = (
+            ("lead_id = %s", lead_id)
+            if lead_id is not None
+            else ("email_domain = %s", email_domain)
+            if email_domain is not None
+            else ("lead_id = ANY(%s)", sorted(set(lead_ids or ())))
         )
         rows = self._rows(
             "find_enrolments",
             f"SELECT {_select(ENROLMENT_COLUMNS)} FROM starlight_enrolments "
-            f"WHERE workspace_id = %s AND {column} = %s ORDER BY seq",
+            f"WHERE workspace_id = %s AND {where} ORDER BY seq",
             (workspace_id, value),
         )
         steps: dict[str, tuple[CadenceStep, ...]] = {}
@@ -1207,7 +1300,18 @@ def _post(
 ) -> CreditAccount:
     account = _locked_account(conn, workspace_id)
     posted: set[str] = set()
-    if keys:
+    if len(keys) == 1:
+        # The hot path (one charge per send): a plain equality, so every plan, generic ones
+        # included, probes the unique index instead of scanning the workspace's journal.
+        posted.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT key FROM starlight_credit_movements WHERE workspace_id = %s "
+                "AND key <> '' AND key = %s",
+                (workspace_id, keys[0]),
+            )
+        )
+    elif keys:
         posted.update(
             row[0]
             for row in conn.execute(

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Final, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 import attrs
 
@@ -59,6 +59,7 @@ from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.campaigns import (
     Campaign,
     Enrolment,
+    EnrolmentStatus,
     ScheduledSend,
     SendStatus,
 )
@@ -68,6 +69,7 @@ from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import (
     CampaignNotFound,
     EnrolmentNotFound,
+    InsufficientCredits,
     InvalidInput,
     StorageError,
 )
@@ -77,6 +79,7 @@ from starlight_sequences.ports.storage import (
     Changes,
     check_cursor,
     check_lease,
+    check_one_filter,
     check_revision,
     check_workspace,
     finish_changes,
@@ -238,6 +241,13 @@ def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
 
 def _marks(count: int) -> str:
     return ",".join("?" * count)
+
+
+_UNFINISHED: Final = ", ".join(
+    f"'{status.value}'" for status in EnrolmentStatus if not status.is_final
+)
+"""Enrolment statuses that are not final, as an SQL list (``enrolments_by_status`` serves
+the existence check on them)."""
 
 
 _CODEC: Final = RowCodec(
@@ -554,6 +564,35 @@ class SQLiteStorage(_SQLiteAdapter):
             )
         return claimed
 
+    def next_due(
+        self, now: dt.datetime, *, workspace_id: WorkspaceId | None = None
+    ) -> dt.datetime | None:
+        """See :meth:`Storage.next_due`."""
+        at = instant(now, "next_due: now")
+        scope = "" if workspace_id is None else "AND s.workspace_id = :ws"
+        # Each half walks its partial index (sends_due, sends_leased) from ``now`` on.
+        query = f"""
+            SELECT min(t) FROM (
+                SELECT * FROM (
+                    SELECT s.due_at AS t FROM sends AS s
+                    JOIN campaigns AS c
+                        ON c.workspace_id = s.workspace_id AND c.id = s.campaign_id
+                    WHERE s.status IN ('scheduled', 'waiting') AND s.due_at > :now
+                        AND c.status = 'active' {scope}
+                    ORDER BY s.due_at LIMIT 1
+                )
+                UNION ALL
+                SELECT * FROM (
+                    SELECT s.lease_expires_at AS t FROM sends AS s
+                    WHERE s.status = 'claimed' AND s.lease_expires_at > :now {scope}
+                    ORDER BY s.lease_expires_at LIMIT 1
+                )
+            )
+        """
+        with self._db.read("next_due") as conn:
+            row = conn.execute(query, {"now": at, "ws": workspace_id}).fetchone()
+        return None if row is None or row[0] is None else utc(row[0])
+
     def finish_send(
         self,
         send: ScheduledSend,
@@ -574,6 +613,40 @@ class SQLiteStorage(_SQLiteAdapter):
             ).fetchone()
             check_lease(send.id, worker_id, stored, at)
             _apply(conn, send.workspace_id, combined, rows)
+
+    def charges_with(self, ledger: object) -> bool:
+        """See :meth:`ChargingStorage.charges_with`: a ``SQLiteCreditLedger`` of this file."""
+        return isinstance(ledger, SQLiteCreditLedger) and (
+            ledger.path == self.path or ledger.path.resolve() == self.path.resolve()
+        )
+
+    def finish_send_charging(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None,
+        charge: CreditMovement,
+    ) -> bool:
+        """See :meth:`ChargingStorage.finish_send_charging`: the record, the activity, the
+        keyed charge and the balance in one ``BEGIN IMMEDIATE`` transaction."""
+        combined = finish_changes(send, changes)
+        rows = _ChangeRows(send.workspace_id, combined)
+        at = instant(now, "finish_send: now")
+        with self._db.write("finish_send") as conn:
+            stored = conn.execute(
+                "SELECT status, lease_owner, lease_expires_at FROM sends "
+                "WHERE workspace_id = ? AND id = ?",
+                (send.workspace_id, send.id),
+            ).fetchone()
+            check_lease(send.id, worker_id, stored, at)
+            _apply(conn, send.workspace_id, combined, rows)
+            try:
+                _post(conn, send.workspace_id, (charge,))
+            except (InsufficientCredits, InvalidInput):
+                return False  # refused before the ledger wrote anything: record without it
+        return True
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -624,16 +697,28 @@ class SQLiteStorage(_SQLiteAdapter):
             raise EnrolmentNotFound(f"campaign {campaign_id!r} has no enrolment of {lead_id!r}")
         return enrolment_from_row(_CODEC, row, {})
 
+    def has_unfinished_enrolments(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> bool:
+        """See :meth:`Storage.has_unfinished_enrolments`."""
+        with self._db.read("has_unfinished_enrolments") as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM enrolments WHERE workspace_id = ? "
+                f"AND campaign_id = ? AND status IN ({_UNFINISHED}))",
+                (workspace_id, campaign_id),
+            ).fetchone()
+        return bool(row[0])
+
     def find_enrolments(
         self,
         workspace_id: WorkspaceId,
         *,
         lead_id: LeadId | None = None,
         email_domain: str | None = None,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Enrolment]:
         """See :meth:`Storage.find_enrolments`."""
-        if (lead_id is None) == (email_domain is None):
-            raise InvalidInput("find_enrolments: give exactly one of lead_id and email_domain")
+        check_one_filter(lead_id, email_domain, lead_ids)
+        if lead_ids is not None:
+            return self._enrolments_of_leads(workspace_id, sorted(set(lead_ids)))
         column, value = (
             ("lead_id", lead_id) if lead_id is not None else ("email_domain", email_domain)
         )
@@ -645,6 +730,21 @@ class SQLiteStorage(_SQLiteAdapter):
             ).fetchall()
         steps: dict[str, tuple[CadenceStep, ...]] = {}
         return [enrolment_from_row(_CODEC, row, steps) for row in rows]
+
+    def _enrolments_of_leads(
+        self, workspace_id: WorkspaceId, lead_ids: Sequence[LeadId]
+    ) -> list[Enrolment]:
+        rows: list[Any] = []
+        with self._db.read("find_enrolments", snapshot=True) as conn:
+            for chunk in _chunks(lead_ids):
+                rows += conn.execute(
+                    f"SELECT seq, {ENROLMENT_COLUMNS} FROM enrolments "
+                    f"WHERE workspace_id = ? AND lead_id IN ({_marks(len(chunk))})",
+                    (workspace_id, *chunk),
+                ).fetchall()
+        rows.sort(key=lambda row: row[0])
+        steps: dict[str, tuple[CadenceStep, ...]] = {}
+        return [enrolment_from_row(_CODEC, row[1:], steps) for row in rows]
 
     def list_drafts(
         self,
@@ -928,36 +1028,8 @@ class SQLiteCreditLedger(_SQLiteAdapter):
 
         Within one call, a second movement with the key of an earlier one is skipped too.
         """
-        keys = sorted({m.key for m in movements if m.key})
         with self._db.write("post") as conn:
-            account = _account(conn, workspace_id)
-            posted: set[str] = set()
-            for chunk in _chunks(keys):
-                posted.update(
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT key FROM credit_movements WHERE workspace_id = ? "
-                        f"AND key <> '' AND key IN ({_marks(len(chunk))})",
-                        (workspace_id, *chunk),
-                    )
-                )
-            applied: list[CreditMovement] = []
-            for movement in movements:
-                if movement.key and movement.key in posted:
-                    continue
-                account = account.apply(movement)
-                applied.append(movement)
-                if movement.key:
-                    posted.add(movement.key)
-            if applied:
-                conn.executemany(_INSERT_MOVEMENT, [movement_row(workspace_id, m) for m in applied])
-                conn.execute(
-                    "INSERT INTO credit_accounts (workspace_id, available, reserved) "
-                    "VALUES (?, ?, ?) ON CONFLICT (workspace_id) DO UPDATE SET "
-                    "available = excluded.available, reserved = excluded.reserved",
-                    (workspace_id, account.available, account.reserved),
-                )
-        return account
+            return _post(conn, workspace_id, movements)
 
     def movements(
         self, workspace_id: WorkspaceId, *, campaign_id: CampaignId | None = None
@@ -971,6 +1043,42 @@ class SQLiteCreditLedger(_SQLiteAdapter):
         with self._db.read("movements") as conn:
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
         return [movement_from_row(row) for row in rows]
+
+
+def _post(
+    conn: sqlite3.Connection, workspace_id: WorkspaceId, movements: Sequence[CreditMovement]
+) -> CreditAccount:
+    """Post ``movements`` inside the caller's write transaction (see ``CreditLedger.post``);
+    raises before writing anything when the account refuses one."""
+    keys = sorted({m.key for m in movements if m.key})
+    account = _account(conn, workspace_id)
+    posted: set[str] = set()
+    for chunk in _chunks(keys):
+        posted.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT key FROM credit_movements WHERE workspace_id = ? "
+                f"AND key <> '' AND key IN ({_marks(len(chunk))})",
+                (workspace_id, *chunk),
+            )
+        )
+    applied: list[CreditMovement] = []
+    for movement in movements:
+        if movement.key and movement.key in posted:
+            continue
+        account = account.apply(movement)
+        applied.append(movement)
+        if movement.key:
+            posted.add(movement.key)
+    if applied:
+        conn.executemany(_INSERT_MOVEMENT, [movement_row(workspace_id, m) for m in applied])
+        conn.execute(
+            "INSERT INTO credit_accounts (workspace_id, available, reserved) "
+            "VALUES (?, ?, ?) ON CONFLICT (workspace_id) DO UPDATE SET "
+            "available = excluded.available, reserved = excluded.reserved",
+            (workspace_id, account.available, account.reserved),
+        )
+    return account
 
 
 def _account(conn: sqlite3.Connection, workspace_id: WorkspaceId) -> CreditAccount:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
-from typing import Final, Protocol, TypeVar
+from typing import Final, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from starlight_sequences.campaigns import Campaign, Enrolment, ScheduledSend, SendStatus
 from starlight_sequences.channels import Action
+from starlight_sequences.credits import CreditMovement
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import ConcurrentUpdate, InvalidInput, LeaseLost
 from starlight_sequences.events import Activity
@@ -20,10 +21,12 @@ __all__ = [
     "MAX_CURSOR_NAME",
     "MAX_CURSOR_VALUE",
     "Changes",
+    "ChargingStorage",
     "Storage",
     "check_cursor",
     "check_lease",
     "check_no_event_keys",
+    "check_one_filter",
     "check_revision",
     "check_workspace",
     "finish_changes",
@@ -155,6 +158,16 @@ def check_cursor(name: str, value: str | None = None) -> None:
         _check_cursor_text(f"cursor {name!r:.80}: value", value, MAX_CURSOR_VALUE, empty=True)
 
 
+def check_one_filter(
+    lead_id: LeadId | None, email_domain: str | None, lead_ids: Collection[LeadId] | None
+) -> None:
+    """Raise InvalidInput unless exactly one filter of ``find_enrolments`` is given."""
+    if sum(f is not None for f in (lead_id, email_domain, lead_ids)) != 1:
+        raise InvalidInput(
+            "find_enrolments: give exactly one of lead_id, email_domain and lead_ids"
+        )
+
+
 _Instant = TypeVar("_Instant", int, dt.datetime)
 
 
@@ -230,15 +243,27 @@ class Storage(Protocol):
         """One enrolment. Raises ``EnrolmentNotFound``."""
         ...
 
+    def has_unfinished_enrolments(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> bool:
+        """True when some enrolment of the campaign has a status that is not final
+        (``EnrolmentStatus.is_final``); False when every one is final or there is none.
+
+        Called after every dispatch pass to see whether a campaign is complete, so it must not
+        read every enrolment: an indexed existence check (or a maintained count).
+        """
+        ...
+
     def find_enrolments(
         self,
         workspace_id: WorkspaceId,
         *,
         lead_id: LeadId | None = None,
         email_domain: str | None = None,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Enrolment]:
-        """Enrolments of a contact (by lead id) or of a company (by lower-case email domain)
-        across every campaign of the workspace. Exactly one of the two must be given."""
+        """Enrolments of a contact (by lead id), of several contacts at once (by ``lead_ids``,
+        one query for a batch) or of a company (by lower-case email domain) across every
+        campaign of the workspace, in the order they were enrolled. Exactly one of the three
+        must be given (``InvalidInput`` otherwise)."""
         ...
 
     def list_drafts(
@@ -313,6 +338,20 @@ class Storage(Protocol):
         """
         ...
 
+    def next_due(
+        self, now: dt.datetime, *, workspace_id: WorkspaceId | None = None
+    ) -> dt.datetime | None:
+        """The earliest instant after ``now`` at which :meth:`claim_due` would find a send it
+        does not find at ``now``, or None when nothing is waiting for a moment.
+
+        That is the least ``due_at`` of SCHEDULED or WAITING sends in ACTIVE campaigns, and
+        the least ``lease_expires_at`` of CLAIMED sends, among those later than ``now``
+        (what is due already is for ``claim_due``). A worker sleeps until then rather than a
+        whole poll interval. A read: indexed, it claims nothing. ``workspace_id=None``
+        looks across every workspace.
+        """
+        ...
+
     def finish_send(
         self,
         send: ScheduledSend,
@@ -375,5 +414,42 @@ class Storage(Protocol):
                 str, an empty name, longer than :data:`MAX_CURSOR_NAME` /
                 :data:`MAX_CURSOR_VALUE` characters, a NUL or a lone surrogate); nothing is
                 written.
+        """
+        ...
+
+
+@runtime_checkable
+class ChargingStorage(Protocol):
+    """A storage that keeps a credit ledger's accounts in its own database and can therefore
+    record a sent message and its charge in one transaction (one commit per send).
+
+    Optional: the dispatcher uses it when ``charges_with(ledger)`` is True, and otherwise
+    posts the charge through the ledger after the record, as for any storage.
+    """
+
+    def charges_with(self, ledger: object) -> bool:
+        """True when ``ledger`` keeps its accounts in this storage's database (the same pool
+        or file), so :meth:`finish_send_charging` may post to it."""
+        ...
+
+    def finish_send_charging(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None,
+        charge: CreditMovement,
+    ) -> bool:
+        """:meth:`Storage.finish_send`, and in the same transaction the keyed ``charge``
+        posted as ``CreditLedger.post`` would (skipped when its key was posted before).
+
+        Returns:
+            True when the charge was posted or had been posted before; False when the ledger
+            refused it (``InsufficientCredits`` or ``InvalidInput``: then the send is recorded
+            without it, and the caller leaves the charge to ``reconcile_credits``).
+
+        Raises:
+            As :meth:`Storage.finish_send`; nothing is written then, the charge neither.
         """
         ...

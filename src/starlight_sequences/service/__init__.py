@@ -348,6 +348,21 @@ class CampaignService:
             should_stop=should_stop,
         )
 
+    def next_due(self, workspace_id: str | None = None) -> dt.datetime | None:
+        """When a dispatcher pass will next find something it does not find now: the next
+        send falling due, or the end of a claim's lease (UTC); None when nothing is waiting.
+
+        A worker sleeps until then (or its poll interval, whichever is sooner), so sends go out
+        at their slot rather than up to a poll interval late. A read; it claims nothing.
+
+        Args:
+            workspace_id: look in one workspace only (None: all).
+        """
+        return self._ctx.storage.next_due(
+            self._ctx.clock.now(),
+            workspace_id=WorkspaceId(workspace_id) if workspace_id is not None else None,
+        )
+
     # -- inbound events and controls --------------------------------------------------------
 
     def report_event(self, workspace_id: str, event: InboundEvent) -> tuple[Enrolment, ...]:

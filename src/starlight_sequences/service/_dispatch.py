@@ -24,17 +24,18 @@ from starlight_sequences.campaigns import (
     ScheduledSend,
     SendStatus,
 )
-from starlight_sequences.channels import Action
+from starlight_sequences.channels import Action, Channel
 from starlight_sequences.drafts import Draft
 from starlight_sequences.email_threads import ThreadHeaders, follow_up_headers, thread_starter
 from starlight_sequences.errors import LeaseLost, StorageError
-from starlight_sequences.ids import WorkspaceId
+from starlight_sequences.ids import CampaignId, SenderId, WorkspaceId
 from starlight_sequences.ports.senders import (
     LinkedInAction,
     OutgoingEmail,
     SendFailure,
     SendReceipt,
 )
+from starlight_sequences.ports.storage import Storage
 from starlight_sequences.reports import DispatchOutcome, DispatchReport
 from starlight_sequences.service._finishing import SendFinisher
 from starlight_sequences.service._shared import (
@@ -71,6 +72,59 @@ class _Ready:
     draft: Draft | None
     now: dt.datetime
     thread: ThreadHeaders | None = None
+
+
+@attrs.define
+class _PassReads:
+    """What one pass reads once for its whole batch instead of once per send: each campaign,
+    the suppression list for the batch's contacts, each sender's last send (then kept up to
+    date with this worker's own sends).
+
+    A pause or a send by another worker that lands during the pass is seen at the next pass;
+    a reply, an unsubscribe or a cancellation still stops a send of this pass, because the
+    lead's enrolment is read fresh for every send.
+    """
+
+    storage: Storage
+    batch: Sequence[ScheduledSend]
+    campaigns: dict[tuple[WorkspaceId, CampaignId], Campaign] = attrs.Factory(dict)
+    asked: dict[WorkspaceId, set[str]] = attrs.Factory(dict)
+    listed: dict[WorkspaceId, set[str]] = attrs.Factory(dict)
+    last: dict[tuple[WorkspaceId, SenderId, Channel], dt.datetime | None] = attrs.Factory(dict)
+
+    def campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
+        key = (workspace_id, campaign_id)
+        if key not in self.campaigns:
+            self.campaigns[key] = self.storage.get_campaign(workspace_id, campaign_id)
+        return self.campaigns[key]
+
+    def suppressed(self, workspace_id: WorkspaceId, keys: set[str]) -> set[str]:
+        if workspace_id not in self.asked:
+            leads = [s.lead_id for s in self.batch if s.workspace_id == workspace_id]
+            asked: set[str] = set(leads)
+            for enrolment in self.storage.find_enrolments(workspace_id, lead_ids=leads):
+                asked |= contact_keys(enrolment.lead)
+            self.asked[workspace_id] = asked
+            self.listed[workspace_id] = self.storage.suppressed(workspace_id, asked)
+        if keys <= self.asked[workspace_id]:
+            return keys & self.listed[workspace_id]
+        return self.storage.suppressed(workspace_id, keys)
+
+    def last_sent(
+        self, workspace_id: WorkspaceId, sender_id: SenderId, channel: Channel
+    ) -> dt.datetime | None:
+        key = (workspace_id, sender_id, channel)
+        if key not in self.last:
+            self.last[key] = self.storage.last_sent(
+                workspace_id, sender_id, actions=CHANNEL_ACTIONS[channel]
+            )
+        return self.last[key]
+
+    def sent(self, send: ScheduledSend, at: dt.datetime) -> None:
+        key = (send.workspace_id, send.sender_id, send.action.channel)
+        if key in self.last:
+            previous = self.last[key]
+            self.last[key] = at if previous is None else max(previous, at)
 
 
 def _describe(send: ScheduledSend) -> str:
@@ -122,6 +176,7 @@ class Dispatcher:
         if claimed:
             log.debug("claimed %d sends", len(claimed), extra={"worker_id": worker_id})
         report = DispatchReport()
+        reads = _PassReads(storage=ctx.storage, batch=claimed)
         for index, send in enumerate(claimed):
             if should_stop is not None and should_stop():
                 # Hand back what this pass will not send, so another worker need not wait
@@ -129,7 +184,7 @@ class Dispatcher:
                 report = self._hand_back_all(claimed[index:], worker_id, report)
                 break
             try:
-                outcome = self.dispatch_one(send, worker_id)
+                outcome = self.dispatch_one(send, worker_id, reads)
             except LeaseLost:
                 outcome = DispatchOutcome.LEASE_LOST
                 log.warning("lease lost %s", _describe(send), extra=_fields(send, worker_id))
@@ -251,7 +306,9 @@ class Dispatcher:
             return DispatchOutcome.LEASE_LOST
         return DispatchOutcome.HANDED_BACK
 
-    def dispatch_one(self, send: ScheduledSend, worker_id: str) -> DispatchOutcome:
+    def dispatch_one(
+        self, send: ScheduledSend, worker_id: str, reads: _PassReads | None = None
+    ) -> DispatchOutcome:
         """Check one claimed send at this moment, then send it or end it otherwise; returns
         how it ended.
 
@@ -261,8 +318,9 @@ class Dispatcher:
             StorageError: the storage failed after the sender accepted the message, beyond
                 what the finisher waits out.
         """
+        reads = reads if reads is not None else _PassReads(storage=self._ctx.storage, batch=[send])
         try:
-            ready = self._prepare(send, worker_id)
+            ready = self._prepare(send, worker_id, reads)
             if isinstance(ready, DispatchOutcome):
                 return ready
             result = self._send(ready, send)
@@ -273,20 +331,23 @@ class Dispatcher:
         self._finish.sent(
             ready.campaign, ready.enrolment, send, ready.calendar, worker_id, result, ready.stored
         )
+        reads.sent(send, self._ctx.clock.now())
         log.info(
             "sent %s (attempt %d)", _describe(send), send.attempts, extra=_fields(send, worker_id)
         )
         return DispatchOutcome.SENT
 
-    def _prepare(self, send: ScheduledSend, worker_id: str) -> _Ready | DispatchOutcome:
+    def _prepare(
+        self, send: ScheduledSend, worker_id: str, reads: _PassReads
+    ) -> _Ready | DispatchOutcome:
         """Everything the send-time checks decide before a sender is called: the outcome when
         the send must not go out now, else what sending it needs."""
         storage = self._ctx.storage
-        campaign = storage.get_campaign(send.workspace_id, send.campaign_id)
+        campaign = reads.campaign(send.workspace_id, send.campaign_id)
         stored = storage.get_enrolment(send.workspace_id, send.campaign_id, send.lead_id)
         step = next(s for s in stored.steps if s.number == send.step)
         now = self._ctx.clock.now()
-        stopped = self._stopped_or_held(campaign, stored, send, step, worker_id, now)
+        stopped = self._stopped_or_held(campaign, stored, send, step, worker_id, now, reads)
         if stopped is not None:
             return stopped
         calendar = lead_calendar(campaign, stored)
@@ -294,7 +355,9 @@ class Dispatcher:
         if enrolment is None:
             return DispatchOutcome.DEFERRED
         changed = bump(enrolment) if enrolment is not stored else None
-        if self._deferred_for_timing(campaign, send, step, calendar, changed, worker_id, now):
+        if self._deferred_for_timing(
+            campaign, send, step, calendar, changed, worker_id, now, reads
+        ):
             return DispatchOutcome.DEFERRED
         draft = None
         if step.needs_draft and (step.action is not Action.LINKEDIN_CONNECT or send.with_note):
@@ -379,6 +442,7 @@ class Dispatcher:
         step: CadenceStep,
         worker_id: str,
         now: dt.datetime,
+        reads: _PassReads,
     ) -> DispatchOutcome | None:
         """End a send that must not go out at all (a stopped lead, a paused campaign, a
         suppressed contact, an acceptance that never came); None when it may."""
@@ -391,7 +455,7 @@ class Dispatcher:
             # Paused after the claim: hand it back as it was (a waiting step stays waiting).
             self.hand_back(send, worker_id)
             return DispatchOutcome.DEFERRED
-        suppressed = self._ctx.storage.suppressed(send.workspace_id, contact_keys(enrolment.lead))
+        suppressed = reads.suppressed(send.workspace_id, contact_keys(enrolment.lead))
         if suppressed:
             self._finish.failed(
                 enrolment,
@@ -452,6 +516,7 @@ class Dispatcher:
         changed: Enrolment | None,
         worker_id: str,
         now: dt.datetime,
+        reads: _PassReads,
     ) -> bool:
         """Re-time a send that falls outside the recipient's business hours now, or too close
         to its sender's last actual send; True when it was re-timed."""
@@ -464,9 +529,7 @@ class Dispatcher:
         # Keep the sender's actual sends apart too: a worker that polls less often than the
         # spacing would otherwise send everything that fell due since its last pass at once.
         spacing = sender_limits(campaign, send.action).min_spacing
-        last = self._ctx.storage.last_sent(
-            send.workspace_id, send.sender_id, actions=CHANNEL_ACTIONS[step.channel]
-        )
+        last = reads.last_sent(send.workspace_id, send.sender_id, step.channel)
         if last is not None and dt.timedelta(0) <= now - last < spacing:
             due = slot(self._ctx, campaign, send, calendar, last + spacing)
             self._finish.retimed(send, worker_id, now, due, changed, deferral=True)

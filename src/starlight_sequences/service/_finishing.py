@@ -30,7 +30,7 @@ from starlight_sequences.errors import ConcurrentUpdate, LeaseLost, StorageError
 from starlight_sequences.events import ActivityKind
 from starlight_sequences.planning import step_moment
 from starlight_sequences.ports.senders import SendReceipt
-from starlight_sequences.ports.storage import Changes
+from starlight_sequences.ports.storage import Changes, ChargingStorage
 from starlight_sequences.service._shared import (
     ACTION_LABEL,
     OPEN_UNCLAIMED,
@@ -189,18 +189,6 @@ class SendFinisher:
         ctx = self._ctx
         now = ctx.clock.now()
         fields = {"campaign_id": send.campaign_id, "lead_id": send.lead_id, "step": send.step}
-        for attempt in range(RETRIES + 1):
-            try:
-                self._record_patiently(
-                    campaign, enrolment, send, calendar, worker_id, receipt, stored, now
-                )
-                break
-            except ConcurrentUpdate:
-                if attempt == RETRIES:
-                    raise
-                stored = enrolment = ctx.storage.get_enrolment(
-                    send.workspace_id, send.campaign_id, send.lead_id
-                )
         charge = CreditMovement(
             kind=MovementKind.CHARGE,
             amount=ctx.prices_of(campaign).price_of(send.action),
@@ -209,6 +197,28 @@ class SendFinisher:
             key=f"charge:{send.idempotency_key}",
             note=f"step {send.step} sent",
         )
+        # When the ledger lives in the storage's database, the charge rides in the record's
+        # transaction (one commit per send); otherwise it is posted after the record.
+        joint = (
+            charge
+            if isinstance(ctx.storage, ChargingStorage) and ctx.storage.charges_with(ctx.ledger)
+            else None
+        )
+        charged = False
+        for attempt in range(RETRIES + 1):
+            try:
+                charged = self._record_patiently(
+                    campaign, enrolment, send, calendar, worker_id, receipt, stored, now, joint
+                )
+                break
+            except ConcurrentUpdate:
+                if attempt == RETRIES:
+                    raise
+                stored = enrolment = ctx.storage.get_enrolment(
+                    send.workspace_id, send.campaign_id, send.lead_id
+                )
+        if charged:
+            return
         try:
             self._patiently("charge", lambda: ctx.ledger.post(send.workspace_id, charge))
         except StorageError:
@@ -246,27 +256,29 @@ class SendFinisher:
         receipt: SendReceipt,
         stored: Enrolment,
         now: dt.datetime,
-    ) -> None:
-        """Record the send, retrying through storage blips. A retry after a commit whose
-        outcome was lost with its connection finds the send already recorded: that is
-        success, not a lost lease."""
+        charge: CreditMovement | None,
+    ) -> bool:
+        """Record the send (with ``charge`` in the same transaction, when given), retrying
+        through storage blips; True when the charge went in with it. A retry after a commit
+        whose outcome was lost with its connection finds the send already recorded: that is
+        success, not a lost lease (the charge is then posted again: keyed, it counts once)."""
         blipped = False
 
-        def record() -> None:
+        def record() -> bool:
             nonlocal blipped
             try:
-                self._record_sent(
-                    campaign, enrolment, send, calendar, worker_id, receipt, stored, now
+                return self._record_sent(
+                    campaign, enrolment, send, calendar, worker_id, receipt, stored, now, charge
                 )
             except StorageError:
                 blipped = True
                 raise
             except (LeaseLost, ConcurrentUpdate):
                 if blipped and self._recorded(send, receipt):
-                    return
+                    return False
                 raise
 
-        self._patiently("record of a sent message", record)
+        return self._patiently("record of a sent message", record)
 
     def _recorded(self, send: ScheduledSend, receipt: SendReceipt) -> bool:
         stored = self._ctx.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
@@ -285,7 +297,8 @@ class SendFinisher:
         receipt: SendReceipt,
         stored: Enrolment,
         now: dt.datetime,
-    ) -> None:
+        charge: CreditMovement | None = None,
+    ) -> bool:
         sent = bump(
             send,
             status=SendStatus.SENT,
@@ -310,16 +323,18 @@ class SendFinisher:
             (attrs.evolve(updated, revision=stored.revision + 1),) if updated != stored else ()
         )
         detail = f"{ACTION_LABEL[send.action]} sent ({receipt.message_id})"
-        self._ctx.storage.finish_send(
-            sent,
-            worker_id=worker_id,
-            now=now,
-            changes=Changes(
-                sends=tuple(changed),
-                enrolments=enrolments,
-                activities=(send_activity(ActivityKind.SENT, send, now, detail),),
-            ),
+        changes = Changes(
+            sends=tuple(changed),
+            enrolments=enrolments,
+            activities=(send_activity(ActivityKind.SENT, send, now, detail),),
         )
+        storage = self._ctx.storage
+        if charge is not None and isinstance(storage, ChargingStorage):
+            return storage.finish_send_charging(
+                sent, worker_id=worker_id, now=now, changes=changes, charge=charge
+            )
+        storage.finish_send(sent, worker_id=worker_id, now=now, changes=changes)
+        return False
 
     def _next_after(
         self,

@@ -64,6 +64,9 @@ from starlight_sequences.service._shared import (
 from starlight_sequences.shapes import SendShape
 from starlight_sequences.unsubscribe import check_unsubscribe_target
 
+_LOOKUP_BATCH = 500
+"""Leads whose other enrolments one ``find_enrolments`` call looks up at creation."""
+
 
 def shape_of(shape: SendShape | str) -> SendShape:
     """A shape given as itself or by its stock key."""
@@ -245,6 +248,11 @@ class OutboundBuilder:
         leads = list(leads)
         keys = {lead.id for lead in leads} | {lead.email.lower() for lead in leads if lead.email}
         suppressed = self._ctx.storage.suppressed(workspace_id, keys)
+        busy = (
+            {}
+            if settings.allow_overlap
+            else self._active_elsewhere(workspace_id, campaign_id, [lead.id for lead in leads])
+        )
         drop_notes = (
             linkedin_identity is not None
             and linkedin_identity.notes_exhausted
@@ -266,6 +274,7 @@ class OutboundBuilder:
                 settings,
                 duplicate=duplicate,
                 suppressed=bool(identities & suppressed),
+                busy=busy.get(lead.id),
             )
             if isinstance(outcome, Excluded):
                 excluded.append(outcome)
@@ -293,6 +302,7 @@ class OutboundBuilder:
         *,
         duplicate: bool,
         suppressed: bool,
+        busy: CampaignId | None,
     ) -> Enrolment | Excluded:
         """One lead's enrolment, or why it is left out."""
         if duplicate:
@@ -318,14 +328,12 @@ class OutboundBuilder:
             return Excluded(
                 lead_id=lead.id, reason=ExclusionReason.MISSING_LOCATION, message=str(exc)
             )
-        if not settings.allow_overlap:
-            busy = self._active_elsewhere(workspace_id, campaign_id, lead.id)
-            if busy is not None:
-                return Excluded(
-                    lead_id=lead.id,
-                    reason=ExclusionReason.ACTIVE_ELSEWHERE,
-                    message=f"lead {lead.id!r} is already active in campaign {busy!r}",
-                )
+        if busy is not None:
+            return Excluded(
+                lead_id=lead.id,
+                reason=ExclusionReason.ACTIVE_ELSEWHERE,
+                message=f"lead {lead.id!r} is already active in campaign {busy!r}",
+            )
         cadence = resolve_cadence(shape, located)
         if isinstance(cadence, Exclusion):
             return Excluded(lead_id=lead.id, reason=cadence.reason, message=cadence.message)
@@ -337,20 +345,28 @@ class OutboundBuilder:
         )
 
     def _active_elsewhere(
-        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
-    ) -> CampaignId | None:
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_ids: Sequence[LeadId]
+    ) -> dict[LeadId, CampaignId]:
+        """For each lead with a non-final enrolment in another live campaign of the
+        workspace, the first such campaign; looked up in batches, each campaign read once."""
         storage = self._ctx.storage
-        for enrolment in storage.find_enrolments(workspace_id, lead_id=lead_id):
-            if enrolment.campaign_id == campaign_id or enrolment.status.is_final:
-                continue
-            campaign = storage.get_campaign(workspace_id, enrolment.campaign_id)
-            if campaign.status in (
-                CampaignStatus.DRAFT,
-                CampaignStatus.ACTIVE,
-                CampaignStatus.PAUSED,
-            ):
-                return campaign.id
-        return None
+        live: dict[CampaignId, bool] = {}
+        busy: dict[LeadId, CampaignId] = {}
+        for start in range(0, len(lead_ids), _LOOKUP_BATCH):
+            batch = lead_ids[start : start + _LOOKUP_BATCH]
+            for enrolment in storage.find_enrolments(workspace_id, lead_ids=batch):
+                other = enrolment.campaign_id
+                if other == campaign_id or enrolment.status.is_final or enrolment.lead_id in busy:
+                    continue
+                if other not in live:
+                    live[other] = storage.get_campaign(workspace_id, other).status in (
+                        CampaignStatus.DRAFT,
+                        CampaignStatus.ACTIVE,
+                        CampaignStatus.PAUSED,
+                    )
+                if live[other]:
+                    busy[enrolment.lead_id] = other
+        return busy
 
     # -- approve --------------------------------------------------------------------------
 
