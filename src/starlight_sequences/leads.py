@@ -722,6 +722,25 @@ class _ParsedRow:
     problems: tuple[tuple[str, str], ...]
 
 
+def _row_id(
+    texts: Mapping[str, str], problems: list[tuple[str, str]]
+) -> tuple[LeadId | None, bool]:
+    """A row's lead id, and whether it was derived from its email or LinkedIn URL; a row with
+    neither adds its problem."""
+    if "id" in texts:
+        return LeadId(texts["id"]), False
+    if "email" in texts or "linkedin_url" in texts:
+        try:
+            derived = derive_lead_id(
+                email=texts.get("email"), linkedin_url=texts.get("linkedin_url")
+            )
+        except InvalidLead:
+            return None, False  # the field check reports the invalid email or URL
+        return derived, True
+    problems.append(("id", "no id, and no email or LinkedIn URL to derive one from"))
+    return None, False
+
+
 def _parse_row(mapping: Mapping[str, object]) -> _ParsedRow:
     problems: list[tuple[str, str]] = []
     texts: dict[str, str] = {}
@@ -773,18 +792,7 @@ def _parse_row(mapping: Mapping[str, object]) -> _ParsedRow:
             texts[field] = text
             sources[field] = column
 
-    derived = False
-    lead_id: LeadId | None = LeadId(texts["id"]) if "id" in texts else None
-    if lead_id is None and ("email" in texts or "linkedin_url" in texts):
-        try:
-            lead_id = derive_lead_id(
-                email=texts.get("email"), linkedin_url=texts.get("linkedin_url")
-            )
-            derived = True
-        except InvalidLead:
-            pass  # the field check below reports the invalid email or URL
-    elif lead_id is None:
-        problems.append(("id", "no id, and no email or LinkedIn URL to derive one from"))
+    lead_id, derived = _row_id(texts, problems)
     values = _LeadValues(
         id=lead_id if lead_id is not None else LeadId("?"),
         first_name=texts.get("first_name", ""),
@@ -1053,6 +1061,39 @@ def _records(reader: Iterator[list[str]]) -> Iterator[list[str] | csv.Error]:
             yield exc
 
 
+def _header_columns(header: list[str], importer: _Importer) -> list[str | None] | None:
+    """The column name of each header cell (None for a blank or repeated one, reported), or
+    None when no column identifies a lead (reported; nothing can be imported)."""
+    columns: list[str | None] = []
+    positions: dict[str, int] = {}
+    for position, cell in enumerate(header, start=1):
+        name = cell.strip()
+        if name in positions:
+            importer.report(
+                1,
+                None,
+                "header",
+                f"column {name!r} appears more than once (columns {positions[name]} and "
+                f"{position}); only the first is used",
+            )
+            columns.append(None)
+            continue
+        if name:
+            positions[name] = position
+        columns.append(name or None)
+    if not _IDENTIFYING & {_field_of(name) for name in positions}:
+        found = ", ".join(repr(name) for name in positions) or "none"
+        importer.report(
+            1,
+            None,
+            "header",
+            "no column for an id, an email or a LinkedIn URL, so no row can be imported "
+            f"(the first row must name the columns; found: {found})",
+        )
+        return None
+    return columns
+
+
 def import_leads_csv(stream: Iterable[str] | TextIO, *, delimiter: str | None = None) -> LeadImport:
     """Import leads from CSV text: a header row naming the columns, then one lead per row.
 
@@ -1086,32 +1127,8 @@ def import_leads_csv(stream: Iterable[str] | TextIO, *, delimiter: str | None = 
     if isinstance(header, csv.Error):
         importer.report(1, None, "header", f"the header row cannot be read as CSV: {header}")
         return importer.result()
-    columns: list[str | None] = []
-    positions: dict[str, int] = {}
-    for position, cell in enumerate(header, start=1):
-        name = cell.strip()
-        if name in positions:
-            importer.report(
-                1,
-                None,
-                "header",
-                f"column {name!r} appears more than once (columns {positions[name]} and "
-                f"{position}); only the first is used",
-            )
-            columns.append(None)
-            continue
-        if name:
-            positions[name] = position
-        columns.append(name or None)
-    if not _IDENTIFYING & {_field_of(name) for name in positions}:
-        found = ", ".join(repr(name) for name in positions) or "none"
-        importer.report(
-            1,
-            None,
-            "header",
-            "no column for an id, an email or a LinkedIn URL, so no row can be imported "
-            f"(the first row must name the columns; found: {found})",
-        )
+    columns = _header_columns(header, importer)
+    if columns is None:
         return importer.result()
 
     for row, record in enumerate(records, start=2):
