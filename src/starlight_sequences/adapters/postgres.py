@@ -921,23 +921,7 @@ class PostgresStorage(_PostgresAdapter):
         changes: Changes | None = None,
     ) -> None:
         """See :meth:`Storage.finish_send`."""
-        combined = finish_changes(send, changes)
-        rows = _ChangeRows(send.workspace_id, combined)
-        at = _aware(now, "finish_send: now")
-
-        def finish(conn: _Connection) -> bool:
-            stored = conn.execute(
-                "SELECT status, lease_owner, lease_expires_at FROM starlight_sends "
-                "WHERE workspace_id = %s AND id = %s FOR UPDATE",
-                (send.workspace_id, send.id),
-            ).fetchone()
-            check_lease(send.id, worker_id, stored, at)
-            return _apply(conn, send.workspace_id, combined, rows)
-
-        try:
-            self._db.transaction("finish_send", finish)
-        except _Conflict:
-            self._conflict("finish_send", send.workspace_id, combined)
+        self._finish(send, worker_id, now, changes, None)
 
     def charges_with(self, ledger: object) -> bool:
         """See :meth:`ChargingStorage.charges_with`: a ``PostgresCreditLedger`` on this
@@ -955,6 +939,18 @@ class PostgresStorage(_PostgresAdapter):
     ) -> bool:
         """See :meth:`ChargingStorage.finish_send_charging`: the record, the activity, the
         keyed charge and the balance in one transaction."""
+        return self._finish(send, worker_id, now, changes, charge)
+
+    def _finish(
+        self,
+        send: ScheduledSend,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None,
+        charge: CreditMovement | None,
+    ) -> bool:
+        """Check the lease and write the send's changes in one transaction, with ``charge``
+        posted in it when given; False when the ledger refused that charge."""
         combined = finish_changes(send, changes)
         rows = _ChangeRows(send.workspace_id, combined)
         at = _aware(now, "finish_send: now")
@@ -967,6 +963,8 @@ class PostgresStorage(_PostgresAdapter):
             ).fetchone()
             check_lease(send.id, worker_id, stored, at)
             _apply(conn, send.workspace_id, combined, rows)
+            if charge is None:
+                return True
             try:
                 _post(conn, send.workspace_id, (charge,), [charge.key] if charge.key else [])
             except (InsufficientCredits, InvalidInput):

@@ -602,17 +602,7 @@ class SQLiteStorage(_SQLiteAdapter):
         changes: Changes | None = None,
     ) -> None:
         """See :meth:`Storage.finish_send`."""
-        combined = finish_changes(send, changes)
-        rows = _ChangeRows(send.workspace_id, combined)
-        at = instant(now, "finish_send: now")
-        with self._db.write("finish_send") as conn:
-            stored = conn.execute(
-                "SELECT status, lease_owner, lease_expires_at FROM sends "
-                "WHERE workspace_id = ? AND id = ?",
-                (send.workspace_id, send.id),
-            ).fetchone()
-            check_lease(send.id, worker_id, stored, at)
-            _apply(conn, send.workspace_id, combined, rows)
+        self._finish(send, worker_id, now, changes, None)
 
     def charges_with(self, ledger: object) -> bool:
         """See :meth:`ChargingStorage.charges_with`: a ``SQLiteCreditLedger`` of this file."""
@@ -631,6 +621,18 @@ class SQLiteStorage(_SQLiteAdapter):
     ) -> bool:
         """See :meth:`ChargingStorage.finish_send_charging`: the record, the activity, the
         keyed charge and the balance in one ``BEGIN IMMEDIATE`` transaction."""
+        return self._finish(send, worker_id, now, changes, charge)
+
+    def _finish(
+        self,
+        send: ScheduledSend,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None,
+        charge: CreditMovement | None,
+    ) -> bool:
+        """Check the lease and write the send's changes in one transaction, with ``charge``
+        posted in it when given; False when the ledger refused that charge."""
         combined = finish_changes(send, changes)
         rows = _ChangeRows(send.workspace_id, combined)
         at = instant(now, "finish_send: now")
@@ -642,6 +644,8 @@ class SQLiteStorage(_SQLiteAdapter):
             ).fetchone()
             check_lease(send.id, worker_id, stored, at)
             _apply(conn, send.workspace_id, combined, rows)
+            if charge is None:
+                return True
             try:
                 _post(conn, send.workspace_id, (charge,))
             except (InsufficientCredits, InvalidInput):
