@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -27,8 +26,9 @@ from starlight_sequences.campaigns import (
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.drafts import Draft
 from starlight_sequences.email_threads import ThreadHeaders, follow_up_headers, thread_starter
-from starlight_sequences.errors import LeaseLost, StorageError
+from starlight_sequences.errors import DraftNotFound, LeaseLost, StorageError
 from starlight_sequences.ids import CampaignId, SenderId, WorkspaceId
+from starlight_sequences.inbound import normalise_message_id
 from starlight_sequences.ports.senders import (
     LinkedInAction,
     OutgoingEmail,
@@ -44,7 +44,6 @@ from starlight_sequences.service._shared import (
     bump,
     complete_if_done,
     contact_keys,
-    find_draft,
     lead_calendar,
     sender_limits,
     slot,
@@ -52,8 +51,19 @@ from starlight_sequences.service._shared import (
 
 log = logging.getLogger("starlight_sequences.dispatch")
 
-_MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
-"""A receipt that is a Message-ID (SMTP, outbox); other receipts cannot name a thread."""
+
+def _draft_of(drafts: dict[int, Draft], send: ScheduledSend, step: int) -> Draft:
+    """The lead's draft of ``step`` among ``drafts``.
+
+    Raises:
+        DraftNotFound: the campaign has no draft for that step.
+    """
+    draft = drafts.get(step)
+    if draft is None:
+        raise DraftNotFound(
+            f"campaign {send.campaign_id!r} has no draft for {send.lead_id!r} step {step}"
+        )
+    return draft
 
 
 class StorageFaultBeforeDelivery(StorageError):
@@ -359,30 +369,39 @@ class Dispatcher:
             campaign, send, step, calendar, changed, worker_id, now, reads
         ):
             return DispatchOutcome.DEFERRED
-        draft = None
-        if step.needs_draft and (step.action is not Action.LINKEDIN_CONNECT or send.with_note):
-            draft = find_draft(
-                storage, send.workspace_id, send.campaign_id, send.lead_id, send.step
-            )
+        needs_draft = step.needs_draft and (
+            step.action is not Action.LINKEDIN_CONNECT or send.with_note
+        )
+        # The lead's drafts are read once: its own, and a follow-up's thread's first subject.
+        drafts = (
+            {
+                d.step: d
+                for d in storage.list_drafts(send.workspace_id, send.campaign_id, send.lead_id)
+            }
+            if needs_draft or step.action is Action.EMAIL
+            else {}
+        )
         return _Ready(
             campaign=campaign,
             stored=stored,
             enrolment=enrolment,
             changed=changed,
             calendar=calendar,
-            draft=draft,
+            draft=_draft_of(drafts, send, send.step) if needs_draft else None,
             now=now,
-            thread=self._thread(send, enrolment) if step.action is Action.EMAIL else None,
+            thread=self._thread(send, enrolment, drafts) if step.action is Action.EMAIL else None,
         )
 
-    def _thread(self, send: ScheduledSend, enrolment: Enrolment) -> ThreadHeaders | None:
+    def _thread(
+        self, send: ScheduledSend, enrolment: Enrolment, drafts: dict[int, Draft]
+    ) -> ThreadHeaders | None:
         """The headers that make an email follow up its thread, or None when it starts one
         (or nothing of its thread went out with a Message-ID)."""
         starter = thread_starter(enrolment.steps, send.step)
         if starter is None or starter == send.step:
             return None
         storage = self._ctx.storage
-        first = find_draft(storage, send.workspace_id, send.campaign_id, send.lead_id, starter)
+        first = _draft_of(drafts, send, starter)
         members = {
             s.number
             for s in enrolment.steps
@@ -396,7 +415,7 @@ class Dispatcher:
             )
             if s.step in members
             and s.status is SendStatus.SENT
-            and _MESSAGE_ID.fullmatch(s.receipt)
+            and normalise_message_id(s.receipt) == s.receipt  # a Message-ID, not a provider id
         ]
         return follow_up_headers(first.subject or "", earlier)
 
