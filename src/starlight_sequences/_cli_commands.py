@@ -57,6 +57,7 @@ from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.inbound import MAX_MESSAGE_BYTES
 from starlight_sequences.leads import Lead
 from starlight_sequences.locations import load_timezone, validate_country
+from starlight_sequences.monitoring_page import campaign_page
 from starlight_sequences.ports.clock import Clock
 from starlight_sequences.ports.drafter import Drafter
 from starlight_sequences.ports.senders import EmailSender
@@ -793,6 +794,8 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
     service = session.service()
     report = service.status(session.workspace, _campaign(args))
     campaign = report.campaign
+    if args.html:
+        _write_page(service, session.workspace, campaign.id, Path(args.html), args.limit)
     if args.json:
         waiting = service.waiting_on_connections(session.workspace, campaign.id)
         return _cli_json.emit(_cli_json.status_json(report, len(waiting)))
@@ -830,7 +833,28 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
     waiting = service.waiting_on_connections(session.workspace, campaign.id)
     say()
     say(f"Waiting on connections: {len(waiting) or 'none'}")
+    if args.html:
+        say(f"Monitoring page written to {args.html}")
     return 0
+
+
+def _write_page(
+    service: CampaignService, workspace: WorkspaceId, campaign: CampaignId, path: Path, limit: int
+) -> None:
+    """Write the campaign's monitoring page to ``path`` (timelines of ``limit`` leads, 0: all).
+
+    Raises:
+        CommandError: the file cannot be written (a directory, a missing folder, no
+            permission); exit code 1.
+    """
+    page = campaign_page(service, workspace, campaign, max_timelines=limit or None)
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(
+            f"--html {path}: cannot write the monitoring page there: {exc.strerror or exc}",
+            code=1,
+        ) from exc
 
 
 def cmd_timeline(session: Session, args: argparse.Namespace) -> int:

@@ -274,6 +274,12 @@ def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
     status.add_argument("campaign", metavar="CAMPAIGN")
     _limit_option(status, default=50)
     _json_option(status)
+    status.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the monitoring page there: one self-contained HTML file (contacts, "
+        "Waiting on connections, stops, and the timelines of the first --limit leads)",
+    )
 
     timeline = add("timeline", "the campaign as a timeline (of the shape, or of one lead)")
     timeline.add_argument("campaign", metavar="CAMPAIGN")

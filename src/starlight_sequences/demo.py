@@ -27,6 +27,7 @@ from starlight_sequences.events import EventKind, InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.leads import Lead
 from starlight_sequences.locations import load_timezone
+from starlight_sequences.monitoring_page import campaign_page
 from starlight_sequences.ports.senders import (
     LinkedInAction,
     OutgoingEmail,
@@ -218,7 +219,8 @@ def _say_waiting(service: CampaignService, say: Callable[[str], None]) -> None:
 
 
 def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> Path:
-    """Run the demo campaign; returns the folder holding the database, outbox and SVG."""
+    """Run the demo campaign; returns the folder holding the database, outbox, SVG timeline
+    and HTML monitoring page (``monitoring.html``)."""
     out = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="starlight-demo-"))
     out.mkdir(parents=True, exist_ok=True)
     database = out / "starlight.sqlite3"
@@ -249,7 +251,7 @@ def run_demo(folder: Path | None = None, say: Callable[[str], None] = print) -> 
     _create(service, say)
     service.approve(WORKSPACE, CAMPAIGN)
     say(f"\nApproved. Reserved {service.balance(WORKSPACE).reserved} credits. Dispatching…\n")
-    _dispatch_four_weeks(service, storage, senders.email, clock, say)
+    _dispatch_four_weeks(service, storage, senders.email, clock, say, out)
     _report(service, out, say)
     _say_next_steps(database, say)
     return out
@@ -298,9 +300,12 @@ def _dispatch_four_weeks(
     outbox: OutboxEmailSender,
     clock: SettableClock,
     say: Callable[[str], None],
+    out: Path,
 ) -> None:
     """A worker polling every 20 simulated minutes for four weeks; James replies after his
-    first send, Lukas and Maya accept their connection requests once they wait on them."""
+    first send, Lukas and Maya accept their connection requests once they wait on them. A
+    week in, the tasks view is printed and the monitoring page of that moment is written to
+    ``out/monitoring-week-1.html``."""
     accepted = {LeadId("lukas"), LeadId("maya")}
     replied = False
     end = clock.now() + dt.timedelta(days=28)
@@ -334,6 +339,9 @@ def _dispatch_four_weeks(
         if not shown_tasks and clock.now() >= week_later:
             shown_tasks = True
             _say_waiting(service, say)
+            page = out / "monitoring-week-1.html"
+            page.write_text(campaign_page(service, WORKSPACE, CAMPAIGN), encoding="utf-8")
+            say(f"  The monitoring page of this moment: {page}\n")
         clock.advance(dt.timedelta(minutes=20))
 
 
@@ -370,7 +378,8 @@ def _reply_to_first_email(
 
 
 def _report(service: CampaignService, out: Path, say: Callable[[str], None]) -> None:
-    """Status, tasks, credits and Maya's timeline (text, and SVG into ``out``)."""
+    """Status, tasks, credits and Maya's timeline (text, and SVG into ``out``), and the
+    monitoring page of the campaign (``out/monitoring.html``)."""
     status = service.status(WORKSPACE, CAMPAIGN)
     say("\nStatus:")
     for row in status.contacts:
@@ -383,9 +392,13 @@ def _report(service: CampaignService, out: Path, say: Callable[[str], None]) -> 
     lead_timeline = service.lead_timeline(WORKSPACE, CAMPAIGN, LeadId("maya"))
     say("\n" + render_text(lead_timeline))
     (out / "timeline-maya.svg").write_text(render_svg(lead_timeline), encoding="utf-8")
+    page = out / "monitoring.html"
+    page.write_text(campaign_page(service, WORKSPACE, CAMPAIGN), encoding="utf-8")
+    say(f"\nMonitoring page (open it in a browser): {page}")
     say(
         f"\nEverything is in {out}\n"
-        "  (outbox/, inbox/, linkedin-tasks.jsonl, timeline-maya.svg, starlight.sqlite3)"
+        "  (outbox/, inbox/, linkedin-tasks.jsonl, timeline-maya.svg, monitoring.html,\n"
+        "  monitoring-week-1.html, starlight.sqlite3)"
     )
 
 
@@ -396,5 +409,6 @@ def _say_next_steps(database: Path, say: Callable[[str], None]) -> None:
     say(f"\nLook at it with the starlight command (workspace {WORKSPACE!r} of that database):")
     say(f"  starlight campaigns {where}")
     say(f"  starlight status {CAMPAIGN} {where}")
+    say(f"  starlight status {CAMPAIGN} --html status.html {where}")
     say(f"  starlight timeline {CAMPAIGN} --lead maya {where}")
     say(f"  starlight credits {where}")
