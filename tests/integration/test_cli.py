@@ -26,6 +26,7 @@ from starlight_sequences.credits import MAX_CREDITS
 from starlight_sequences.ids import CampaignId, WorkspaceId
 from starlight_sequences.leads import import_leads_csv
 from starlight_sequences.service import CampaignService
+from tests.html_tree import parse
 
 MONDAY = dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC)
 BRIEF = "Nimbus cuts cloud bills by 30% for data teams. We want a 20-minute call."
@@ -441,6 +442,49 @@ def test_report_events_stop_release_and_pause_contacts(approved: CLI) -> None:
     assert approved("status", "q1") == 0
     assert "replied" in approved.out
     assert "out_of_office" in approved.out
+
+
+def test_status_html_writes_the_monitoring_page_as_well_as_the_table(approved: CLI) -> None:
+    approved.clock.set(dt.datetime(2026, 11, 30, 14, 45, tzinfo=dt.UTC))
+    assert approved("run", "--once") == 0
+    page = approved.folder / "status.html"
+
+    assert approved("status", "q1", "--html", str(page)) == 0, approved.err
+
+    assert f"Monitoring page written to {page}" in approved.out
+    assert "LEAD" in approved.out, "the table is still printed"
+    _, tree = parse(page.read_text(encoding="utf-8"))
+    rows = tree.find("section", id="contacts").find("tbody").find_all("tr")
+    assert [row.attrs["data-lead"] for row in rows] == ["maya", "james", "lukas"]
+    james = tree.find("section", id="contacts").find("tr", data_lead="james")
+    # His first email is staggered to 09:48 New York time, still to come at 14:45 UTC.
+    assert "Mon 2026-11-30 09:48 America/New_York Mon 2026-11-30 14:48 UTC" in james.text
+    assert tree.find("section", id="waiting")
+    assert len(tree.find_all("section", class_="lead")) == 3
+    assert "As of Mon 2026-11-30 14:45 UTC" in tree.text, "now is the command's clock"
+
+
+def test_status_html_with_json_writes_the_page_and_prints_only_json(approved: CLI) -> None:
+    page = approved.folder / "status.html"
+
+    assert approved("status", "q1", "--json", "--html", str(page), "--limit", "1") == 0
+
+    assert json.loads(approved.out)["campaign"]["id"] == "q1"
+    _, tree = parse(page.read_text(encoding="utf-8"))
+    assert len(tree.find_all("section", class_="lead")) == 1, "--limit bounds the timelines"
+    assert "2 more contact(s) have a timeline" in tree.text
+
+
+def test_status_html_into_a_directory_is_a_one_line_error_with_exit_code_1(
+    approved: CLI,
+) -> None:
+    assert approved("status", "q1", "--html", str(approved.folder)) == 1
+
+    assert_one_line_error(approved, "--html", "cannot write the monitoring page there")
+    assert approved.out == ""
+    missing = approved.folder / "no-such-folder" / "page.html"
+    assert approved("status", "q1", "--html", str(missing)) == 1
+    assert_one_line_error(approved, str(missing), "No such file or directory")
 
 
 def test_timeline_prints_the_shape_or_a_lead_and_writes_svg(approved: CLI) -> None:
