@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import attrs
 import pytest
@@ -301,3 +302,17 @@ def test_an_empty_campaign_page_says_so() -> None:
 
 def test_the_module_surface_is_pinned() -> None:
     assert monitoring_page.__all__ == ["campaign_page", "render_campaign_page"]
+
+
+def test_the_docs_example_runs_and_both_ways_give_the_same_page(kit: Kit) -> None:
+    doc = Path(__file__).parents[2] / "docs" / "monitoring.md"
+    section = doc.read_text(encoding="utf-8").split("\n## The monitoring page", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert WS == "acme"
+    now = kit.clock.now()
+    names = {"service": kit.service, "now": now, "lead_ids": ["ann", "bob", "carl", "evil"]}
+
+    exec(code.replace('"q1"', f'"{CID}"'), names)
+
+    assert names["html"] == campaign_page(kit.service, WS, CID, now=now)
