@@ -301,7 +301,8 @@ def _marker(node: TimelineNode) -> str:
     elif node.status is SendStatus.SKIPPED:
         fill, stroke, ink = "#eceff1", "#90a4ae", "#546e7a"
     elif node.status is SendStatus.FAILED:
-        fill, stroke, ink = "#c62828", "#8e0000", "#ffffff"
+        # Light, so that it is not mistaken for the solid red "now" mark.
+        fill, stroke, ink = "#ffcdd2", "#b71c1c", "#b71c1c"
     elif node.status is SendStatus.WAITING:
         fill, ink = "#ffe082", "#212121"
     elif node.status in (SendStatus.PENDING, None):

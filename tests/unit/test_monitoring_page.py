@@ -316,3 +316,47 @@ def test_the_docs_example_runs_and_both_ways_give_the_same_page(kit: Kit) -> Non
     exec(code.replace('"q1"', f'"{CID}"'), names)
 
     assert names["html"] == campaign_page(kit.service, WS, CID, now=now)
+
+
+def test_a_campaign_in_review_shows_steps_not_scheduled_yet_and_now_before_them() -> None:
+    kit = make_kit()
+    kit.service.create_campaign(
+        WS,
+        name="Draft",
+        brief="b",
+        shape="email-sequence",
+        leads=[lead("ann")],
+        email_identity=MAILBOX,
+        campaign_id=CID,
+    )
+    _, tree = parse(campaign_page(kit.service, WS, CID))
+    row = tree.find("section", id="contacts").find("tr", data_lead="ann")
+    assert [td.text for td in row.find_all("td")][1:4] == [
+        "1. Email send not scheduled",
+        "in_review",
+        "none",
+    ]
+    ol = _timeline(tree, "ann")
+    items = [li for li in ol.find_all("li") if li.parent is ol]
+    assert "now-edge" in items[0].classes
+    steps = _steps(ol)
+    assert [s.attrs["data-status"] for s in steps] == ["none", "none", "none"]
+    assert all(s.text.endswith("not scheduled yet") for s in steps)
+    assert all(s.find("circle").attrs["stroke-dasharray"] for s in steps)
+
+
+def test_a_failed_step_shows_when_it_failed_and_why(kit: Kit) -> None:
+    report = kit.service.status(WS, CID)
+    enrolment = kit.storage.get_enrolment(WS, CID, LeadId("ann"))
+    failed_at = dt.datetime(2026, 11, 30, 14, 0, tzinfo=dt.UTC)
+    timeline = timeline_of_lead(
+        "Ann",
+        enrolment.steps,
+        [LeadStepState(step=1, status=SendStatus.FAILED, at=failed_at, reason="550 no such user")],
+        timezone="America/New_York",
+    )
+    _, tree = parse(render_campaign_page(report, now=failed_at, timelines={"ann": timeline}))
+    step = _steps(_timeline(tree, "ann"))[0]
+    assert step.attrs["data-status"] == "failed"
+    assert step.text.endswith("failed Mon 2026-11-30 09:00 America/New_York : 550 no such user")
+    assert step.find("circle").attrs["fill"] != "#c62828", "not the colour of the now mark"
