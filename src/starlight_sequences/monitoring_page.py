@@ -58,7 +58,7 @@ _STOPS = frozenset(
         EnrolmentStatus.EXCLUDED,
     }
 )
-# What a step's marker looks like: fill, stroke, number colour, stroke dash.
+# The colours of email and LinkedIn steps (shapes differ too: circles and rounded squares).
 _EMAIL_COLOUR = "#00796b"
 _LINKEDIN_COLOUR = "#0a66c2"
 
@@ -344,12 +344,6 @@ def _node_state(node: TimelineNode) -> str:
     return f"{text}: {reason}" if reason else text
 
 
-def _is_past(node: TimelineNode, now: dt.datetime) -> bool:
-    if node.status is not None and node.status.is_final:
-        return True
-    return node.status is not None and node.local_at is not None and node.local_at <= now
-
-
 def _now_label(now: dt.datetime, zone: dt.tzinfo | None) -> str:
     local = now.astimezone(zone) if zone is not None else now.astimezone(dt.UTC)
     return f'<span class="now">now<br>{_time(local)}</span>'
@@ -377,13 +371,15 @@ def _wait_item(connector: TimelineConnector, now_label: str) -> str:
 
 
 def _timeline_list(timeline: Timeline, now: dt.datetime) -> str:
-    """The timeline as an ordered list: steps, the waits between them, and "now" among them."""
+    """The timeline as an ordered list: steps, the waits between them, and "now" among them:
+    after the last step that is over (sent, skipped or failed), before those still to come (an
+    overdue step has not happened yet)."""
     nodes = timeline.nodes
     zone = next((n.local_at.tzinfo for n in nodes if n.local_at is not None), None)
     label = _now_label(now, zone)
     past = 0
     for index, node in enumerate(nodes):
-        if _is_past(node, now):
+        if node.status is not None and node.status.is_final:
             past = index + 1
     items: list[str] = []
     if past == 0:
@@ -395,7 +391,9 @@ def _timeline_list(timeline: Timeline, now: dt.datetime) -> str:
             items.append(_wait_item(timeline.connectors[index], here))
     if past == len(nodes):
         items.append(f'<li class="now-edge">{label}</li>')
-    return f'<ol class="timeline">{"".join(items)}</ol>'
+    steps = f"{len(nodes)} step{'s' if len(nodes) != 1 else ''}"
+    label = f"{steps} and the waits between them"
+    return f'<ol class="timeline" aria-label="{label}">{"".join(items)}</ol>'
 
 
 def _legend() -> str:

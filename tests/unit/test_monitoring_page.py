@@ -360,3 +360,26 @@ def test_a_failed_step_shows_when_it_failed_and_why(kit: Kit) -> None:
     assert step.attrs["data-status"] == "failed"
     assert step.text.endswith("failed Mon 2026-11-30 09:00 America/New_York : 550 no such user")
     assert step.find("circle").attrs["fill"] != "#c62828", "not the colour of the now mark"
+
+
+def test_an_overdue_step_is_still_after_now(kit: Kit) -> None:
+    report = kit.service.status(WS, CID)
+    enrolment = kit.storage.get_enrolment(WS, CID, LeadId("ann"))
+    due = dt.datetime(2026, 12, 1, 14, 0, tzinfo=dt.UTC)
+    timeline = timeline_of_lead(
+        "Ann",
+        enrolment.steps,
+        [
+            LeadStepState(step=1, status=SendStatus.SENT, at=due - dt.timedelta(days=1)),
+            LeadStepState(step=2, status=SendStatus.SCHEDULED, at=due),
+            LeadStepState(step=3, status=SendStatus.PENDING, at=due + dt.timedelta(hours=1)),
+        ],
+        timezone="America/New_York",
+    )
+    _, tree = parse(
+        render_campaign_page(report, now=due + dt.timedelta(hours=3), timelines={"ann": timeline})
+    )
+    ol = _timeline(tree, "ann")
+    items = [li for li in ol.find_all("li") if li.parent is ol]
+    assert [("has-now" in li.classes) for li in items] == [False, True, False, False, False]
+    assert ol.attrs["aria-label"] == "3 steps and the waits between them"
