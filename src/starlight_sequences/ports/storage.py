@@ -204,9 +204,9 @@ class Storage(Protocol):
     Implementations: :class:`~starlight_sequences.adapters.memory.InMemoryStorage`,
     ``SQLiteStorage``, ``PostgresStorage``; all pass the contract suite of
     :mod:`starlight_sequences.testing`, which checks a host's own implementation the same way.
-    Instants go in and come out as UTC-aware datetimes. Reads return immutable values; nothing returned aliases
-    stored state. No call made for one workspace reads or changes another's data, even when ids
-    collide across workspaces.
+    Instants go in and come out as UTC-aware datetimes. Reads return immutable values; nothing
+    returned aliases stored state. No call made for one workspace reads or changes another's
+    data, even when ids collide across workspaces.
     """
 
     def commit(self, workspace_id: WorkspaceId, changes: Changes) -> bool:
