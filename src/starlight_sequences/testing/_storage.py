@@ -15,6 +15,10 @@ class StorageContract(
     StorageClaims,
     StorageFinishing,
     StorageCursors,
+    # A new section joins here, last: e.g. the checks of ``Storage.activities_since`` (today
+    # ``tests/contract/test_activities_contract.py`` on another branch) become a class
+    # ``StorageActivities(StorageSection)`` in ``_storage_activities.py``, its functions turned
+    # into methods taking ``self`` and the ``storage`` fixture, its data from ``records``.
 ):
     """Every promise of :class:`~starlight_sequences.ports.storage.Storage`, as tests.
 

@@ -26,7 +26,7 @@ from starlight_sequences.testing.records import (
 class StorageCursors(StorageSection):
     """Cursors round-trip per workspace and name, within their size limits."""
 
-    # --- cursors ---------------------------------------------------------------------------------
+    # --- cursors ----------------------------------------------------------------------------------
 
     def test_a_cursor_never_saved_loads_as_none(self, storage: Storage) -> None:
         assert storage.load_cursor(WS, "imap:ann@mail.example/INBOX") is None

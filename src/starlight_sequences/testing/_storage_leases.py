@@ -20,10 +20,7 @@ from starlight_sequences.errors import (
     LeaseLost,
 )
 from starlight_sequences.events import ActivityKind
-from starlight_sequences.ports.storage import (
-    Changes,
-    Storage,
-)
+from starlight_sequences.ports.storage import Changes, Storage
 from starlight_sequences.testing._storage_base import HOUR, LEASE, NEW_YORK, StorageSection, claim
 from starlight_sequences.testing.records import (
     OTHER_WS,
@@ -75,7 +72,7 @@ def _assert_lease_lost_writes_nothing(
 class StorageClaims(StorageSection):
     """``next_due`` and ``claim_due``: what is due, in which order, and one worker per send."""
 
-    # --- claiming --------------------------------------------------------------------------------
+    # --- claiming ---------------------------------------------------------------------------------
 
     def test_next_due_is_the_earliest_later_instant_a_claim_would_find(
         self, storage: Storage
@@ -269,7 +266,7 @@ class StorageClaims(StorageSection):
 class StorageFinishing(StorageSection):
     """``finish_send``: the outcome lands with its changes, only under a live lease."""
 
-    # --- finishing -------------------------------------------------------------------------------
+    # --- finishing --------------------------------------------------------------------------------
 
     def test_finish_send_records_the_outcome_with_its_changes(self, storage: Storage) -> None:
         claimed, step2 = _claimed(storage)

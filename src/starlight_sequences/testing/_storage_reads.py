@@ -18,10 +18,7 @@ from starlight_sequences.errors import (
 )
 from starlight_sequences.events import ActivityKind
 from starlight_sequences.ids import CampaignId, LeadId, SenderId
-from starlight_sequences.ports.storage import (
-    Changes,
-    Storage,
-)
+from starlight_sequences.ports.storage import Changes, Storage
 from starlight_sequences.testing._storage_base import HOUR, NEW_YORK, StorageSection
 from starlight_sequences.testing.records import (
     EMAIL_SENDER,
@@ -42,7 +39,7 @@ from starlight_sequences.testing.records import (
 class StorageReads(StorageSection):
     """Lookups and listings: not-found errors, orders, filters, suppression, sender bookings."""
 
-    # --- reads -----------------------------------------------------------------------------------
+    # --- reads ------------------------------------------------------------------------------------
 
     def test_get_campaign_of_an_unknown_id_raises_campaign_not_found(
         self, storage: Storage
@@ -240,7 +237,7 @@ class StorageReads(StorageSection):
         storage.commit(WS, Changes(suppress=keys[::2]))
         assert storage.suppressed(WS, keys) == set(keys[::2])
 
-    # --- sender bookings -------------------------------------------------------------------------
+    # --- sender bookings --------------------------------------------------------------------------
 
     def test_sender_bookings_hold_sent_and_planned_instants_across_campaigns(
         self, storage: Storage

@@ -30,10 +30,7 @@ from starlight_sequences.errors import (
 )
 from starlight_sequences.events import ActivityKind
 from starlight_sequences.ids import CampaignId, LeadId, SenderId
-from starlight_sequences.ports.storage import (
-    Changes,
-    Storage,
-)
+from starlight_sequences.ports.storage import Changes, Storage
 from starlight_sequences.shapes import SendShape, Step
 from starlight_sequences.testing._storage_base import HOUR, LEASE, NEW_YORK, StorageSection
 from starlight_sequences.testing.records import (
@@ -75,7 +72,7 @@ def _read_back(storage: Storage, kind: str) -> object:
 class StorageRoundTrips(StorageSection):
     """Every record comes back equal to what was committed, instants in UTC."""
 
-    # --- round trips -----------------------------------------------------------------------------
+    # --- round trips ------------------------------------------------------------------------------
 
     def test_committed_records_come_back_equal(self, storage: Storage) -> None:
         campaign = make_campaign()
@@ -324,7 +321,7 @@ class StorageRoundTrips(StorageSection):
 class StorageRevisions(StorageSection):
     """Revision checks, all-or-nothing commits, event keys and workspace isolation."""
 
-    # --- revisions and atomicity -----------------------------------------------------------------
+    # --- revisions and atomicity ------------------------------------------------------------------
 
     @pytest.mark.parametrize("kind", ["campaign", "enrolment", "send"])
     def test_inserting_at_revision_zero_fails_when_the_record_exists(
@@ -397,7 +394,7 @@ class StorageRevisions(StorageSection):
     def test_an_empty_commit_succeeds(self, storage: Storage) -> None:
         assert storage.commit(WS, Changes()) is True
 
-    # --- event keys ------------------------------------------------------------------------------
+    # --- event keys -------------------------------------------------------------------------------
 
     def test_an_event_key_seen_before_returns_false_and_writes_nothing(
         self, storage: Storage
@@ -431,7 +428,7 @@ class StorageRevisions(StorageSection):
         assert storage.commit(OTHER_WS, Changes(activities=(reply,)))
         assert storage.list_activities(OTHER_WS) == [reply]
 
-    # --- workspaces ------------------------------------------------------------------------------
+    # --- workspaces -------------------------------------------------------------------------------
 
     @pytest.mark.parametrize("kind", ["campaigns", "enrolments", "sends"])
     def test_a_record_of_another_workspace_is_invalid_input_and_nothing_is_written(
