@@ -1,10 +1,12 @@
 """What pyproject.toml promises: every runtime dependency is imported, the version has one
-source, and the PostgreSQL adapter says which extra it needs."""
+source, and the PostgreSQL adapter and the testing package say which extra they need."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -79,3 +81,50 @@ def test_the_package_ships_its_type_information_and_license() -> None:
     assert (SOURCE / "py.typed").exists()
     assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
     assert "Typing :: Typed" in PYPROJECT["project"]["classifiers"]
+
+
+def test_the_testing_extra_brings_what_the_shipped_suites_import() -> None:
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert {_name(r) for r in extras["testing"]} == {"pytest", "hypothesis"}
+    # the same lower bounds as the project's own test group
+    assert set(extras["testing"]) <= set(PYPROJECT["dependency-groups"]["test"])
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(SOURCE.parent)}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+
+
+@pytest.mark.parametrize("missing", ["pytest", "hypothesis"])
+def test_importing_the_testing_package_without_its_extra_names_the_extra(missing: str) -> None:
+    done = _run_python(
+        f"import sys; sys.modules[{missing!r}] = None  # as if it were not installed\n"
+        "import starlight_sequences.testing"
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: starlight_sequences.testing needs the 'testing' extra")
+    assert "pip install 'starlight-sequences[testing]'" in last
+    assert missing in last
+
+
+def test_the_core_never_imports_the_testing_package_nor_pytest() -> None:
+    core = sorted(
+        ".".join(("starlight_sequences", *path.relative_to(SOURCE).with_suffix("").parts))
+        .removesuffix(".__init__")
+        .removesuffix(".__main__")
+        for path in SOURCE.rglob("*.py")
+        if path.relative_to(SOURCE).parts[0] != "testing"
+    )
+    assert len(core) > 50
+    done = _run_python(
+        "import importlib, sys\n"
+        f"for name in {core!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', 'hypothesis')\n"
+        "             or m.startswith('starlight_sequences.testing')))\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -89,3 +89,32 @@ def test_the_inbound_package_surface_is_sorted_and_pinned() -> None:
     }
     for name in inbound.__all__:
         assert hasattr(inbound, name), name
+
+
+def test_the_testing_package_surface_is_sorted_and_pinned() -> None:
+    from starlight_sequences import testing
+    from starlight_sequences.testing import records
+
+    assert list(testing.__all__) == sorted(testing.__all__)
+    assert set(testing.__all__) == {"LedgerContract", "StorageAgreement", "StorageContract"}
+    assert list(records.__all__) == sorted(
+        records.__all__, key=lambda name: (not name.isupper(), not name[0].isupper(), name)
+    )
+    assert set(records.__all__) == {
+        "EMAIL_SENDER",
+        "LINKEDIN_SENDER",
+        "OTHER_WS",
+        "T0",
+        "WS",
+        "bumped",
+        "cadence_of",
+        "make_activity",
+        "make_campaign",
+        "make_draft",
+        "make_enrolment",
+        "make_lead",
+        "make_send",
+    }
+    for module in (testing, records):
+        for name in module.__all__:
+            assert hasattr(module, name), name

@@ -202,10 +202,11 @@ class Storage(Protocol):
     """Where the service keeps its state. Every call is scoped to one workspace.
 
     Implementations: :class:`~starlight_sequences.adapters.memory.InMemoryStorage`,
-    ``SQLiteStorage``, ``PostgresStorage``; all pass ``tests/contract``. Instants go in and
-    come out as UTC-aware datetimes. Reads return immutable values; nothing returned aliases
-    stored state. No call made for one workspace reads or changes another's data, even when ids
-    collide across workspaces.
+    ``SQLiteStorage``, ``PostgresStorage``; all pass the contract suite of
+    :mod:`starlight_sequences.testing`, which checks a host's own implementation the same way.
+    Instants go in and come out as UTC-aware datetimes. Reads return immutable values; nothing
+    returned aliases stored state. No call made for one workspace reads or changes another's
+    data, even when ids collide across workspaces.
     """
 
     def commit(self, workspace_id: WorkspaceId, changes: Changes) -> bool:

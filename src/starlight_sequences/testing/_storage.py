@@ -1,0 +1,39 @@
+"""The storage contract: every section of it in one class a host subclasses."""
+
+from __future__ import annotations
+
+from starlight_sequences.testing._storage_cursors import StorageCursors
+from starlight_sequences.testing._storage_leases import StorageClaims, StorageFinishing
+from starlight_sequences.testing._storage_reads import StorageReads
+from starlight_sequences.testing._storage_records import StorageRevisions, StorageRoundTrips
+
+
+class StorageContract(
+    StorageRoundTrips,
+    StorageRevisions,
+    StorageReads,
+    StorageClaims,
+    StorageFinishing,
+    StorageCursors,
+    # A new section joins here, last: e.g. the checks of ``Storage.activities_since`` (today
+    # ``tests/contract/test_activities_contract.py`` on another branch) become a class
+    # ``StorageActivities(StorageSection)`` in ``_storage_activities.py``, its functions turned
+    # into methods taking ``self`` and the ``storage`` fixture, its data from ``records``.
+):
+    """Every promise of :class:`~starlight_sequences.ports.storage.Storage`, as tests.
+
+    Subclass it in a test module (the subclass's name starts with ``Test``, so pytest collects
+    it) and override the ``storage`` fixture with one that gives each test a fresh, empty
+    adapter and closes it afterwards::
+
+        class TestMyStorage(StorageContract):
+            @pytest.fixture
+            def storage(self, tmp_path: Path) -> Iterator[Storage]:
+                with MyStorage(tmp_path / "db") as adapter:
+                    yield adapter
+
+    The sections, each a class of its own (a subclass of ``StorageSection``): round trips,
+    revisions and workspaces, reads and sender bookings, claiming, finishing, cursors. A new
+    promise of the port gets a section of its own, in a module ``_storage_<topic>.py``, added to
+    the bases above (last), so every subclass of ``StorageContract`` runs it without a change.
+    """
