@@ -200,25 +200,27 @@ def test_the_units_command_stops_gracefully_on_its_kill_signal(
 ) -> None:
     service = unit()["Service"]
     stop_signal = getattr(signal, service["KillSignal"])
-    worker = subprocess.Popen(
+    with subprocess.Popen(
         [*exec_start(program, database), "--poll", "0.1"],  # a later --poll wins
         env=worker_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert worker.stdout is not None
-        assert worker.stdout.readline().startswith("Worker ")
-        deadline = time.monotonic() + 60
-        while not emails_to_the_lead(database) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        worker.send_signal(stop_signal)
-        out, err = worker.communicate(timeout=int(service["TimeoutStopSec"]))
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
+    ) as worker:
+        try:
+            assert worker.stdout is not None
+            first = worker.stdout.readline()
+            deadline = time.monotonic() + 60
+            while worker.poll() is None and not emails_to_the_lead(database):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            worker.send_signal(stop_signal)
+            out, err = worker.communicate(timeout=int(service["TimeoutStopSec"]))
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+    assert first.startswith("Worker "), err
     assert worker.returncode == 0, err
     assert "Traceback" not in err
     assert len(emails_to_the_lead(database)) == 1
