@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import re
 import threading
+from collections import OrderedDict
 
 import httpx
 
@@ -36,6 +37,9 @@ __all__ = ["ESPEmailSender", "message_id_for"]
 _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
 # What the ESP says when it will not take a recipient at all: retrying cannot help.
 _PERMANENT = frozenset({400, 404, 410, 422})
+# Receipts remembered for a repeat in this process; beyond them the provider's idempotency key
+# (and the Message-ID derived from the key) keeps a repeat from becoming a second email.
+_REMEMBERED = 10_000
 
 
 def message_id_for(idempotency_key: str, from_address: str) -> str:
@@ -74,14 +78,14 @@ class ESPEmailSender:
             timeout=timeout,
         )
         self._lock = threading.Lock()
-        self._receipts: dict[str, SendReceipt] = {}
+        self._receipts: OrderedDict[str, SendReceipt] = OrderedDict()
 
     def close(self) -> None:
         """Close the HTTP connections."""
         self._client.close()
 
     def send_email(self, message: OutgoingEmail) -> SendReceipt | SendFailure:
-        """Post ``message`` once; a key this object already sent returns its first receipt."""
+        """Post ``message`` once; a key this object sent recently returns its first receipt."""
         with self._lock:
             known = self._receipts.get(message.idempotency_key)
         if known is not None:
@@ -99,6 +103,8 @@ class ESPEmailSender:
             receipt = SendReceipt(message_id=message_id)
             with self._lock:
                 self._receipts[message.idempotency_key] = receipt
+                if len(self._receipts) > _REMEMBERED:
+                    self._receipts.popitem(last=False)
             return receipt
         return _failure(response)
 

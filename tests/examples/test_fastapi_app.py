@@ -20,6 +20,8 @@ import pytest
 from examples.fastapi_app.app import Settings, create_app, status_for
 from examples.fastapi_app.esp_sender import ESPEmailSender
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from starlight_sequences import EmailIdentity, errors
 from starlight_sequences.adapters import SettableClock, SQLiteStorage
@@ -350,6 +352,49 @@ def test_bad_lead_rows_are_422_listing_every_problem(host: Host, client: TestCli
     rejected = answer.json()["detail"]["rejected"]
     assert {r["row"] for r in rejected} == {1, 2, 3, 4, 5}
     assert all(r["reason"] for r in rejected)
+
+
+KNOWN_KEYS = ["id", "email", "first_name", "company", "country", "timezone", "subdivision"]
+LEAD_KEYS = st.sampled_from([*KNOWN_KEYS, "linkedin_url", "linkedin_connected", "fields", "tz"])
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+    | st.sampled_from(["US", "IL", "x@y.example", "Europe/Paris"])
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+ROWS = st.dictionaries(LEAD_KEYS | st.text(max_size=8), JSON_VALUES, max_size=6)
+
+
+def test_lead_rows_of_any_json_are_answered_without_a_server_error(
+    host: Host, client: TestClient
+) -> None:
+    host.top_up(100_000)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        st.lists(
+            st.dictionaries(LEAD_KEYS | st.text(max_size=8), JSON_VALUES, max_size=6),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    def check(rows: list[dict[str, Any]]) -> None:
+        answer = client.post(
+            "/campaigns", json={"name": "n", "brief": "b", "shape": "cold-email", "leads": rows}
+        )
+        assert answer.status_code in (201, 400, 422), answer.text
+
+    check()
 
 
 def test_malformed_requests_are_4xx_never_500(host: Host, client: TestClient) -> None:
