@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from examples.fastapi_app.app import Settings, create_app, status_for
+from examples.fastapi_app.app import Settings, app_from_environment, create_app, status_for
 from examples.fastapi_app.esp_sender import ESPEmailSender
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -315,6 +315,29 @@ def test_stopping_the_app_stops_the_worker_and_leaves_no_send_claimed(host: Host
     assert sends
     assert not [s for s in sends if s.status is SendStatus.CLAIMED]
     assert host.passes.count == passes  # no pass after the lifespan ended
+
+
+def test_the_app_starts_from_its_environment_as_uvicorn_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = {
+        "APP_DATABASE": str(tmp_path / "env.sqlite3"),
+        "APP_WORKSPACE": "acme",
+        "APP_MAILBOX": "ada@nimbus.example.com",
+        "APP_UNSUBSCRIBE_URL": "https://app.nimbus.example.com/unsubscribe",
+        "APP_UNSUBSCRIBE_SECRET": secrets.token_hex(32),
+        "APP_WEBHOOK_TOKEN": TOKEN,
+        "ESP_API_URL": "https://api.esp.example",
+        "ESP_API_KEY": "key",
+    }
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+
+    with TestClient(app_from_environment()) as client:
+        assert client.get("/campaigns/q1/status").status_code == 404
+        assert post_email(client, b"From: x@y.example\r\n\r\nhi").status_code == 200
+
+    assert (tmp_path / "env.sqlite3").exists()
 
 
 # --------------------------------------------------------------------------- hostile input
