@@ -20,7 +20,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +36,18 @@ from starlight_sequences.adapters import (
 )
 from starlight_sequences.calendar import BusinessCalendar, BusinessHours
 from starlight_sequences.unsubscribe import UnsubscribeLinks
+
+pytest.importorskip("aiosmtpd.controller")
+aiosmtpd_smtp = pytest.importorskip("aiosmtpd.smtp")
+
+from tests.integration.test_smtp_sender import (  # noqa: E402
+    Server,
+    _serve,
+    _server_context,
+    certificate,
+)
+
+__all__ = ["certificate"]  # a fixture, imported to be used here
 
 RECIPE = Path(__file__).resolve().parents[2] / "examples" / "worker"
 UNIT = RECIPE / "starlight-worker.service"
@@ -193,6 +207,56 @@ def test_the_units_command_with_once_exits_0_and_sends_what_is_due(
     (sent,) = emails_to_the_lead(database)
     unsubscribe = str(sent["List-Unsubscribe"])
     assert unsubscribe.startswith("<https://app.nimbus.example.com/unsubscribe?t=")
+
+
+SMTP_PASSWORD = "pw-from-the-environment-file"
+
+
+def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+    # The environment file's user name, percent-decoded, and the password from the file.
+    ok = (auth_data.login, auth_data.password) == (
+        b"outreach@nimbus.example.com",
+        SMTP_PASSWORD.encode(),
+    )
+    return aiosmtpd_smtp.AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def mail_server(certificate: tuple[Path, Path]) -> Iterator[Server]:
+    """A STARTTLS server that wants a login, like the one the environment file names."""
+    yield from _serve(
+        tls_context=_server_context(certificate),
+        require_starttls=True,
+        authenticator=_authenticate,
+        auth_require_tls=True,
+        auth_required=True,
+    )
+
+
+def test_the_units_command_sends_through_the_environment_files_mail_server(
+    database: Path, program: Path, mail_server: Server, certificate: tuple[Path, Path]
+) -> None:
+    env = worker_environment(outbox_instead_of_smtp=False)
+    host_and_port = env["STARLIGHT_SMTP_URL"].rpartition("@")[2]
+    env["STARLIGHT_SMTP_URL"] = env["STARLIGHT_SMTP_URL"].replace(
+        host_and_port, f"127.0.0.1:{mail_server.port}"
+    )
+    env["STARLIGHT_SMTP_PASSWORD"] = SMTP_PASSWORD
+    env["SSL_CERT_FILE"] = str(certificate[0])  # trust the test server's certificate
+
+    result = subprocess.run(
+        [*exec_start(program, database), "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert " sent" in result.stdout
+    assert [str(m["To"]) for m in mail_server.handler.messages] == ["Noa <noa@kite.example.com>"]
+    assert not emails_to_the_lead(database)  # nothing went to the outbox folder
 
 
 def test_the_units_command_stops_gracefully_on_its_kill_signal(
