@@ -2,6 +2,7 @@
 
 What it shows (``docs/embedding.md`` walks through it):
 
+- ``POST /estimate`` — what a campaign would cost (drafts plus the most its sends cost).
 - ``POST /campaigns`` — create a campaign from lead rows, a brief and a shape key; bad rows
   are reported and left out, the good ones are enrolled and drafted.
 - ``GET /campaigns/{id}/preview`` — every recipient's steps, drafts and local dates.
@@ -39,6 +40,7 @@ from pydantic import BaseModel, Field
 from starlight_sequences import (
     AsyncCampaignService,
     EmailIdentity,
+    LeadImport,
     StarlightError,
     UnsubscribeLinks,
     import_leads,
@@ -61,13 +63,21 @@ from .body_limit import BodyLimit, read_body
 from .esp_sender import ESPEmailSender
 from .views import (
     creation_view,
+    estimate_view,
     ingest_view,
     preview_view,
     problems_view,
     status_view,
 )
 
-__all__ = ["CampaignIn", "Settings", "app_from_environment", "create_app", "status_for"]
+__all__ = [
+    "CampaignIn",
+    "EstimateIn",
+    "Settings",
+    "app_from_environment",
+    "create_app",
+    "status_for",
+]
 
 MAX_LEADS = 1_000
 """Lead rows one request may carry; larger lists go through a background import."""
@@ -141,13 +151,18 @@ class Settings:
         )
 
 
-class CampaignIn(BaseModel):
+class EstimateIn(BaseModel):
+    """The body of ``POST /estimate``: a shape key and lead rows (JSON objects)."""
+
+    shape: str = Field(min_length=1, max_length=64, examples=["email-sequence"])
+    leads: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_LEADS)
+
+
+class CampaignIn(EstimateIn):
     """The body of ``POST /campaigns``."""
 
     name: str = Field(min_length=1, max_length=200)
     brief: str = Field(min_length=1, max_length=20_000)
-    shape: str = Field(min_length=1, max_length=64, examples=["email-sequence"])
-    leads: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_LEADS)
     campaign_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
@@ -228,13 +243,14 @@ def create_app(
 def _campaign_routes(app: FastAPI, service: AsyncCampaignService, settings: Settings) -> None:
     workspace = settings.workspace_id
 
+    @app.post("/estimate")
+    async def estimate(body: EstimateIn) -> dict[str, object]:
+        imported = _usable_leads(body.leads)
+        return estimate_view(await service.estimate(body.shape, imported.leads), imported)
+
     @app.post("/campaigns", status_code=201)
     async def create_campaign(body: CampaignIn) -> dict[str, object]:
-        imported = import_leads(body.leads)
-        if not imported.leads:
-            raise HTTPException(
-                422, {"message": "no lead row is usable", "rejected": problems_view(imported)}
-            )
+        imported = _usable_leads(body.leads)
         report = await service.create_campaign(
             workspace,
             name=body.name,
@@ -258,6 +274,16 @@ def _campaign_routes(app: FastAPI, service: AsyncCampaignService, settings: Sett
     @app.get("/campaigns/{campaign_id}/status")
     async def status(campaign_id: CampaignIdParam) -> dict[str, object]:
         return status_view(await service.status(workspace, campaign_id))
+
+
+def _usable_leads(rows: list[dict[str, Any]]) -> LeadImport:
+    """The good rows as leads (bad ones listed in the answer); 422 when none is usable."""
+    imported = import_leads(rows)
+    if not imported.leads:
+        raise HTTPException(
+            422, {"message": "no lead row is usable", "rejected": problems_view(imported)}
+        )
+    return imported
 
 
 def _inbound_routes(

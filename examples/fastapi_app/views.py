@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from starlight_sequences import LeadImport
+from starlight_sequences import CreditEstimate, LeadImport
 from starlight_sequences.service import (
     CampaignPreview,
     CampaignStatusReport,
@@ -13,7 +13,14 @@ from starlight_sequences.service import (
     RecipientPreview,
 )
 
-__all__ = ["creation_view", "ingest_view", "preview_view", "problems_view", "status_view"]
+__all__ = [
+    "creation_view",
+    "estimate_view",
+    "ingest_view",
+    "preview_view",
+    "problems_view",
+    "status_view",
+]
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -26,6 +33,22 @@ def problems_view(imported: LeadImport) -> list[dict[str, object]]:
         {"row": p.row, "lead": p.lead, "field": p.field, "reason": p.reason}
         for p in imported.problems
     ]
+
+
+def estimate_view(estimate: CreditEstimate, imported: LeadImport) -> dict[str, object]:
+    """The most a campaign costs: in total, per lead, and who the shape cannot reach."""
+    return {
+        "shape": estimate.shape_key,
+        "total": estimate.total,
+        "drafting": estimate.drafting_cost,
+        "max_sends": estimate.max_send_cost,
+        "leads": [{"lead_id": line.lead_id, "total": line.total} for line in estimate.leads],
+        "excluded": [
+            {"lead_id": e.lead_id, "reason": e.reason.value, "message": e.message}
+            for e in estimate.excluded
+        ],
+        "rejected": problems_view(imported),
+    }
 
 
 def creation_view(report: CreationReport, imported: LeadImport) -> dict[str, object]:

@@ -209,6 +209,8 @@ def test_created_previewed_approved_campaign_is_sent_on_time_and_a_reply_stops_t
     host: Host, client: TestClient
 ) -> None:
     host.top_up(500)
+    estimate = client.post("/estimate", json={"shape": "email-sequence", "leads": [ANN, DOV]})
+    assert estimate.json()["total"] == 36  # 6 drafts of 4 credits, 6 sends of 2
     created = create_campaign(client, ANN, DOV, BAD_ROW)
     assert created.status_code == 201, created.text
     body = created.json()
@@ -430,6 +432,12 @@ def test_malformed_requests_are_4xx_never_500(host: Host, client: TestClient) ->
     )
     assert unknown_shape.status_code == 400
     assert "spam-blast" in unknown_shape.json()["detail"]
+    estimate = client.post("/estimate", json={"shape": "spam-blast", "leads": [ANN]})
+    assert estimate.status_code == 400
+    assert (
+        client.post("/estimate", json={"shape": "cold-email", "leads": [BAD_ROW]}).status_code
+        == 422
+    )
     assert create_campaign(client, ANN).status_code == 201
     duplicate = create_campaign(client, DOV)
     assert duplicate.status_code == 400
