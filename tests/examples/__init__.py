@@ -1,0 +1,1 @@
+"""Tests of the examples in examples/: each one runs as a host would run it."""
