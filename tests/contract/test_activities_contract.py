@@ -350,6 +350,28 @@ def test_a_row_handed_out_before_an_older_open_transaction_commits_is_not_passed
         assert _details(storage.activities_since(WS, None, limit=10)) == ["older", "old"]
 
 
+def test_positions_order_by_transaction_id_as_a_number_not_as_text(pg_dsn: str) -> None:
+    # Ids of past transactions, written as a transaction with that id would write them:
+    # 1000 sorts before 999 as text, after it as a number.
+    with PostgresStorage(pg_dsn) as storage, psycopg.connect(pg_dsn, autocommit=True) as conn:
+        for xid, detail in (("1000", "second"), ("999", "first"), ("10000", "third")):
+            conn.execute(
+                "INSERT INTO starlight_activities (workspace_id, kind, at, detail, key, xid) "
+                "VALUES (%s, 'sent', %s, %s, '', %s::text::xid8)",
+                (WS, T0, detail, xid),
+            )
+        assert _details(storage.activities_since(WS, None, limit=10)) == [
+            "first",
+            "second",
+            "third",
+        ]
+        first = storage.activities_since(WS, None, limit=1)
+        assert _details(storage.activities_since(WS, first.cursor, limit=10)) == [
+            "second",
+            "third",
+        ]
+
+
 def test_rows_of_a_rolled_back_transaction_never_hold_the_journal_back(pg_dsn: str) -> None:
     with PostgresStorage(pg_dsn) as storage:
         start = storage.activities_since(WS, None, limit=10).cursor

@@ -1214,10 +1214,12 @@ class PostgresStorage(_PostgresAdapter):
         xid, seq = (0, 0) if start is None else start
         rows = self._rows(
             "activities_since",
-            f"SELECT xid::text, seq, {ACTIVITY_COLUMNS} FROM starlight_activities "
-            "WHERE workspace_id = %s AND (xid, seq) > (%s::text::xid8, %s) "
-            "AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
-            "ORDER BY xid, seq LIMIT %s",
+            # The text of xid goes out under another name: ORDER BY xid would sort by it.
+            f"SELECT a.xid::text AS xid_text, a.seq, {_select(ACTIVITY_COLUMNS, 'a')} "
+            "FROM starlight_activities a "
+            "WHERE a.workspace_id = %s AND (a.xid, a.seq) > (%s::text::xid8, %s) "
+            "AND a.xid < pg_snapshot_xmin(pg_current_snapshot()) "
+            "ORDER BY a.xid, a.seq LIMIT %s",
             (workspace_id, str(xid), seq, limit + 1),
         )
         entries = tuple(

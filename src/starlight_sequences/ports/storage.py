@@ -453,11 +453,14 @@ class Storage(Protocol):
           that is committed later can take a position before it (PostgreSQL: once every
           transaction that was running when it was written has ended).
         - **Stable order.** Positions only grow along the journal; calling again with the same
-          cursor gives the same activities in the same order, plus any handed out since. The
-          journal order keeps each lead's activities in the order they were committed, and
-          the commits of one workspace in commit order where the adapter serialises writers
-          (in-memory, SQLite); on PostgreSQL concurrent transactions are ordered by their
-          transaction id (a fixed order, one that may differ from commit order).
+          cursor gives the same activities in the same order, plus any handed out since.
+          Activities of one commit come in the order they were given. Where the adapter
+          serialises writers (in-memory, SQLite) commits come in commit order. Otherwise
+          (PostgreSQL) a commit that began after another had ended comes after it, and two
+          that overlapped (neither saw the other's writes) in a fixed order of the adapter's
+          choosing (PostgreSQL: transaction id). A lead's activities follow the order of the
+          changes they report: a use case that changes a lead reads it first and commits
+          under a revision check, so it comes after the commit it read.
         - **At least once.** A consumer that keeps the cursor after it has acted on a page sees
           each activity once; one that crashes in between sees the page again.
         - Activities of other workspaces are never handed out. A cursor returned by one
