@@ -16,8 +16,9 @@ from types import TracebackType
 from starlight_sequences.events import Activity
 from starlight_sequences.ids import WorkspaceId
 
-ActivityListener = Callable[[str, Activity], None]
-"""A callback told of an activity: called with the workspace id and the activity."""
+ActivityListener = Callable[[str, Activity], object]
+"""A callback told of an activity: called with the workspace id and the activity (what it
+returns is ignored)."""
 
 log = logging.getLogger("starlight_sequences.events")
 
