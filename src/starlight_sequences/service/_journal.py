@@ -1,4 +1,4 @@
-"""The journal going out: the callbacks a host subscribed, and pages of the journal by cursor.
+"""The journal going out, as callbacks: the listeners a host subscribed to a service.
 
 Callbacks are told of each activity after the commit that recorded it; they are best-effort
 (a crash between the commit and the call loses the call). The pull API,
