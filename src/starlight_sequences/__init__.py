@@ -38,7 +38,15 @@ from starlight_sequences.credits import (
     estimate_credits,
 )
 from starlight_sequences.errors import StarlightError
-from starlight_sequences.events import EventKind, InboundEvent
+from starlight_sequences.events import (
+    Activity,
+    ActivityKind,
+    ActivityPage,
+    ActivityReason,
+    EventKind,
+    InboundEvent,
+    JournalEntry,
+)
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, SendId, WorkspaceId
 from starlight_sequences.leads import (
     Lead,
@@ -55,6 +63,10 @@ from starlight_sequences.worker import run_worker
 
 __all__ = [
     "Action",
+    "Activity",
+    "ActivityKind",
+    "ActivityPage",
+    "ActivityReason",
     "AsyncCampaignService",
     "Cadence",
     "CadenceStep",
@@ -74,6 +86,7 @@ __all__ = [
     "Exclusion",
     "ExclusionReason",
     "InboundEvent",
+    "JournalEntry",
     "Lead",
     "LeadEstimate",
     "LeadId",

@@ -47,7 +47,7 @@ from starlight_sequences.campaigns import (
 from starlight_sequences.credits import CreditAccount, CreditEstimate, CreditMovement, PriceTable
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import IllegalTransition, InvalidSettings
-from starlight_sequences.events import InboundEvent
+from starlight_sequences.events import ActivityPage, InboundEvent
 from starlight_sequences.leads import Lead
 from starlight_sequences.ports.clock import Clock
 from starlight_sequences.ports.credits import CreditLedger
@@ -55,6 +55,7 @@ from starlight_sequences.ports.drafter import Drafter
 from starlight_sequences.ports.senders import EmailSender, LinkedInSender
 from starlight_sequences.ports.storage import Storage
 from starlight_sequences.service import (
+    ActivityListener,
     CampaignCredits,
     CampaignPreview,
     CampaignService,
@@ -64,6 +65,7 @@ from starlight_sequences.service import (
     IngestResult,
     ProgressCallback,
     SendRecord,
+    Subscription,
     WaitingOnConnection,
 )
 from starlight_sequences.shapes import SendShape
@@ -365,6 +367,25 @@ class AsyncCampaignService:
         Blocks on storage. See :meth:`CampaignService.find_send`.
         """
         return await self._call(self._service.find_send, workspace_id, message_id=message_id)
+
+    async def activities_since(
+        self, workspace_id: str, cursor: str | None = None, *, limit: int = 100
+    ) -> ActivityPage:
+        """The workspace's activities after ``cursor``, for a consumer that mirrors them.
+
+        Blocks on storage. See :meth:`CampaignService.activities_since`.
+        """
+        return await self._call(self._service.activities_since, workspace_id, cursor, limit=limit)
+
+    async def subscribe(self, callback: ActivityListener) -> Subscription:
+        """Call ``callback(workspace_id, activity)`` for each activity this service records,
+        after the commit that recorded it.
+
+        Blocks on nothing. The callback is a plain function, called in the pool thread that
+        ran the use case, not on the event loop: to reach the loop, hand the activity over
+        with ``loop.call_soon_threadsafe``. See :meth:`CampaignService.subscribe`.
+        """
+        return self._service.subscribe(callback)
 
     async def update_settings(
         self, workspace_id: str, campaign_id: str, settings: CampaignSettings

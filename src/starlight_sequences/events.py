@@ -12,7 +12,15 @@ import attrs
 from starlight_sequences.errors import InvalidEvent
 from starlight_sequences.ids import CampaignId, LeadId
 
-__all__ = ["Activity", "ActivityKind", "EventKind", "InboundEvent"]
+__all__ = [
+    "Activity",
+    "ActivityKind",
+    "ActivityPage",
+    "ActivityReason",
+    "EventKind",
+    "InboundEvent",
+    "JournalEntry",
+]
 
 
 class EventKind(enum.StrEnum):
@@ -128,19 +136,58 @@ class InboundEvent:
 
 
 class ActivityKind(enum.StrEnum):
-    """Entries of the activity journal."""
+    """Entries of the activity journal.
+
+    The kinds a CRM mirrors (see ``docs/events.md``): SENT, FAILED, SKIPPED, STOPPED, ACCEPTED
+    and COMPLETED; the others record the campaign's own life and what the host reported.
+    """
 
     DRAFTED = "drafted"
     APPROVED = "approved"
     SENT = "sent"
+    """A step went out (``step`` is set)."""
     RETRIED = "retried"
     FAILED = "failed"
+    """A step could not be sent and the lead was stopped (``reason`` is ``send_failed``)."""
     SKIPPED = "skipped"
+    """A step will not be sent, the lead may carry on (``reason`` says why)."""
     STOPPED = "stopped"
+    """The lead was stopped before its sequence ended (``reason``: reply, bounce, ...)."""
     EVENT = "event"
     PAUSED = "paused"
     RESUMED = "resumed"
     CANCELLED = "cancelled"
+    ACCEPTED = "accepted"
+    """The lead accepted the LinkedIn connection request."""
+    COMPLETED = "completed"
+    """With a lead: the lead's sequence finished. Without: the campaign completed."""
+
+
+class ActivityReason(enum.StrEnum):
+    """Machine-readable reasons an activity carries in :attr:`Activity.reason`.
+
+    A ``StrEnum``, so ``activity.reason == ActivityReason.REPLY`` holds for the stored text.
+    New reasons may be added in later versions: a consumer should treat an unknown one as
+    "other" rather than fail.
+    """
+
+    REPLY = "reply"
+    MEETING_BOOKED = "meeting_booked"
+    BOUNCE = "bounce"
+    UNSUBSCRIBE = "unsubscribe"
+    COLLEAGUE_REPLIED = "colleague_replied"
+    """A reply or booked meeting from someone else at the lead's company (or workspace)."""
+    SUPPRESSED = "suppressed"
+    """The contact is on the workspace's suppression list."""
+    CONNECTION_TIMEOUT = "connection_timeout"
+    """The connection request was not accepted in time: the gated steps are skipped."""
+    CONNECTION_DECLINED = "connection_declined"
+    CAMPAIGN_CANCELLED = "campaign_cancelled"
+    LEAD_STOPPED = "lead_stopped"
+    """A step that was claimed while its lead was being stopped."""
+    SEND_FAILED = "send_failed"
+    EVERY_STEP_SENT = "every_step_sent"
+    EVERY_LEAD_FINISHED = "every_lead_finished"
 
 
 @attrs.frozen(kw_only=True)
@@ -155,6 +202,7 @@ class Activity:
         step: the step, if any.
         detail: a sentence for people.
         key: for inbound events, the dedupe key (unique per workspace).
+        reason: why, for machines: an :class:`ActivityReason` value, or empty.
     """
 
     kind: ActivityKind
@@ -164,3 +212,36 @@ class Activity:
     step: int | None = None
     detail: str = ""
     key: str = ""
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class JournalEntry:
+    """An activity as the journal hands it out, with its place in the journal.
+
+    Attributes:
+        position: an opaque cursor just after this activity: passing it to
+            ``activities_since`` resumes with the next one. Unique within the workspace, so
+            it also serves a consumer as the activity's idempotency key.
+        activity: what happened.
+    """
+
+    position: str
+    activity: Activity
+
+
+@attrs.frozen(kw_only=True)
+class ActivityPage:
+    """One page of ``activities_since``.
+
+    Attributes:
+        entries: the activities after the cursor, in journal order.
+        cursor: what to pass next: the position of the last entry, or the cursor given when
+            the page is empty (then no activity was handed out).
+        more: True when the page was cut at its limit (call again at once); False when the
+            journal had nothing more to hand out yet.
+    """
+
+    entries: tuple[JournalEntry, ...]
+    cursor: str
+    more: bool = False

@@ -210,7 +210,7 @@ KNOWN_FIELDS = {
     Draft: "campaign_id lead_id step action subject body status problem version edited",
     ScheduledSend: "id workspace_id campaign_id lead_id step action sender_id due_at forecast_at "
     "status attempts lease_owner lease_expires_at sent_at receipt reason with_note revision",
-    Activity: "kind at campaign_id lead_id step detail key",
+    Activity: "kind at campaign_id lead_id step detail key reason",
     CreditMovement: "kind amount campaign_id lead_id key note",
 }
 

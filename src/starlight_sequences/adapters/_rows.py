@@ -557,7 +557,7 @@ def send_from_row(codec: RowCodec, row: Sequence[Any]) -> ScheduledSend:
     )
 
 
-ACTIVITY_COLUMNS: Final = "workspace_id, kind, at, campaign_id, lead_id, step, detail, key"
+ACTIVITY_COLUMNS: Final = "workspace_id, kind, at, campaign_id, lead_id, step, detail, key, reason"
 
 
 def activity_row(
@@ -572,6 +572,7 @@ def activity_row(
         activity.step,
         activity.detail,
         activity.key,
+        activity.reason,
     )
 
 
@@ -584,6 +585,7 @@ def activity_from_row(codec: RowCodec, row: Sequence[Any]) -> Activity:
         step=row[5],
         detail=row[6],
         key=row[7],
+        reason=row[8],
     )
 
 

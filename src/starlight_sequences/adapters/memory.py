@@ -28,7 +28,7 @@ from starlight_sequences.errors import (
     CampaignNotFound,
     EnrolmentNotFound,
 )
-from starlight_sequences.events import Activity
+from starlight_sequences.events import Activity, ActivityPage, JournalEntry
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.senders import (
     LinkedInAction,
@@ -41,9 +41,12 @@ from starlight_sequences.ports.storage import (
     check_cursor,
     check_lease,
     check_one_filter,
+    check_page_limit,
     check_revision,
     check_workspace,
     finish_changes,
+    position_text,
+    read_position,
 )
 
 __all__ = [
@@ -78,6 +81,10 @@ _CLAIMABLE = frozenset({SendStatus.SCHEDULED, SendStatus.WAITING, SendStatus.CLA
 
 _QueueEntry = tuple[dt.datetime, str, WorkspaceId]
 """A send's place in a claim queue: (instant, send id, workspace)."""
+
+
+_POSITION_TAG = "mem"
+"""How the in-memory journal's positions begin."""
 
 
 class InMemoryStorage:
@@ -490,6 +497,27 @@ class InMemoryStorage:
                 for a in self._activities.get(workspace_id, [])
                 if campaign_id in (None, a.campaign_id) and lead_id in (None, a.lead_id)
             ]
+
+    def activities_since(
+        self, workspace_id: WorkspaceId, cursor: str | None, *, limit: int
+    ) -> ActivityPage:
+        """See :meth:`Storage.activities_since`. A position is the activity's index in the
+        workspace's journal, which commits append to under the lock (commit order)."""
+        check_page_limit(limit)
+        start = read_position(cursor, _POSITION_TAG, 1)
+        after = 0 if start is None else start[0]
+        with self._lock:
+            journal = self._activities.get(workspace_id, [])
+            found = journal[after : after + limit + 1]
+        entries = tuple(
+            JournalEntry(position=position_text(_POSITION_TAG, after + n), activity=a)
+            for n, a in enumerate(found[:limit], start=1)
+        )
+        return ActivityPage(
+            entries=entries,
+            cursor=entries[-1].position if entries else position_text(_POSITION_TAG, after),
+            more=len(found) > limit,
+        )
 
     def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
         """See :meth:`Storage.suppressed`."""

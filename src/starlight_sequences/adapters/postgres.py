@@ -87,21 +87,27 @@ from starlight_sequences.errors import (
     InvalidInput,
     StorageError,
 )
-from starlight_sequences.events import Activity
+from starlight_sequences.events import Activity, ActivityPage, JournalEntry
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
     check_cursor,
     check_lease,
     check_one_filter,
+    check_page_limit,
     check_revision,
     check_workspace,
     finish_changes,
+    position_text,
+    read_position,
 )
 
 __all__ = ["MIGRATIONS", "PostgresCreditLedger", "PostgresStorage"]
 
 _T = TypeVar("_T")
+
+_POSITION_TAG: Final = "pg"
+"""How this adapter's journal positions begin."""
 _Connection = psycopg.Connection[Any]
 
 _UNFINISHED: Final = ", ".join(
@@ -267,6 +273,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "CREATE INDEX starlight_enrolments_unfinished ON starlight_enrolments"
         f" (workspace_id, campaign_id) WHERE status IN ({_UNFINISHED})",
+    ),
+    # 5: the journal handed out by position (activities_since), with a machine-readable reason.
+    # A position is (xid, seq): the id of the transaction that wrote the row, then its seq.
+    # Rows already there get xid 0, so they come first, in seq order; new rows take their
+    # transaction's id (see PostgresStorage.activities_since for why seq alone is not enough).
+    (
+        "ALTER TABLE starlight_activities ADD COLUMN reason text NOT NULL DEFAULT ''",
+        "ALTER TABLE starlight_activities ADD COLUMN xid xid8 NOT NULL DEFAULT '0'",
+        "ALTER TABLE starlight_activities ALTER COLUMN xid SET DEFAULT pg_current_xact_id()",
+        "CREATE INDEX starlight_activities_by_position ON starlight_activities"
+        " (workspace_id, xid, seq)",
     ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
@@ -1174,6 +1191,49 @@ class PostgresStorage(_PostgresAdapter):
             params += (lead_id,)
         rows = self._rows("list_activities", query + " ORDER BY seq", params)
         return [activity_from_row(_CODEC, row) for row in rows]
+
+    def activities_since(
+        self, workspace_id: WorkspaceId, cursor: str | None, *, limit: int
+    ) -> ActivityPage:
+        """See :meth:`Storage.activities_since`. A position is ``(xid, seq)``.
+
+        Why not ``seq`` alone: an identity value is taken when the row is inserted, not when
+        its transaction commits, so a transaction holding seq 7 may commit after one holding
+        seq 8 was read; a reader that moved its cursor to 8 would never see 7. So each row also
+        records the id of the transaction that wrote it (``pg_current_xact_id()``), and a row
+        is handed out only once its xid is below the ``xmin`` of the reader's snapshot: every
+        transaction with a smaller id has ended, so the set of rows below ``xmin`` is final (a
+        transaction still running, or started later, has an id of at least ``xmin``). Rows are
+        ordered by ``(xid, seq)``, and since ``xmin`` only grows, a row handed out later always
+        sorts after every row handed out before. The cost: a row waits until every transaction
+        that was running when its own started has ended, so a long open transaction anywhere
+        on the server delays the journal (never loses from it).
+        """
+        check_page_limit(limit)
+        start = read_position(cursor, _POSITION_TAG, 2)
+        xid, seq = (0, 0) if start is None else start
+        rows = self._rows(
+            "activities_since",
+            # The text of xid goes out under another name: ORDER BY xid would sort by it.
+            f"SELECT a.xid::text AS xid_text, a.seq, {_select(ACTIVITY_COLUMNS, 'a')} "
+            "FROM starlight_activities a "
+            "WHERE a.workspace_id = %s AND (a.xid, a.seq) > (%s::text::xid8, %s) "
+            "AND a.xid < pg_snapshot_xmin(pg_current_snapshot()) "
+            "ORDER BY a.xid, a.seq LIMIT %s",
+            (workspace_id, str(xid), seq, limit + 1),
+        )
+        entries = tuple(
+            JournalEntry(
+                position=position_text(_POSITION_TAG, int(row[0]), row[1]),
+                activity=activity_from_row(_CODEC, row[2:]),
+            )
+            for row in rows[:limit]
+        )
+        return ActivityPage(
+            entries=entries,
+            cursor=entries[-1].position if entries else position_text(_POSITION_TAG, xid, seq),
+            more=len(rows) > limit,
+        )
 
     def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
         """See :meth:`Storage.suppressed`."""

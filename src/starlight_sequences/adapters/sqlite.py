@@ -73,21 +73,27 @@ from starlight_sequences.errors import (
     InvalidInput,
     StorageError,
 )
-from starlight_sequences.events import Activity
+from starlight_sequences.events import Activity, ActivityPage, JournalEntry
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
     check_cursor,
     check_lease,
     check_one_filter,
+    check_page_limit,
     check_revision,
     check_workspace,
     finish_changes,
+    position_text,
+    read_position,
 )
 
 __all__ = ["MIGRATIONS", "SQLiteCreditLedger", "SQLiteStorage"]
 
 _T = TypeVar("_T")
+
+_POSITION_TAG: Final = "sqlite"
+"""How this adapter's journal positions begin."""
 
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 1: the first schema.
@@ -226,6 +232,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (workspace_id, name)
         ) WITHOUT ROWID""",
     ),
+    # 4: the journal handed out by position (activities_since), with a machine-readable reason.
+    # Rows already there keep their seq, which is their position.
+    (
+        "ALTER TABLE activities ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX activities_by_position ON activities (workspace_id, seq)",
+    ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""
@@ -277,7 +289,7 @@ _UPSERT_ENROLMENT: Final = _upsert(
 )
 _UPSERT_DRAFT: Final = _upsert("drafts", DRAFT_COLUMNS, "workspace_id, campaign_id, lead_id, step")
 _UPSERT_SEND: Final = _upsert("sends", SEND_COLUMNS, "workspace_id, id")
-_INSERT_ACTIVITY: Final = f"INSERT INTO activities ({ACTIVITY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+_INSERT_ACTIVITY: Final = f"INSERT INTO activities ({ACTIVITY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
 _INSERT_MOVEMENT: Final = (
     f"INSERT INTO credit_movements ({MOVEMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
 )
@@ -857,6 +869,39 @@ class SQLiteStorage(_SQLiteAdapter):
         with self._db.read("list_activities") as conn:
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
         return [activity_from_row(_CODEC, row) for row in rows]
+
+    def activities_since(
+        self, workspace_id: WorkspaceId, cursor: str | None, *, limit: int
+    ) -> ActivityPage:
+        """See :meth:`Storage.activities_since`. A position is the row's ``seq`` (its rowid).
+
+        Why rowid order is commit order, so a reader never passes a row committed later with a
+        smaller seq: every write transaction starts with ``BEGIN IMMEDIATE``, so writers hold
+        the database's one write lock in turn and a rowid is taken inside that lock (the
+        largest rowid plus one); a reader's snapshot therefore holds a prefix of the journal.
+        Rows are never deleted, so the largest rowid never goes back and no seq is reused.
+        """
+        check_page_limit(limit)
+        start = read_position(cursor, _POSITION_TAG, 1)
+        after = 0 if start is None else start[0]
+        with self._db.read("activities_since") as conn:
+            rows = conn.execute(
+                f"SELECT seq, {ACTIVITY_COLUMNS} FROM activities "
+                "WHERE workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (workspace_id, after, limit + 1),
+            ).fetchall()
+        entries = tuple(
+            JournalEntry(
+                position=position_text(_POSITION_TAG, row[0]),
+                activity=activity_from_row(_CODEC, row[1:]),
+            )
+            for row in rows[:limit]
+        )
+        return ActivityPage(
+            entries=entries,
+            cursor=entries[-1].position if entries else position_text(_POSITION_TAG, after),
+            more=len(rows) > limit,
+        )
 
     def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:
         """See :meth:`Storage.suppressed`."""

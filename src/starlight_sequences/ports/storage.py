@@ -14,10 +14,11 @@ from starlight_sequences.channels import Action
 from starlight_sequences.credits import CreditMovement
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import ConcurrentUpdate, InvalidInput, LeaseLost
-from starlight_sequences.events import Activity
+from starlight_sequences.events import Activity, ActivityPage
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 
 __all__ = [
+    "MAX_ACTIVITY_PAGE",
     "MAX_CURSOR_NAME",
     "MAX_CURSOR_VALUE",
     "Changes",
@@ -27,9 +28,12 @@ __all__ = [
     "check_lease",
     "check_no_event_keys",
     "check_one_filter",
+    "check_page_limit",
     "check_revision",
     "check_workspace",
     "finish_changes",
+    "position_text",
+    "read_position",
 ]
 
 
@@ -156,6 +160,57 @@ def check_cursor(name: str, value: str | None = None) -> None:
     _check_cursor_text(f"cursor name {name!r:.80}", name, MAX_CURSOR_NAME, empty=False)
     if value is not None:
         _check_cursor_text(f"cursor {name!r:.80}: value", value, MAX_CURSOR_VALUE, empty=True)
+
+
+MAX_ACTIVITY_PAGE: Final = 1000
+"""The most activities one :meth:`Storage.activities_since` call hands out."""
+
+
+def check_page_limit(limit: object) -> int:
+    """``limit`` of :meth:`Storage.activities_since`, checked: an int from 1 to
+    :data:`MAX_ACTIVITY_PAGE`.
+
+    Raises:
+        InvalidInput: anything else, naming ``limit``.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise InvalidInput(f"activities_since: limit must be an int, not {type(limit).__name__}")
+    if not 1 <= limit <= MAX_ACTIVITY_PAGE:
+        raise InvalidInput(
+            f"activities_since: limit must be from 1 to {MAX_ACTIVITY_PAGE}, not {limit}"
+        )
+    return limit
+
+
+def position_text(tag: str, *numbers: int) -> str:
+    """An activity position as cursor text: the adapter's ``tag`` and its numbers
+    (``"sqlite.42"``). Read back with :func:`read_position`."""
+    return ".".join((tag, *map(str, numbers)))
+
+
+def read_position(cursor: object, tag: str, count: int) -> tuple[int, ...] | None:
+    """The ``count`` numbers of a cursor :func:`position_text` wrote with ``tag``; None for a
+    None cursor (the start of the journal).
+
+    Raises:
+        InvalidInput: ``cursor`` is not a str written by :func:`position_text` with this
+            ``tag`` and ``count`` numbers (another adapter's cursor, a cut or edited one).
+    """
+    if cursor is None:
+        return None
+    parts = cursor.split(".") if isinstance(cursor, str) else []
+    numbers = parts[1:]
+    if (
+        len(parts) != count + 1
+        or parts[0] != tag
+        or not all(n.isascii() and n.isdigit() and len(n) <= 20 for n in numbers)
+    ):
+        shown = repr(cursor)[:80] if isinstance(cursor, str) else f"a {type(cursor).__name__}"
+        raise InvalidInput(
+            f"activities_since: cursor {shown} is not a cursor of this storage "
+            f"(pass None to start, or a cursor a page of this storage returned)"
+        )
+    return tuple(int(n) for n in numbers)
 
 
 def check_one_filter(
@@ -384,6 +439,44 @@ class Storage(Protocol):
         lead_id: LeadId | None = None,
     ) -> list[Activity]:
         """Journal lines (filtered when given), in the order they were appended."""
+        ...
+
+    def activities_since(
+        self, workspace_id: WorkspaceId, cursor: str | None, *, limit: int
+    ) -> ActivityPage:
+        """The workspace's journal after ``cursor``, for consumers that mirror it (a CRM).
+
+        Hands out up to ``limit`` activities, each with its position (an opaque str, unique in
+        the workspace), and the cursor to pass next. Promises:
+
+        - **Never skips.** Every activity committed is handed out by some call, however the
+          writing transactions interleave: an activity is handed out only once no activity
+          that is committed later can take a position before it (PostgreSQL: once every
+          transaction that was running when it was written has ended).
+        - **Stable order.** Positions only grow along the journal; calling again with the same
+          cursor gives the same activities in the same order, plus any handed out since.
+          Activities of one commit come in the order they were given. Where the adapter
+          serialises writers (in-memory, SQLite) commits come in commit order. Otherwise
+          (PostgreSQL) a commit that began after another had ended comes after it, and two
+          that overlapped (neither saw the other's writes) in a fixed order of the adapter's
+          choosing (PostgreSQL: transaction id). A lead's activities follow the order of the
+          changes they report: a use case that changes a lead reads it first and commits
+          under a revision check, so it comes after the commit it read.
+        - **At least once.** A consumer that keeps the cursor after it has acted on a page sees
+          each activity once; one that crashes in between sees the page again.
+        - Activities of other workspaces are never handed out. A cursor returned by one
+          adapter means nothing to another (and reads as invalid there).
+
+        Args:
+            workspace_id: whose journal.
+            cursor: None for the start of the journal, or a ``cursor`` or ``position`` this
+                storage returned.
+            limit: the most activities to hand out, 1 to :data:`MAX_ACTIVITY_PAGE`.
+
+        Raises:
+            InvalidInput: ``cursor`` is not one this storage returned (the message names it),
+                or ``limit`` is out of range (see :func:`check_page_limit`).
+        """
         ...
 
     def suppressed(self, workspace_id: WorkspaceId, keys: Collection[str]) -> set[str]:

@@ -35,7 +35,7 @@ from starlight_sequences.campaigns import (
 )
 from starlight_sequences.credits import CreditAccount, CreditEstimate, CreditMovement, PriceTable
 from starlight_sequences.drafts import Draft
-from starlight_sequences.events import InboundEvent
+from starlight_sequences.events import ActivityPage, InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
 from starlight_sequences.inbound import normalise_message_id
 from starlight_sequences.leads import Lead
@@ -64,6 +64,7 @@ from starlight_sequences.service._dispatch import Dispatcher
 from starlight_sequences.service._drafting import ProgressCallback
 from starlight_sequences.service._inbound import InboundEvents
 from starlight_sequences.service._ingest import MailIngest
+from starlight_sequences.service._journal import ActivityListener, Subscription
 from starlight_sequences.service._monitoring import Monitoring
 from starlight_sequences.service._outbound import OutboundBuilder
 from starlight_sequences.service._review import Review
@@ -72,6 +73,7 @@ from starlight_sequences.shapes import SendShape
 from starlight_sequences.timeline import Timeline
 
 __all__ = [
+    "ActivityListener",
     "CampaignCredits",
     "CampaignPreview",
     "CampaignService",
@@ -85,6 +87,7 @@ __all__ = [
     "ProgressCallback",
     "RecipientPreview",
     "SendRecord",
+    "Subscription",
     "WaitingOnConnection",
 ]
 
@@ -417,6 +420,48 @@ class CampaignService:
         if normal is None:
             return None
         return self._ctx.storage.find_send(WorkspaceId(workspace_id), message_id=normal)
+
+    # -- events out: the journal for a CRM -------------------------------------------------
+
+    def activities_since(
+        self, workspace_id: str, cursor: str | None = None, *, limit: int = 100
+    ) -> ActivityPage:
+        """The workspace's activities after ``cursor``, for a consumer that mirrors them.
+
+        The at-least-once channel out (``docs/events.md``): keep the page's ``cursor``
+        durably once you have acted on its entries, and pass it to the next call; a consumer
+        that crashes in between sees the page again, so act idempotently (each entry's
+        ``position`` is unique in the workspace). Nothing is ever skipped, even when
+        transactions commit out of order, and each lead's activities come in the order they
+        were committed. An empty page keeps the cursor; ``more`` says a full page was cut.
+
+        Args:
+            workspace_id: whose journal.
+            cursor: None to start at the beginning, or the ``cursor`` (or an entry's
+                ``position``) of an earlier page.
+            limit: the most entries in the page, 1 to 1000.
+
+        Raises:
+            InvalidInput: ``cursor`` is not one this storage returned, or ``limit`` is out of
+                range.
+        """
+        return self._ctx.storage.activities_since(WorkspaceId(workspace_id), cursor, limit=limit)
+
+    def subscribe(self, callback: ActivityListener) -> Subscription:
+        """Call ``callback(workspace_id, activity)`` for each activity this service records,
+        after the commit that recorded it.
+
+        Called in the thread that made the commit (the caller's, or a worker's), in journal
+        order, while the use case waits. A callback that raises is logged on the
+        ``starlight_sequences.events`` logger and never breaks the use case. Best-effort: a
+        crash between the commit and the call loses the call, and activities recorded by
+        another process (another worker) are not seen; use :meth:`activities_since` where
+        every activity must arrive. Keep callbacks short (hand work to a queue).
+
+        Returns:
+            The subscription; ``cancel()`` it (or use it as a context manager) to stop.
+        """
+        return self._ctx.listeners.add(callback)
 
     def update_settings(
         self, workspace_id: str, campaign_id: str, settings: CampaignSettings

@@ -32,6 +32,7 @@ from starlight_sequences.service._shared import (
     allocate,
     bump,
     lead_calendar,
+    lead_ended,
     releases,
 )
 
@@ -60,7 +61,7 @@ class Controls:
         campaign = ctx.storage.get_campaign(workspace_id, campaign_id)
         now = ctx.clock.now()
         paused = bump(campaign.pause(now))
-        ctx.storage.commit(
+        ctx.commit(
             workspace_id,
             Changes(
                 campaigns=(paused,),
@@ -78,7 +79,7 @@ class Controls:
         retimed = self._retime_overdue(
             resumed, ctx.storage.list_sends(workspace_id, campaign_id), now
         )
-        ctx.storage.commit(
+        ctx.commit(
             workspace_id,
             Changes(
                 campaigns=(resumed,),
@@ -128,6 +129,7 @@ class Controls:
         released: list[ScheduledSend] = []
         enrolments = []
         sends = []
+        journal = [Activity(kind=ActivityKind.CANCELLED, at=now, campaign_id=campaign_id)]
         for enrolment in ctx.storage.list_enrolments(workspace_id, campaign_id):
             if enrolment.status.is_final:
                 continue
@@ -136,15 +138,14 @@ class Controls:
             )
             enrolments.append(stopped)
             sends.extend(skipped)
-        ctx.storage.commit(
+            journal.extend(lead_ended(enrolment, stopped, now))
+        ctx.commit(
             workspace_id,
             Changes(
                 campaigns=(cancelled,),
                 enrolments=tuple(enrolments),
                 sends=tuple(sends),
-                activities=(
-                    Activity(kind=ActivityKind.CANCELLED, at=now, campaign_id=campaign_id),
-                ),
+                activities=tuple(journal),
             ),
         )
         if released:
@@ -181,5 +182,5 @@ class Controls:
             status = EnrolmentStatus.ACTIVE
         resumed = bump(enrolment, status=status, reason="", resume_at=None)
         retimed = self._retime_overdue(campaign, sends, ctx.clock.now())
-        ctx.storage.commit(workspace_id, Changes(enrolments=(resumed,), sends=tuple(retimed)))
+        ctx.commit(workspace_id, Changes(enrolments=(resumed,), sends=tuple(retimed)))
         return resumed

@@ -27,7 +27,7 @@ from starlight_sequences.campaigns import (
 from starlight_sequences.channels import Action
 from starlight_sequences.credits import CreditMovement, MovementKind
 from starlight_sequences.errors import ConcurrentUpdate, LeaseLost, StorageError
-from starlight_sequences.events import ActivityKind
+from starlight_sequences.events import ActivityKind, ActivityReason
 from starlight_sequences.planning import step_moment
 from starlight_sequences.ports.senders import SendReceipt
 from starlight_sequences.ports.storage import Changes, ChargingStorage
@@ -38,6 +38,7 @@ from starlight_sequences.service._shared import (
     ServiceContext,
     bump,
     continue_after,
+    lead_ended,
     releases,
     send_activity,
     slot,
@@ -118,14 +119,20 @@ class SendFinisher:
             updated, scheduled = continue_after(ctx, campaign, enrolment, left, now, reason)
             extra += scheduled
             enrolments = (updated,)
-        ctx.storage.finish_send(
+        why = ActivityReason.CONNECTION_TIMEOUT if timed_out else ActivityReason.LEAD_STOPPED
+        ended = (
+            lead_ended(enrolment, enrolments[0], now, why)
+            if enrolment is not None and enrolments
+            else ()
+        )
+        ctx.finish_send(
             skipped,
             worker_id=worker_id,
             now=now,
             changes=Changes(
                 sends=tuple(extra),
                 enrolments=enrolments,
-                activities=(send_activity(ActivityKind.SKIPPED, send, now, reason),),
+                activities=(send_activity(ActivityKind.SKIPPED, send, now, reason, why), *ended),
             ),
         )
         # Released only once recorded: a lost lease must not give back credits that another
@@ -157,14 +164,18 @@ class SendFinisher:
         ]
         stopped = enrolment.stop(enrolment_status, reason)
         kind = ActivityKind.FAILED if send_status is SendStatus.FAILED else ActivityKind.STOPPED
-        ctx.storage.finish_send(
+        # The only stop that is not a failure is a contact found on the suppression list.
+        why = (
+            ActivityReason.SEND_FAILED if kind is ActivityKind.FAILED else ActivityReason.SUPPRESSED
+        )
+        ctx.finish_send(
             failed,
             worker_id=worker_id,
             now=now,
             changes=Changes(
                 sends=tuple(others),
                 enrolments=(attrs.evolve(stopped, revision=enrolment.revision + 1),),
-                activities=(send_activity(kind, send, now, reason),),
+                activities=(send_activity(kind, send, now, reason, why),),
             ),
         )
         ctx.ledger.post(send.workspace_id, *releases(ctx, [send, *others], reason))
@@ -326,14 +337,19 @@ class SendFinisher:
         changes = Changes(
             sends=tuple(changed),
             enrolments=enrolments,
-            activities=(send_activity(ActivityKind.SENT, send, now, detail),),
+            activities=(
+                send_activity(ActivityKind.SENT, send, now, detail),
+                *lead_ended(enrolment, updated, now, ActivityReason.EVERY_STEP_SENT),
+            ),
         )
         storage = self._ctx.storage
         if charge is not None and isinstance(storage, ChargingStorage):
-            return storage.finish_send_charging(
+            charged = storage.finish_send_charging(
                 sent, worker_id=worker_id, now=now, changes=changes, charge=charge
             )
-        storage.finish_send(sent, worker_id=worker_id, now=now, changes=changes)
+            self._ctx.listeners.publish(send.workspace_id, changes.activities)
+            return charged
+        self._ctx.finish_send(sent, worker_id=worker_id, now=now, changes=changes)
         return False
 
     def _next_after(

@@ -20,7 +20,13 @@ from starlight_sequences.campaigns import (
     StopScope,
 )
 from starlight_sequences.errors import ConcurrentUpdate, InvalidEvent, UnknownContact
-from starlight_sequences.events import Activity, ActivityKind, EventKind, InboundEvent
+from starlight_sequences.events import (
+    Activity,
+    ActivityKind,
+    ActivityReason,
+    EventKind,
+    InboundEvent,
+)
 from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.planning import step_moment
 from starlight_sequences.ports.storage import Changes
@@ -32,7 +38,9 @@ from starlight_sequences.service._shared import (
     complete_if_done,
     continue_after,
     lead_calendar,
+    lead_ended,
     releases,
+    send_activity,
     slot,
 )
 
@@ -59,6 +67,47 @@ def stop_lead(
     released.extend(sends)
     stopped = enrolment.stop(status, reason) if not enrolment.status.is_final else enrolment
     return bump(stopped), sends
+
+
+def _journal(
+    event: InboundEvent, befores: list[Enrolment], changes: list[_Change]
+) -> list[Activity]:
+    """The journal lines of what ``event`` did to each lead (``befores[i]`` became
+    ``changes[i]``): acceptances, leads stopped or completed, steps a decline skipped."""
+    at = event.at.astimezone(dt.UTC)
+    journal: list[Activity] = []
+    for before, (after, sends) in zip(befores, changes, strict=True):
+        if event.kind is EventKind.CONNECTION_ACCEPTED:
+            journal.append(
+                Activity(
+                    kind=ActivityKind.ACCEPTED,
+                    at=at,
+                    campaign_id=after.campaign_id,
+                    lead_id=after.lead_id,
+                    detail="LinkedIn connection request accepted",
+                )
+            )
+            continue
+        if event.kind is EventKind.CONNECTION_DECLINED:
+            why = ActivityReason.CONNECTION_DECLINED
+            journal.extend(
+                send_activity(ActivityKind.SKIPPED, s, at, s.reason, why)
+                for s in sends
+                if s.status is SendStatus.SKIPPED
+            )
+            journal.extend(lead_ended(before, after, at, why))
+            continue
+        colleague = after.lead_id != event.lead_id
+        journal.extend(
+            lead_ended(
+                before,
+                after,
+                at,
+                ActivityReason.COLLEAGUE_REPLIED if colleague else "",
+                stopped=colleague,
+            )
+        )
+    return journal
 
 
 class InboundEvents:
@@ -90,31 +139,34 @@ class InboundEvents:
         now = ctx.clock.now()
         released: list[ScheduledSend] = []
         suppress: tuple[str, ...] = ()
+        # What the event did to each lead, for the journal: read before, written after.
+        befores: list[Enrolment] = []
         kind = event.kind
         if kind in (EventKind.REPLY, EventKind.MEETING_BOOKED):
-            changes = self._replied(workspace_id, event, mine, scoped, released)
+            changes = self._replied(workspace_id, event, mine, scoped, released, befores)
         elif kind in (EventKind.UNSUBSCRIBE, EventKind.BOUNCE):
             status = (
                 EnrolmentStatus.UNSUBSCRIBED
                 if kind is EventKind.UNSUBSCRIBE
                 else EnrolmentStatus.BOUNCED
             )
+            befores = list(mine)
             changes = [stop_lead(ctx, e, status, kind.value, released) for e in mine]
             emails = {e.lead.email.lower() for e in mine if e.lead.email}
             suppress = (event.lead_id, *sorted(emails))
         elif kind is EventKind.CONNECTION_ACCEPTED:
-            changes = [
-                self._accepted(e, event.at, now)
-                for e in scoped
-                if e.accepted_at is None and not e.status.is_final
-            ]
+            befores = [e for e in scoped if e.accepted_at is None and not e.status.is_final]
+            changes = [self._accepted(e, event.at, now) for e in befores]
         elif kind is EventKind.CONNECTION_DECLINED:
-            changes = [self._declined(e, released, now) for e in scoped if not e.status.is_final]
+            befores = [e for e in scoped if not e.status.is_final]
+            changes = [self._declined(e, released, now) for e in befores]
         elif kind is EventKind.OUT_OF_OFFICE:
-            changes = [self._out_of_office(e, event) for e in scoped if not e.status.is_final]
+            befores = [e for e in scoped if not e.status.is_final]
+            changes = [self._out_of_office(e, event) for e in befores]
         else:  # a kind this version does not act on: journalled only
             changes = []
-        return self._store(workspace_id, event, changes, suppress, released)
+        journal = _journal(event, befores, changes)
+        return self._store(workspace_id, event, changes, suppress, released, journal)
 
     def _store(
         self,
@@ -123,9 +175,10 @@ class InboundEvents:
         changes: list[_Change],
         suppress: tuple[str, ...],
         released: list[ScheduledSend],
+        journal: list[Activity],
     ) -> tuple[Enrolment, ...]:
         ctx = self._ctx
-        stored = ctx.storage.commit(
+        stored = ctx.commit(
             workspace_id,
             Changes(
                 enrolments=tuple(e for e, _ in changes),
@@ -140,6 +193,7 @@ class InboundEvents:
                         detail=f"{event.kind.value}: {event.detail}".rstrip(": "),
                         key=event.dedupe_key,
                     ),
+                    *journal,
                 ),
             ),
         )
@@ -175,6 +229,7 @@ class InboundEvents:
         mine: list[Enrolment],
         scoped: list[Enrolment],
         released: list[ScheduledSend],
+        befores: list[Enrolment],
     ) -> list[_Change]:
         """A reply or a booked meeting stops the contact in the campaign (or the workspace, by
         ``stop_scope``) and, with ``stop_company_on_reply``, everyone at its email domain."""
@@ -198,6 +253,7 @@ class InboundEvents:
             own = enrolment.lead_id == event.lead_id
             why = event.kind.value.replace("_", " ") + ("" if own else f" from {event.lead_id}")
             new_status = status if own else EnrolmentStatus.COMPLETED
+            befores.append(enrolment)
             changes.append(stop_lead(self._ctx, enrolment, new_status, why, released))
         return changes
 

@@ -138,7 +138,7 @@ class MailIngest:
         at: dt.datetime,
     ) -> None:
         """Journal a soft bounce (once per message); nothing stops."""
-        self._ctx.storage.commit(
+        self._ctx.commit(
             workspace_id,
             Changes(
                 activities=(

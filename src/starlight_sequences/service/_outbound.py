@@ -188,7 +188,7 @@ class OutboundBuilder:
                 f"{len(enrolments)} leads enrolled, {len(campaign.excluded)} excluded, "
                 f"{made} messages drafted"
             )
-            ctx.storage.commit(
+            ctx.commit(
                 workspace_id,
                 Changes(
                     campaigns=(campaign,),
@@ -464,7 +464,7 @@ class OutboundBuilder:
             detail=f"{len(enrolments)} recipients, {len(sends)} sends scheduled",
         )
         try:
-            ctx.storage.commit(
+            ctx.commit(
                 workspace_id,
                 Changes(
                     campaigns=(bump(campaign.approve(now)),),

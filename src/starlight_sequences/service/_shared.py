@@ -33,7 +33,7 @@ from starlight_sequences.channels import Action, Channel
 from starlight_sequences.credits import CreditMovement, MovementKind, PriceTable
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import ConcurrentUpdate, DraftNotFound
-from starlight_sequences.events import Activity, ActivityKind
+from starlight_sequences.events import Activity, ActivityKind, ActivityReason
 from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
 from starlight_sequences.leads import Lead
 from starlight_sequences.planning import calendar_for, step_moment
@@ -42,6 +42,7 @@ from starlight_sequences.ports.credits import CreditLedger
 from starlight_sequences.ports.drafter import Drafter
 from starlight_sequences.ports.senders import EmailSender, LinkedInSender
 from starlight_sequences.ports.storage import Changes, Storage
+from starlight_sequences.service._journal import Listeners
 
 RETRIES = 5
 """How often a use case re-reads and retries after another writer changed its records."""
@@ -91,6 +92,28 @@ class ServiceContext:
     send_without_unsubscribe: bool = False
     sleep: Callable[[float], None] = time.sleep
     """How the service waits out a storage blip before writing again (tests replace it)."""
+    listeners: Listeners = attrs.Factory(Listeners)
+    """The host's callbacks, told of each activity once its commit returned."""
+
+    def commit(self, workspace_id: WorkspaceId, changes: Changes) -> bool:
+        """``storage.commit``, then the listeners told of the activities it recorded."""
+        stored = self.storage.commit(workspace_id, changes)
+        if stored:
+            self.listeners.publish(workspace_id, changes.activities)
+        return stored
+
+    def finish_send(
+        self,
+        send: ScheduledSend,
+        *,
+        worker_id: str,
+        now: dt.datetime,
+        changes: Changes | None = None,
+    ) -> None:
+        """``storage.finish_send``, then the listeners told of the activities it recorded."""
+        self.storage.finish_send(send, worker_id=worker_id, now=now, changes=changes)
+        if changes is not None:
+            self.listeners.publish(send.workspace_id, changes.activities)
 
     def prices_of(self, campaign: Campaign | None) -> PriceTable:
         """The prices a campaign's credits move by: those it was created under."""
@@ -110,7 +133,7 @@ def contact_keys(lead: Lead) -> set[str]:
 
 
 def send_activity(
-    kind: ActivityKind, send: ScheduledSend, at: dt.datetime, detail: str
+    kind: ActivityKind, send: ScheduledSend, at: dt.datetime, detail: str, reason: str = ""
 ) -> Activity:
     """The journal line of something that happened to one send."""
     return Activity(
@@ -120,6 +143,52 @@ def send_activity(
         lead_id=send.lead_id,
         step=send.step,
         detail=detail,
+        reason=reason,
+    )
+
+
+STOP_REASONS: dict[EnrolmentStatus, ActivityReason] = {
+    EnrolmentStatus.REPLIED: ActivityReason.REPLY,
+    EnrolmentStatus.MEETING_BOOKED: ActivityReason.MEETING_BOOKED,
+    EnrolmentStatus.BOUNCED: ActivityReason.BOUNCE,
+    EnrolmentStatus.UNSUBSCRIBED: ActivityReason.UNSUBSCRIBE,
+    EnrolmentStatus.FAILED: ActivityReason.SEND_FAILED,
+    EnrolmentStatus.CANCELLED: ActivityReason.CAMPAIGN_CANCELLED,
+}
+"""The machine-readable reason of a lead stopped with each final status."""
+
+
+def lead_ended(
+    before: Enrolment,
+    after: Enrolment,
+    at: dt.datetime,
+    reason: str = "",
+    *,
+    stopped: bool = False,
+) -> tuple[Activity, ...]:
+    """The journal line of a lead whose sequence ended between ``before`` and ``after``:
+    COMPLETED when it completed (STOPPED instead when ``stopped``), STOPPED with the reason
+    of its final status otherwise; nothing when it had ended already or goes on.
+
+    Args:
+        before: the enrolment as read.
+        after: the enrolment as it will be written.
+        at: when it ended.
+        reason: the machine-readable reason (default: that of ``after``'s status).
+        stopped: a COMPLETED status that is a stop (another contact's reply).
+    """
+    if before.status.is_final or not after.status.is_final:
+        return ()
+    completed = after.status is EnrolmentStatus.COMPLETED and not stopped
+    return (
+        Activity(
+            kind=ActivityKind.COMPLETED if completed else ActivityKind.STOPPED,
+            at=at.astimezone(dt.UTC),
+            campaign_id=after.campaign_id,
+            lead_id=after.lead_id,
+            detail=after.reason or after.status.value.replace("_", " "),
+            reason=reason or STOP_REASONS.get(after.status, ""),
+        ),
     )
 
 
@@ -180,9 +249,17 @@ def complete_if_done(
     campaign = ctx.storage.get_campaign(workspace_id, campaign_id)
     if campaign.status is not CampaignStatus.ACTIVE:
         return
-    done = bump(campaign, status=CampaignStatus.COMPLETED, finished_at=ctx.clock.now())
+    now = ctx.clock.now()
+    done = bump(campaign, status=CampaignStatus.COMPLETED, finished_at=now)
+    completed = Activity(
+        kind=ActivityKind.COMPLETED,
+        at=now.astimezone(dt.UTC),
+        campaign_id=campaign_id,
+        detail="campaign completed: every lead finished",
+        reason=ActivityReason.EVERY_LEAD_FINISHED,
+    )
     with contextlib.suppress(ConcurrentUpdate):  # another writer got there first
-        ctx.storage.commit(workspace_id, Changes(campaigns=(done,)))
+        ctx.commit(workspace_id, Changes(campaigns=(done,), activities=(completed,)))
 
 
 def sender_limits(campaign: Campaign, action: Action) -> SenderLimits:
