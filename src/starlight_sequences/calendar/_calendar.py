@@ -447,21 +447,8 @@ class BusinessCalendar:
         """
         if type(event) is not dt.datetime or event.tzinfo is None:
             event = _aware_argument(event, "event", "moment_after_wait")
-        if business_days > 0:
-            return self._after_days(event, business_days)
-        if business_days < 0:
-            raise InvalidInput(
-                "BusinessCalendar.moment_after_wait: business_days must be >= 0, "
-                f"got {business_days}"
-            )
-        ts = (event - _EPOCH) // _SECOND
-        table, index = self._tables.window_after(ts)
-        if table.opens[index] <= ts:
-            return event if event.tzinfo is _UTC else event.astimezone(_UTC)
-        return table.opening(index)
-
-    def _after_days(self, event: dt.datetime, business_days: int) -> dt.datetime:
-        """``moment_after_wait`` for a wait of at least one business day."""
+        if business_days <= 0:
+            return self._next_moment_utc(event, business_days)
         tables = self._tables
         local = event.astimezone(tables.zone)
         table = tables.years.get(local.year) or tables.year(local.year)
@@ -473,7 +460,7 @@ class BusinessCalendar:
             days = table.days
         opened = table.opens[index]
         closed = table.closes[index]
-        if opened >= closed:  # the day's hours fall wholly into a DST gap
+        if opened >= closed:  # the day's hours fall wholly into a DST gap: the next window
             after, following = tables.window_after(opened)
             return after.opening(following)
         ordinal = days[index]
@@ -485,6 +472,19 @@ class BusinessCalendar:
             else:
                 ts = min(max(_resolve(tables.zone, ordinal, second), opened), closed - 1)
             return dt.datetime.fromtimestamp(ts, _UTC)
+        return table.opening(index)
+
+    def _next_moment_utc(self, event: dt.datetime, business_days: int) -> dt.datetime:
+        """``moment_after_wait`` for a wait of 0: the next business moment, in UTC."""
+        if business_days < 0:
+            raise InvalidInput(
+                "BusinessCalendar.moment_after_wait: business_days must be >= 0, "
+                f"got {business_days}"
+            )
+        ts = (event - _EPOCH) // _SECOND
+        table, index = self._tables.window_after(ts)
+        if table.opens[index] <= ts:
+            return event if event.tzinfo is _UTC else event.astimezone(_UTC)
         return table.opening(index)
 
 
