@@ -11,8 +11,11 @@ Friday–Saturday weekends, holidays that fall on a weekend.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import warnings
 
-from hypothesis import example, given
+import holidays
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from starlight_sequences.calendar import BusinessCalendar, BusinessHours
@@ -206,6 +209,46 @@ def year_ends_and_leap_days(draw: st.DrawFn) -> tuple[BusinessCalendar, dt.datet
     )
 )
 def test_the_one_call_equals_the_composition_across_year_ends_and_leap_days(
+    case: tuple[BusinessCalendar, dt.datetime, int],
+) -> None:
+    check(*case)
+
+
+@functools.cache
+def _holidays_on_weekends(country: str, year: int) -> tuple[dt.date, ...]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        entity = holidays.country_holidays(country, years=year)
+        return tuple(sorted(day for day in entity if entity.is_weekend(day)))
+
+
+@st.composite
+def holidays_on_weekends(draw: st.DrawFn) -> tuple[BusinessCalendar, dt.datetime, int]:
+    """An event in the week before a holiday that falls on a weekend (its observed day, when
+    the country has one, is a weekday nearby)."""
+    country, zone = draw(
+        st.sampled_from(
+            (
+                ("US", "America/New_York"),
+                ("GB", "Europe/London"),
+                ("AU", "Australia/Sydney"),
+                ("NZ", "Pacific/Auckland"),
+                ("IL", "Asia/Jerusalem"),
+                ("SA", "Asia/Riyadh"),
+            )
+        )
+    )
+    days = _holidays_on_weekends(country, draw(st.integers(min_value=2000, max_value=2040)))
+    assume(days)
+    holiday = draw(st.sampled_from(days))
+    calendar = BusinessCalendar(country=country, timezone=zone)
+    start = dt.datetime.combine(holiday - dt.timedelta(days=7), dt.time(), UTC)
+    event = start + dt.timedelta(seconds=draw(st.integers(min_value=0, max_value=8 * 86_400)))
+    return calendar, event, draw(st.integers(min_value=0, max_value=6))
+
+
+@given(case=holidays_on_weekends())
+def test_the_one_call_equals_the_composition_around_holidays_on_weekends(
     case: tuple[BusinessCalendar, dt.datetime, int],
 ) -> None:
     check(*case)
