@@ -460,13 +460,12 @@ class BusinessCalendar:
             days = table.days
         opened = table.opens[index]
         closed = table.closes[index]
-        if opened >= closed:  # the day's hours fall wholly into a DST gap: the next window
-            after, following = tables.window_after(opened)
-            return after.opening(following)
+        if opened >= closed:  # the day's hours fall wholly into a DST gap (rare)
+            return self._next_moment_utc(dt.datetime.fromtimestamp(opened, _UTC), 0)
         ordinal = days[index]
         second = local.hour * 3600 + local.minute * 60 + local.second
         open_second, close_second = tables.hours[(ordinal + 6) % 7]
-        if open_second < second < close_second:
+        if open_second < second < close_second:  # (at the opening second: the opening)
             if table.exact[index]:
                 ts = (ordinal - _EPOCH_ORDINAL) * _DAY + second - table.offsets[index]
             else:
@@ -481,7 +480,7 @@ class BusinessCalendar:
                 "BusinessCalendar.moment_after_wait: business_days must be >= 0, "
                 f"got {business_days}"
             )
-        ts = (event - _EPOCH) // _SECOND
+        ts = (event - _EPOCH) // _SECOND  # _posix_second, inlined
         table, index = self._tables.window_after(ts)
         if table.opens[index] <= ts:
             return event if event.tzinfo is _UTC else event.astimezone(_UTC)
