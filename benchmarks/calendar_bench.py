@@ -8,16 +8,22 @@ the event's local date, at the event's wall-clock time when that is inside busin
 
 Implementations, measured in the same run on the same inputs:
 
-* ours: ``BusinessCalendar.moment_after_wait`` (+ ``astimezone(UTC)``);
-* loop: a minimal hand-written loop over a frozenset of holiday dates and one weekmask per
-  country, with ``zoneinfo.ZoneInfo`` (the operating system's zone data first);
+* ours: ``BusinessCalendar.moment_after_wait``, one call per operation (its result is UTC);
+* minimal (the reference): a minimal hand-written loop over a frozenset of holiday dates and
+  one weekmask per country, with ``zoneinfo.ZoneInfo`` (the operating system's zone data
+  first);
 * workalendar: ``add_working_days`` / ``is_working_day`` of its country calendars;
 * numpy: ``numpy.busday_offset`` / ``is_busday`` with pandas timezone conversion, vectorised
   per country.
 
-It prints µs per operation (median of ``--repeat`` runs), the ratios, the cold set-up of our
-calendar per country, the staggering allocator on 100,000 requests, and every input where a
-reference disagrees with ours, grouped by reason (``--all`` lists each input).
+It prints µs per operation of ours and of the minimal loop (medians of ``--repeat`` rounds,
+each round timing ours then the minimal loop on the same inputs, so a change in the machine's
+load hits both), **ours ÷ minimal** (the ratio of the medians, and the median of the per-round
+ratios), the same per wait n, the other references' µs per operation and their ratio to the
+minimal loop, the cold set-up of our calendar per country, the staggering allocator on
+100,000 requests, and every input where a reference disagrees with ours, grouped by reason
+(``--all`` lists each input). ``--cpu-time`` times with the process's CPU time instead of
+wall time, which leaves out the waits for a core on a busy machine.
 
 Run: ``.venv/bin/pip install --group bench`` (pip >= 25.1), then
 ``.venv/bin/python benchmarks/calendar_bench.py``.
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import functools
 import platform
 import random
 import statistics
@@ -127,7 +134,7 @@ def run_ours(inputs: list[Input]) -> list[dt.datetime]:
     out: list[dt.datetime] = []
     append = out.append
     for country, zone, start, n in inputs:
-        append(calendars[country, zone].moment_after_wait(start, n).astimezone(UTC))
+        append(calendars[country, zone].moment_after_wait(start, n))
     return out
 
 
@@ -379,14 +386,56 @@ def _show(value: object) -> str:
 # --- main ------------------------------------------------------------------------------------
 
 
+# The clock of the timed runs: wall time, or with --cpu-time the process's CPU time, which
+# leaves out the time the process waits for a core on a shared machine.
+CLOCK: list[Callable[[], float]] = [time.perf_counter]
+
+
 def timed(function: Callable[[], object], repeat: int) -> tuple[float, object]:
     runs: list[float] = []
     result: object = None
     for _ in range(repeat):
-        began = time.perf_counter()
+        began = CLOCK[0]()
         result = function()
-        runs.append(time.perf_counter() - began)
+        runs.append(CLOCK[0]() - began)
     return statistics.median(runs), result
+
+
+def timed_pair(
+    ours: Callable[[], object], minimal: Callable[[], object], repeat: int
+) -> tuple[float, float, float]:
+    """Seconds of ours and of the minimal loop (medians), and the median per-round ratio.
+
+    Each round times ours, then the minimal loop, on the same inputs.
+    """
+    ours_runs: list[float] = []
+    minimal_runs: list[float] = []
+    for _ in range(repeat):
+        began = CLOCK[0]()
+        ours()
+        middle = CLOCK[0]()
+        minimal()
+        ours_runs.append(middle - began)
+        minimal_runs.append(CLOCK[0]() - middle)
+    ratios = [o / m for o, m in zip(ours_runs, minimal_runs, strict=True)]
+    return statistics.median(ours_runs), statistics.median(minimal_runs), statistics.median(ratios)
+
+
+def by_wait(inputs: list[Input], repeat: int) -> None:
+    """Ours ÷ minimal on the inputs of each wait n (the minimal loop's cost grows with n)."""
+    print(
+        f"\n{'per wait n':<12}{'inputs':>8}{'ours µs':>10}{'minimal µs':>12}{'ours ÷ minimal':>16}"
+    )
+    for n in sorted({n for *_, n in inputs}):
+        subset = [item for item in inputs if item[3] == n]
+        ours, minimal, _ = timed_pair(
+            functools.partial(run_ours, subset), functools.partial(run_loop, subset), repeat
+        )
+        size = len(subset)
+        print(
+            f"{'n = ' + str(n):<12}{size:8d}{ours / size * 1e6:10.2f}"
+            f"{minimal / size * 1e6:12.2f}{ours / minimal:16.2f}"
+        )
 
 
 def cold_setup() -> list[float]:
@@ -446,7 +495,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--all", action="store_true", help="list every mismatching input")
     parser.add_argument("--no-references", action="store_true")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time with the process's CPU time instead of wall time (steadier on a busy machine)",
+    )
     args = parser.parse_args()
+    if args.cpu_time:
+        CLOCK[0] = time.process_time
 
     print(
         f"python {platform.python_version()} on {platform.machine()} "
@@ -467,12 +523,25 @@ def main() -> int:
     for c, z, _, _ in inputs:
         if (c, z) not in OURS:
             OURS[c, z] = BusinessCalendar(country=c, timezone=z)
+    for c, z in {(c, z) for c, z, _, _ in inputs}:
+        LOOP_DATA[c, z] = LoopCalendar(c, z)
     run_ours(inputs)  # warm the year tables: the steady state is what a service sees
-    ours_time, ours = timed(lambda: run_ours(inputs), args.repeat)
-    assert isinstance(ours, list)
+    ours = run_ours(inputs)
+    loop_out = run_loop(inputs)
+    ours_time, loop_time, ratio = timed_pair(
+        lambda: run_ours(inputs), lambda: run_loop(inputs), args.repeat
+    )
     per_op = ours_time / len(inputs) * 1e6
-    print(f"\n{'implementation':<34}{'µs/op':>8}{'vs ours':>10}")
-    print(f"{'ours (moment_after_wait)':<34}{per_op:8.2f}{1.0:10.2f}")
+    minimal = loop_time / len(inputs) * 1e6
+    clock = "CPU time" if args.cpu_time else "wall time"
+    print(f"\nmedians of {args.repeat} rounds of {clock} (each round: ours, then the minimal loop)")
+    print(f"{'implementation':<34}{'µs/op':>8}{'÷ minimal':>11}")
+    print(f"{'ours (moment_after_wait)':<34}{per_op:8.2f}{per_op / minimal:11.2f}")
+    print(f"{'minimal loop (frozenset, zoneinfo)':<34}{minimal:8.2f}{1.0:11.2f}")
+    print(
+        f"ours ÷ minimal: {per_op / minimal:.2f} (ratio of the medians), "
+        f"{ratio:.2f} (median of the per-round ratios)"
+    )
     build_time, _ = timed(
         lambda: [BusinessCalendar(country=c, timezone=z) for c, z, _, _ in inputs], args.repeat
     )
@@ -480,14 +549,12 @@ def main() -> int:
     print(
         f"{'  + a BusinessCalendar per lead':<34}{build:8.2f}   (value construction, tables shared)"
     )
+    by_wait(inputs, args.repeat)
     if args.no_references:
         return 0
 
-    for c, z in {(c, z) for c, z, _, _ in inputs}:
-        LOOP_DATA[c, z] = LoopCalendar(c, z)
     results: dict[str, tuple[float, list[object]]] = {}
-    loop_time, loop_out = timed(lambda: run_loop(inputs), args.repeat)
-    results["hand-written loop + zoneinfo"] = (loop_time, loop_out)
+    results["hand-written loop + zoneinfo"] = (loop_time, list(loop_out))
     try:
         import numpy  # noqa: F401
         import pandas  # noqa: F401
@@ -505,9 +572,10 @@ def main() -> int:
         results["workalendar.add_working_days"] = (w_time, w_out)
     except ImportError as exc:
         print(f"workalendar not installed: {exc}")
-    for name, (seconds, _) in results.items():
+    print(f"\n{'other references':<34}{'µs/op':>8}{'÷ minimal':>11}")
+    for name, (seconds, _) in list(results.items())[1:]:
         theirs = seconds / len(inputs) * 1e6
-        print(f"{name:<34}{theirs:8.2f}{theirs / per_op:10.2f}")
+        print(f"{name:<34}{theirs:8.2f}{theirs / minimal:11.2f}")
 
     def loop_days(country: str, zone: str) -> Callable[[dt.date], bool]:
         return LOOP_DATA[country, zone].is_business_day

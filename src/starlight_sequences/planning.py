@@ -55,7 +55,7 @@ def calendar_for(
 def step_moment(calendar: BusinessCalendar, event: dt.datetime, wait_days: int) -> dt.datetime:
     """The earliest moment a step may go out, ``wait_days`` business days after ``event``
     (see :meth:`BusinessCalendar.moment_after_wait`), as a UTC instant."""
-    return calendar.moment_after_wait(event, wait_days).astimezone(dt.UTC)
+    return calendar.moment_after_wait(event, wait_days)  # one call; its result is UTC
 
 
 def forecast(

@@ -25,12 +25,23 @@ _CALENDARS_CACHED = 4_096
 
 
 _UTC = dt.UTC
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _MEAN_YEAR = 31_556_952  # seconds in a mean Gregorian year
 
 
-def _year_at_most(ts: float) -> int:
-    """A year no later than the UTC year of ``ts`` minus four days (arithmetic, no calendar)."""
-    return max(1970 + int((ts - 4 * _DAY) // _MEAN_YEAR), 1)
+def _year_at_most(ts: int) -> int:
+    """A year no later than the UTC year of ``ts`` minus four days (integer arithmetic)."""
+    return max(1970 + (ts - 4 * _DAY) // _MEAN_YEAR, 1)
+
+
+def _posix_second(moment: dt.datetime) -> int:
+    """The whole POSIX second containing the aware instant ``moment`` (floor, no floats).
+
+    Comparing it with whole-second window bounds gives the same answers as comparing the
+    exact instant: ``bound <= moment`` iff ``bound <= second``, ``moment < bound`` iff
+    ``second < bound``.
+    """
+    return (moment - _EPOCH) // _SECOND
 
 
 def _wall_seconds(ordinal: int, second_of_day: int) -> int:
@@ -81,9 +92,13 @@ def _resolve(zone: zoneinfo.ZoneInfo, ordinal: int, second_of_day: int) -> int:
 
 
 class _Year:
-    """One year of one calendar: its business days and their windows as POSIX seconds."""
+    """One year of one calendar: its business days and their windows as POSIX seconds.
 
-    __slots__ = ("closes", "day_set", "days", "exact", "offsets", "opens", "year")
+    ``openings`` caches the opening instants as UTC datetimes, filled on first use: most
+    scheduled steps land at an opening, and equal instants can share one immutable object.
+    """
+
+    __slots__ = ("closes", "day_set", "days", "exact", "offsets", "openings", "opens", "year")
 
     def __init__(
         self,
@@ -101,6 +116,14 @@ class _Year:
         self.closes = closes
         self.offsets = offsets
         self.exact = exact
+        self.openings: list[dt.datetime | None] = [None] * len(days)
+
+    def opening(self, index: int) -> dt.datetime:
+        """The opening of window ``index`` as an aware UTC datetime (cached)."""
+        moment = self.openings[index]
+        if moment is None:
+            moment = self.openings[index] = dt.datetime.fromtimestamp(self.opens[index], _UTC)
+        return moment
 
 
 class _Tables:
@@ -168,7 +191,7 @@ class _Tables:
             exact.append(closed - opened == close_second - open_second)
         return _Year(year, days, opens, closes, offsets, exact)
 
-    def window_after(self, ts: float) -> tuple[_Year, int]:
+    def window_after(self, ts: int) -> tuple[_Year, int]:
         """The first non-empty window whose close is after ``ts``: (year table, index)."""
         # Windows close at most a day after their local date, and local dates are at most a
         # day from UTC ones, so no window of an earlier year closes after `ts`.
@@ -375,7 +398,7 @@ class BusinessCalendar:
             InvalidInput: ``moment`` is naive (or not a datetime).
         """
         moment = _aware_argument(moment, "moment", "next_business_moment")
-        ts = moment.timestamp()
+        ts = _posix_second(moment)
         table, index = self._tables.window_after(ts)
         opened = table.opens[index]
         if opened <= ts:
@@ -412,31 +435,23 @@ class BusinessCalendar:
         the n-th business day strictly after the local date of ``event``, at the event's local
         wall-clock time (whole seconds) when that lies inside the day's hours, else at opening.
 
-        Unlike ``next_business_moment``, the result is an aware datetime in **UTC**: this is the
-        scheduling hot path and its result goes to storage, which keeps UTC instants. The cost
-        does not depend on ``n``.
+        This is the one calendar call per (lead, step): it gives the same instant as composing
+        ``next_business_moment`` (n = 0) or ``add_business_days`` and ``business_window``
+        (n >= 1), on integers (day ordinals, POSIX seconds, ``bisect``) over the calendar's
+        cached year tables. Unlike ``next_business_moment``, the result is an aware datetime in
+        **UTC**: its result goes to storage, which keeps UTC instants. The cost does not depend
+        on ``n``.
 
         Raises:
             InvalidInput: ``event`` is naive, or ``business_days`` is negative.
         """
         if type(event) is not dt.datetime or event.tzinfo is None:
             event = _aware_argument(event, "event", "moment_after_wait")
-        tables = self._tables
         if business_days <= 0:
-            if business_days < 0:
-                raise InvalidInput(
-                    "BusinessCalendar.moment_after_wait: business_days must be >= 0, "
-                    f"got {business_days}"
-                )
-            ts = event.timestamp()
-            table, index = tables.window_after(ts)
-            opened = table.opens[index]
-            if opened <= ts:
-                return event if event.tzinfo is _UTC else event.astimezone(_UTC)
-            return dt.datetime.fromtimestamp(opened, _UTC)
+            return self._next_moment_utc(event, business_days)
+        tables = self._tables
         local = event.astimezone(tables.zone)
-        year = local.year
-        table = tables.years.get(year) or tables.year(year)
+        table = tables.years.get(local.year) or tables.year(local.year)
         days = table.days
         index = bisect_right(days, local.toordinal()) + business_days - 1
         while index >= len(days):
@@ -445,18 +460,31 @@ class BusinessCalendar:
             days = table.days
         opened = table.opens[index]
         closed = table.closes[index]
-        if opened >= closed:  # the day's hours fall wholly into a DST gap
-            return self.moment_after_wait(dt.datetime.fromtimestamp(opened, _UTC), 0)
+        if opened >= closed:  # the day's hours fall wholly into a DST gap (rare)
+            return self._next_moment_utc(dt.datetime.fromtimestamp(opened, _UTC), 0)
         ordinal = days[index]
         second = local.hour * 3600 + local.minute * 60 + local.second
         open_second, close_second = tables.hours[(ordinal + 6) % 7]
-        if open_second <= second < close_second:
+        if open_second < second < close_second:  # (at the opening second: the opening)
             if table.exact[index]:
                 ts = (ordinal - _EPOCH_ORDINAL) * _DAY + second - table.offsets[index]
             else:
                 ts = min(max(_resolve(tables.zone, ordinal, second), opened), closed - 1)
             return dt.datetime.fromtimestamp(ts, _UTC)
-        return dt.datetime.fromtimestamp(opened, _UTC)
+        return table.opening(index)
+
+    def _next_moment_utc(self, event: dt.datetime, business_days: int) -> dt.datetime:
+        """``moment_after_wait`` for a wait of 0: the next business moment, in UTC."""
+        if business_days < 0:
+            raise InvalidInput(
+                "BusinessCalendar.moment_after_wait: business_days must be >= 0, "
+                f"got {business_days}"
+            )
+        ts = (event - _EPOCH) // _SECOND  # _posix_second, inlined
+        table, index = self._tables.window_after(ts)
+        if table.opens[index] <= ts:
+            return event if event.tzinfo is _UTC else event.astimezone(_UTC)
+        return table.opening(index)
 
 
 def window_after_second(calendar: BusinessCalendar, second: int) -> tuple[int, int]:
