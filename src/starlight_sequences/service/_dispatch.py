@@ -229,6 +229,12 @@ class Dispatcher:
             elif outcome is DispatchOutcome.DEFERRED:
                 log.debug("deferred %s", _describe(send), extra=_fields(send, worker_id))
             report = report.count(outcome)
+        self._after_pass(claimed)
+        return report
+
+    def _after_pass(self, claimed: Sequence[ScheduledSend]) -> None:
+        """Check each campaign this pass claimed sends of."""
+        ctx = self._ctx
         for workspace, campaign_id in sorted({(s.workspace_id, s.campaign_id) for s in claimed}):
             try:
                 complete_if_done(ctx, workspace, campaign_id)
@@ -239,7 +245,6 @@ class Dispatcher:
                     exc_info=True,
                     extra={"workspace_id": workspace, "campaign_id": campaign_id},
                 )
-        return report
 
     def _hand_back_all(
         self, sends: Sequence[ScheduledSend], worker_id: str, report: DispatchReport
