@@ -141,6 +141,9 @@ class ActivityKind(enum.StrEnum):
     PAUSED = "paused"
     RESUMED = "resumed"
     CANCELLED = "cancelled"
+    VARIANT_PICKED = "variant_picked"
+    """An A/B step's winner rule picked a variant; ``step`` is the step, ``detail`` says which
+    variant, with each variant's results, and how many leads moved to it."""
 
 
 @attrs.frozen(kw_only=True)
