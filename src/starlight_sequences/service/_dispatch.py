@@ -48,6 +48,7 @@ from starlight_sequences.service._shared import (
     sender_limits,
     slot,
 )
+from starlight_sequences.service._variants import pick_due_winners
 
 log = logging.getLogger("starlight_sequences.dispatch")
 
@@ -241,6 +242,16 @@ class Dispatcher:
             except Exception:  # checked again on the campaign's next dispatched send
                 log.warning(
                     "could not check completion of campaign %s",
+                    campaign_id,
+                    exc_info=True,
+                    extra={"workspace_id": workspace, "campaign_id": campaign_id},
+                )
+            # A/B variants: a winner rule whose sends are in picks now (service/_variants.py).
+            try:
+                pick_due_winners(ctx, workspace, campaign_id)
+            except Exception:  # decided again after the campaign's next dispatched send
+                log.warning(
+                    "could not apply the A/B winner rules of campaign %s",
                     campaign_id,
                     exc_info=True,
                     extra={"workspace_id": workspace, "campaign_id": campaign_id},
