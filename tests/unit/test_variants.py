@@ -544,3 +544,49 @@ def test_charged_is_what_was_drafted_and_sent_whatever_the_winner_does(
         1 for s in kit.storage.list_sends(WS, CID) if s.step == 1 and s.status is SendStatus.SENT
     )
     assert sum(r.sent for r in on_step_one) == sent_one
+
+
+class ClaimsWhileDrafting:
+    """The kit's storage, but another worker claims every due send as soon as the winner
+    rule starts redrafting (between its reads and its commit)."""
+
+    def __init__(self, kit: Kit) -> None:
+        self.inner = kit.storage
+        self.clock = kit.clock
+        self.claimed: list[ScheduledSend] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def list_drafts(self, *args: object, **kwargs: object) -> object:
+        # the redraft reads the whole campaign's drafts; a send reads its lead's only
+        whole_campaign = len(args) == 2 and kwargs.get("lead_id") is None
+        if whole_campaign and not self.claimed:
+            self.claimed = self.inner.claim_due(
+                self.clock.now(), worker_id="other", lease=dt.timedelta(minutes=5), limit=100
+            )
+        return self.inner.list_drafts(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_lead_claimed_while_the_winner_is_redrafted_is_not_moved() -> None:
+    kit = make_kit()
+    launch(kit, ab_shape(winner=WinnerRule(after_sends=1)), 6)
+    kit.service.approve(WS, CID)
+    before = {e.lead_id: e.steps[0].variant for e in kit.storage.list_enrolments(WS, CID)}
+    kit.clock.set(dt.datetime(2026, 11, 30, 14, 30, tzinfo=dt.UTC))  # every first email due
+    racing = ClaimsWhileDrafting(kit)
+    kit.service.storage = racing  # type: ignore[assignment]
+    kit.service.dispatch_due(worker_id="w1", limit=1)
+    assert len(racing.claimed) == 5  # the other worker took the rest mid-pick
+    # so the pick wrote nothing: it would have moved leads whose old draft is being sent
+    assert kit.storage.get_campaign(WS, CID).variant_winners == ()
+    assert {e.lead_id: e.steps[0].variant for e in kit.storage.list_enrolments(WS, CID)} == before
+    kit.service.storage = kit.storage
+    run_for(kit, 1)  # the leases run out; the next pass decides again
+    ((step, winner),) = kit.storage.get_campaign(WS, CID).variant_winners
+    assert step == 1
+    drafts = {d.lead_id: d for d in kit.storage.list_drafts(WS, CID) if d.step == 1}
+    for enrolment in kit.storage.list_enrolments(WS, CID):
+        moved = enrolment.steps[0].variant != before[enrolment.lead_id]
+        assert moved == (drafts[enrolment.lead_id].version == 2)
+        assert not moved or enrolment.steps[0].variant == winner

@@ -17,7 +17,13 @@ from collections.abc import Sequence
 
 import attrs
 
-from starlight_sequences.campaigns import Campaign, CampaignStatus, Enrolment, SendStatus
+from starlight_sequences.campaigns import (
+    Campaign,
+    CampaignStatus,
+    Enrolment,
+    ScheduledSend,
+    SendStatus,
+)
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import ConcurrentUpdate, InvalidSettings
 from starlight_sequences.events import Activity, ActivityKind
@@ -79,7 +85,7 @@ def pick_due_winners(
             continue
         switch = leads_to_switch(step.number, winner, enrolments, sends)
         try:
-            _commit_pick(ctx, campaign, step, winner, switch, results)
+            _commit_pick(ctx, campaign, step, winner, switch, results, sends)
         except ConcurrentUpdate:
             log.info(
                 "campaign %s step %s: pick of variant %r met a concurrent change; retried on "
@@ -101,9 +107,19 @@ def _commit_pick(
     winner: str,
     switch: Sequence[Enrolment],
     results: Sequence[VariantResult],
+    sends: Sequence[ScheduledSend],
 ) -> None:
     moved, drafts, kept = _redraft(ctx, campaign, step, winner, switch)
     now = ctx.clock.now()
+    # The moved leads' sends of the step are written back unchanged but for their revision:
+    # a worker that claimed one since they were read (a claim bumps the revision) makes the
+    # commit fail, so a lead is never moved while its old draft is being sent.
+    moved_ids = {e.lead_id for e in moved}
+    held = tuple(
+        attrs.evolve(s, revision=s.revision + 1)
+        for s in sends
+        if s.step == step.number and s.lead_id in moved_ids
+    )
     shown = ", ".join(_result_text(r) for r in results if r.step == step.number)
     sent = sum(r.sent for r in results if r.step == step.number)
     detail = (
@@ -122,6 +138,7 @@ def _commit_pick(
                 ),
             ),
             enrolments=tuple(moved),
+            sends=held,
             drafts=tuple(drafts),
             activities=(
                 Activity(
