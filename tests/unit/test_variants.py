@@ -590,3 +590,35 @@ def test_a_lead_claimed_while_the_winner_is_redrafted_is_not_moved() -> None:
         moved = enrolment.steps[0].variant != before[enrolment.lead_id]
         assert moved == (drafts[enrolment.lead_id].version == 2)
         assert not moved or enrolment.steps[0].variant == winner
+
+
+def test_two_ab_steps_split_independently_and_each_rule_picks_once() -> None:
+    kit = make_kit()
+    nudge = [Variant(key="short", guidance="Two lines."), Variant(key="story", guidance="A tale.")]
+    shape = attrs.evolve(
+        ab_shape(winner=WinnerRule(after_sends=2)),
+        steps=(
+            ab_shape(winner=WinnerRule(after_sends=2)).step(1),
+            attrs.evolve(
+                ab_shape().step(2), variants=tuple(nudge), winner=WinnerRule(after_sends=2)
+            ),
+        ),
+    )
+    launch(kit, shape, 8)
+    kit.service.approve(WS, CID)
+    run_for(kit, 12)
+    assert dict(kit.storage.get_campaign(WS, CID).variant_winners).keys() == {1, 2}
+    picks = [
+        a.step
+        for a in kit.storage.list_activities(WS, campaign_id=CID)
+        if a.kind is ActivityKind.VARIANT_PICKED
+    ]
+    assert sorted(picks) == [1, 2]
+    results = kit.service.status(WS, CID).variants
+    assert [(r.step, r.key) for r in results] == [
+        (1, "roi"),
+        (1, "peer"),
+        (2, "short"),
+        (2, "story"),
+    ]
+    assert all(sum(r.sent for r in results if r.step == n) == 8 for n in (1, 2))

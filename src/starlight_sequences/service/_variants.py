@@ -42,24 +42,15 @@ from starlight_sequences.variants import (
 log = logging.getLogger("starlight_sequences.variants")
 
 
-def results_of(
-    ctx: ServiceContext, campaign: Campaign, enrolments: Sequence[Enrolment]
-) -> tuple[VariantResult, ...]:
-    """The campaign's per-variant results (empty when its shape has no A/B step)."""
-    if not any(step.variants for step in campaign.shape.steps):
-        return ()
-    sends = ctx.storage.list_sends(campaign.workspace_id, campaign.id)
-    return variant_results(campaign.shape, enrolments, sends, dict(campaign.variant_winners))
-
-
 def pick_due_winners(
     ctx: ServiceContext, workspace_id: WorkspaceId, campaign_id: CampaignId
 ) -> tuple[int, ...]:
-    """Apply every winner rule of the campaign that is due; the steps picked now.
+    """Apply the first winner rule of the campaign that is due; the step picked now, if any.
 
-    Cheap when there is nothing to decide (no rule, or every rule already picked): one
-    campaign read. A concurrent change of the campaign or of a moved lead makes the commit
-    fail; nothing is written and the next pass decides again.
+    At most one pick per call (a pick changes the leads a second rule would read; the next
+    pass decides that one). Cheap when there is nothing to decide (no rule, or every rule
+    already picked): one campaign read. A concurrent change of the campaign, of a moved lead
+    or of its send makes the commit fail; nothing is written and the next pass decides again.
     """
     storage = ctx.storage
     campaign = storage.get_campaign(workspace_id, campaign_id)
@@ -73,7 +64,6 @@ def pick_due_winners(
     sends = storage.list_sends(workspace_id, campaign_id)
     results = variant_results(campaign.shape, enrolments, sends, decided)
     now = ctx.clock.now()
-    picked: list[int] = []
     for step in open_rules:
         sent_at = [
             s.sent_at
@@ -94,10 +84,9 @@ def pick_due_winners(
                 step.number,
                 winner,
             )
-            return tuple(picked)
-        campaign = storage.get_campaign(workspace_id, campaign_id)
-        picked.append(step.number)
-    return tuple(picked)
+            return ()
+        return (step.number,)
+    return ()
 
 
 def _commit_pick(
