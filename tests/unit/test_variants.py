@@ -622,3 +622,20 @@ def test_two_ab_steps_split_independently_and_each_rule_picks_once() -> None:
         (2, "story"),
     ]
     assert all(sum(r.sent for r in results if r.step == n) == 8 for n in (1, 2))
+
+
+def test_a_hard_bounce_counts_against_the_variant_that_was_sent() -> None:
+    kit = make_kit()
+    launch(kit, ab_shape(), 4)
+    kit.service.approve(WS, CID)
+    run_for(kit, 1)
+    sent = [s for s in kit.storage.list_sends(WS, CID) if s.status is SendStatus.SENT]
+    assert len(sent) == 4
+    bouncer = sent[0].lead_id
+    kit.service.report_event(
+        WS, InboundEvent(kind=EventKind.BOUNCE, lead_id=bouncer, at=kit.clock.now())
+    )
+    results = {r.key: r for r in kit.service.status(WS, CID).variants}
+    assert results[variant_of(kit, bouncer)].bounced == 1
+    assert sum(r.bounced for r in results.values()) == 1
+    assert sum(r.replied for r in results.values()) == 0
