@@ -5,7 +5,7 @@ The public API is what this module re-exports; see ``docs/`` for the guides.
 
 from __future__ import annotations
 
-from starlight_sequences import adapters, calendar, credits, ports, shapes
+from starlight_sequences import adapters, calendar, credits, ports, shapes, variants
 from starlight_sequences.async_service import AsyncCampaignService
 from starlight_sequences.async_worker import run_worker_async
 from starlight_sequences.cadence import (
@@ -57,7 +57,7 @@ from starlight_sequences.leads import (
     locate,
 )
 from starlight_sequences.service import CampaignService
-from starlight_sequences.shapes import SendShape, Step, WaitAnchor
+from starlight_sequences.shapes import SendShape, Step, Variant, WaitAnchor, WinnerRule
 from starlight_sequences.unsubscribe import UnsubscribeLinks
 from starlight_sequences.worker import run_worker
 
@@ -104,7 +104,9 @@ __all__ = [
     "Step",
     "StopScope",
     "UnsubscribeLinks",
+    "Variant",
     "WaitAnchor",
+    "WinnerRule",
     "WorkspaceId",
     "adapters",
     "calendar",
@@ -118,6 +120,7 @@ __all__ = [
     "run_worker",
     "run_worker_async",
     "shapes",
+    "variants",
 ]
 
 __version__ = "0.1.0"

@@ -61,7 +61,7 @@ from starlight_sequences.monitoring_page import campaign_page
 from starlight_sequences.ports.clock import Clock
 from starlight_sequences.ports.drafter import Drafter
 from starlight_sequences.ports.senders import EmailSender
-from starlight_sequences.reports import IngestResult
+from starlight_sequences.reports import CampaignStatusReport, IngestResult
 from starlight_sequences.service import CampaignService, DispatchReport, RecipientPreview
 from starlight_sequences.timeline import (
     LeadStepState,
@@ -462,6 +462,7 @@ def cmd_create(session: Session, args: argparse.Namespace) -> int:
     settings = CampaignSettings(
         default_country=args.default_country.upper() if args.default_country else None,
         default_timezone=args.default_timezone,
+        seed=args.seed,
     )
     email_identity = None
     if args.mailbox:
@@ -586,9 +587,13 @@ def _say_recipient(recipient: RecipientPreview, *, full_drafts: bool) -> None:
                 format_utc(step.due_utc),
                 step.status.value if step.status else "-",
                 _shorten(text, 60),
+                step.variant or "-",
             )
         )
-    for line in table(["STEP", "ACTION", "LOCAL", "UTC", "STATUS", "DRAFT"], rows):
+    # the VARIANT column only for a shape with an A/B step
+    width = 7 if any(step.variant for step in recipient.steps) else 6
+    header = ["STEP", "ACTION", "LOCAL", "UTC", "STATUS", "DRAFT", "VARIANT"][:width]
+    for line in table(header, [row[:width] for row in rows]):
         say("  " + line)
     if full_drafts:
         for step in recipient.steps:
@@ -830,6 +835,7 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
         say("Sends per step and status:")
         for line in table(["STEP", "STATUS", "COUNT"], report.counts, right=(0, 2)):
             say("  " + line)
+    _say_variants(report)
     waiting = service.waiting_on_connections(session.workspace, campaign.id)
     say()
     say(f"Waiting on connections: {len(waiting) or 'none'}")
@@ -855,6 +861,31 @@ def _write_page(
             f"--html {path}: cannot write the monitoring page there: {exc.strerror or exc}",
             code=1,
         ) from exc
+def _say_variants(report: CampaignStatusReport) -> None:
+    """The A/B table of ``status``: per variant, its results and the 95% Wilson interval."""
+    if not report.variants:
+        return
+    say()
+    say("A/B variants (reply rate with its 95% Wilson interval):")
+    rows = []
+    for result in report.variants:
+        low, high = result.interval
+        rows.append(
+            (
+                result.step,
+                result.key,
+                result.leads,
+                result.sent,
+                result.replied,
+                result.bounced,
+                f"{result.reply_rate:.1%}",
+                f"{low:.1%}–{high:.1%}",
+                "winner" if result.winner else "",
+            )
+        )
+    header = ["STEP", "VARIANT", "LEADS", "SENT", "REPLIED", "BOUNCED", "RATE", "95% CI", ""]
+    for line in table(header, rows, right=(0, 2, 3, 4, 5, 6)):
+        say("  " + line)
 
 
 def cmd_timeline(session: Session, args: argparse.Namespace) -> int:

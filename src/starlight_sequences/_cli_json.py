@@ -105,6 +105,7 @@ def _step_json(step: PlannedStep) -> JSONObject:
         "gated": step.gated,
         "reason": step.reason,
         "draft": _draft_json(step.draft),
+        "variant": step.variant or None,
     }
 
 
@@ -162,6 +163,20 @@ def status_json(report: CampaignStatusReport, waiting: int) -> JSONObject:
             for step, status, count in report.counts
         ],
         "waiting_on_connections": waiting,
+        "variants": [
+            {
+                "step": r.step,
+                "variant": r.key,
+                "leads": r.leads,
+                "sent": r.sent,
+                "replied": r.replied,
+                "bounced": r.bounced,
+                "reply_rate": r.reply_rate,
+                "interval_95": list(r.interval),
+                "winner": r.winner,
+            }
+            for r in report.variants
+        ],
     }
 
 

@@ -60,6 +60,9 @@ class CadenceStep:
             (every LinkedIn message to a lead that is not connected yet).
         new_thread: an email that starts a new thread with its own subject (see
             ``Step.new_thread``); the lead's first email always does.
+        variant: the key of the step's A/B variant this lead is on ("" when the step has no
+            variants); ``guidance`` is then that variant's (see
+            :func:`starlight_sequences.variants.assign_variants`).
     """
 
     number: int
@@ -70,6 +73,7 @@ class CadenceStep:
     with_note: bool
     gated_on_acceptance: bool
     new_thread: bool = False
+    variant: str = ""
 
     @property
     def channel(self) -> Channel:

@@ -307,6 +307,8 @@ class Campaign:
     ``prices`` is the price table the campaign was created under: its reservations, charges and
     releases all use it, so changing the host's prices later cannot make a charge exceed what
     was reserved (None: campaigns stored before prices were kept; the service's table applies).
+    ``variant_winners`` holds ``(step, variant key)`` for each A/B step whose winner rule has
+    picked (see :mod:`starlight_sequences.variants`).
     """
 
     workspace_id: WorkspaceId
@@ -325,6 +327,7 @@ class Campaign:
     excluded: tuple[Excluded, ...] = ()
     revision: int = 0
     prices: PriceTable | None = None
+    variant_winners: tuple[tuple[int, str], ...] = ()
 
     def sender_for(self, action: Action) -> SenderId:
         """The identity that sends ``action``.

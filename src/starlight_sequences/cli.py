@@ -208,6 +208,13 @@ def _campaign_commands(add: _Add) -> None:
     create.add_argument("--campaign-id", metavar="ID", help="default: a generated one")
     create.add_argument("--default-country", metavar="CC", help="for leads without a country")
     create.add_argument("--default-timezone", metavar="ZONE", help="for leads without one")
+    create.add_argument(
+        "--seed",
+        default="",
+        metavar="TEXT",
+        help="seeds the A/B split of leads among a step's variants and the send jitter "
+        "(default: empty); the same seed gives the same split",
+    )
     _drafter_options(create)
     _limit_option(create)
 

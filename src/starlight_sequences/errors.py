@@ -109,13 +109,19 @@ class MissingLocation(InvalidLead):
 
 
 class InvalidShape(InvalidInput):
-    """A send shape fails validation; ``step`` is the step number at fault, if any."""
+    """A send shape fails validation; ``step`` is the step number at fault, if any, and
+    ``variant`` the key of the step's A/B variant at fault, if any."""
 
-    def __init__(self, shape: str, reason: str, *, step: int | None = None) -> None:
+    def __init__(
+        self, shape: str, reason: str, *, step: int | None = None, variant: str | None = None
+    ) -> None:
         self.shape = shape
         self.step = step
+        self.variant = variant
         self.reason = reason
         where = f" step {step}" if step is not None else ""
+        if variant is not None:
+            where += f" variant {variant!r}"
         super().__init__(f"send shape {shape!r}{where}: {reason}")
 
 

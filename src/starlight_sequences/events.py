@@ -161,6 +161,9 @@ class ActivityKind(enum.StrEnum):
     """The lead accepted the LinkedIn connection request."""
     COMPLETED = "completed"
     """With a lead: the lead's sequence finished. Without: the campaign completed."""
+    VARIANT_PICKED = "variant_picked"
+    """An A/B step's winner rule picked a variant; ``step`` is the step, ``detail`` says which
+    variant, with each variant's results, and how many leads moved to it."""
 
 
 class ActivityReason(enum.StrEnum):

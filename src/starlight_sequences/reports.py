@@ -14,6 +14,7 @@ from starlight_sequences.events import EventKind
 from starlight_sequences.ids import CampaignId, LeadId, SenderId
 from starlight_sequences.inbound import InboundKind
 from starlight_sequences.leads import Lead
+from starlight_sequences.variants import VariantResult
 
 __all__ = [
     "CampaignCredits",
@@ -70,6 +71,7 @@ class PlannedStep:
             out as a reply, under "Re: " and that step's subject); None when the email starts
             a thread, or for LinkedIn steps.
         subject: the subject the email goes out with (None for LinkedIn steps).
+        variant: the key of the step's A/B variant this recipient is on ("" for none).
     """
 
     step: int
@@ -82,6 +84,7 @@ class PlannedStep:
     reason: str = ""
     thread_of: int | None = None
     subject: str | None = None
+    variant: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -168,11 +171,14 @@ class CampaignStatusReport:
         campaign: the campaign.
         contacts: one row per enrolled contact.
         counts: ``(step, send status, how many)``, sorted by step then status.
+        variants: per A/B step and variant, sent, replied, bounced and the reply rate with its
+            Wilson interval (empty when the shape has no A/B step).
     """
 
     campaign: Campaign
     contacts: tuple[ContactStatus, ...]
     counts: tuple[tuple[int, SendStatus, int], ...]
+    variants: tuple[VariantResult, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

@@ -192,7 +192,7 @@ def test_a_forked_child_uses_its_own_connection(tmp_path: Path) -> None:
 # silently dropped. When this test fails, teach the adapter the new field, then update it here.
 KNOWN_FIELDS = {
     Campaign: "workspace_id id name brief shape settings email_identity linkedin_identity status "
-    "created_at approved_at paused_at finished_at excluded revision prices",
+    "created_at approved_at paused_at finished_at excluded revision prices variant_winners",
     CampaignSettings: "business_hours start default_country default_timezone default_subdivision "
     "closures connection_timeout_days stop_scope stop_company_on_reply allow_overlap "
     "out_of_office_days max_attempts seed",
@@ -206,7 +206,7 @@ KNOWN_FIELDS = {
     Lead: "id first_name last_name company title email linkedin_url country subdivision timezone "
     "linkedin_connected fields timezone_reason",
     CadenceStep: "number action wait_days counts_from guidance with_note gated_on_acceptance "
-    "new_thread",
+    "new_thread variant",
     Draft: "campaign_id lead_id step action subject body status problem version edited",
     ScheduledSend: "id workspace_id campaign_id lead_id step action sender_id due_at forecast_at "
     "status attempts lease_owner lease_expires_at sent_at receipt reason with_note revision",

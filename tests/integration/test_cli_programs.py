@@ -151,7 +151,10 @@ def test_status_json_gives_each_contact_its_next_send_in_utc_and_local_time(
     approved: Path,
 ) -> None:
     document = _json(starlight(approved, "status", "q1", "--json"))
-    assert set(document) == {"campaign", "contacts", "counts", "waiting_on_connections"}
+    assert set(document) == {"campaign", "contacts", "counts", "waiting_on_connections"} | {
+        "variants"
+    }
+    assert document["variants"] == []  # no A/B step in this shape
     contacts = {c["lead_id"]: c for c in document["contacts"]}
     assert set(contacts) == {"maya", "james", "lukas"}
     james = contacts["james"]
@@ -179,7 +182,9 @@ def test_preview_json_has_every_step_with_its_draft_and_the_timezone_source(
     assert set(first) == {"step", "action", "due_utc", "due_local", "status", "gated"} | {
         "reason",
         "draft",
+        "variant",
     }
+    assert first["variant"] is None
     assert first["due_local"] == "2026-11-30T09:00:00+02:00"
     assert set(first["draft"]) == {"subject", "body", "version", "edited", "needs_attention"} | {
         "problem"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import attrs
 from hypothesis import strategies as st
 
 from starlight_sequences.channels import Action
 from starlight_sequences.ids import LeadId
 from starlight_sequences.leads import Lead
-from starlight_sequences.shapes import STOCK, SendShape, Step, WaitAnchor
+from starlight_sequences.shapes import STOCK, SendShape, Step, Variant, WaitAnchor, WinnerRule
 
 waits = st.integers(min_value=0, max_value=20)
 guidance = st.text(max_size=20)
@@ -74,3 +75,25 @@ def lead_lists(draw: st.DrawFn, max_size: int = 12) -> list[Lead]:
     """Leads with distinct ids."""
     count = draw(st.integers(min_value=0, max_value=max_size))
     return [draw(leads(lead_id=f"L{i}")) for i in range(count)]
+
+
+variant_keys = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,8}", fullmatch=True)
+
+
+@st.composite
+def shapes_with_variants(draw: st.DrawFn) -> SendShape:
+    """A valid custom shape in which some drafted steps are A/B tests (2 to 4 variants, an
+    optional winner rule)."""
+    shape = draw(custom_shapes())
+    steps = []
+    for step in shape.steps:
+        if step.needs_draft and draw(st.booleans()):
+            keys = draw(st.lists(variant_keys, min_size=2, max_size=4, unique=True))
+            variants = tuple(
+                Variant(key=key, guidance=draw(st.text(min_size=1, max_size=20).filter(str.strip)))
+                for key in keys
+            )
+            winner = draw(st.none() | st.builds(WinnerRule, after_sends=st.integers(1, 500)))
+            step = attrs.evolve(step, variants=variants, winner=winner)
+        steps.append(step)
+    return attrs.evolve(shape, steps=tuple(steps))

@@ -57,8 +57,11 @@ EXPECTED_TOP_LEVEL = {
     "SenderId",
     "StarlightError",
     "Step",
+    "Variant",
     "WaitAnchor",
+    "WinnerRule",
     "WorkspaceId",
+    "variants",
 }
 
 
@@ -123,3 +126,16 @@ def test_the_testing_package_surface_is_sorted_and_pinned() -> None:
     for module in (testing, records):
         for name in module.__all__:
             assert hasattr(module, name), name
+def test_the_variants_module_surface_is_pinned() -> None:
+    from starlight_sequences import variants
+
+    assert set(variants.__all__) == {
+        "Z_95",
+        "VariantResult",
+        "assign_variants",
+        "leads_to_switch",
+        "pick_winner",
+        "split_evenly",
+        "variant_results",
+        "wilson_interval",
+    }

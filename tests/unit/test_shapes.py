@@ -51,7 +51,9 @@ def test_shapes_package_exports_exactly_its_public_names() -> None:
         "STOCK",
         "SendShape",
         "Step",
+        "Variant",
         "WaitAnchor",
+        "WinnerRule",
         "get",
     }
     for name in shapes.__all__:

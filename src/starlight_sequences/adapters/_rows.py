@@ -295,12 +295,15 @@ def _step_to_json(step: CadenceStep) -> list[Any]:
         step.guidance,
         step.with_note,
         step.gated_on_acceptance,
-        *([True] if step.new_thread else []),
+        # Optional tail, so rows of steps without them keep their old form: new_thread, then
+        # the A/B variant key.
+        *([step.new_thread, step.variant] if step.variant else [True] if step.new_thread else []),
     ]
 
 
 def _step_from_json(data: Sequence[Any]) -> CadenceStep:
-    # Rows written before threading have seven fields (no new_thread).
+    # Rows written before threading have seven fields (no new_thread); before A/B variants,
+    # at most eight (no variant).
     number, action, wait_days, counts_from, guidance, with_note, gated, *rest = data
     return CadenceStep(
         number=number,
@@ -311,6 +314,7 @@ def _step_from_json(data: Sequence[Any]) -> CadenceStep:
         with_note=with_note,
         gated_on_acceptance=gated,
         new_thread=bool(rest and rest[0]),
+        variant=rest[1] if len(rest) > 1 else "",
     )
 
 
@@ -389,6 +393,12 @@ def campaign_row(codec: RowCodec, campaign: Campaign) -> tuple[object, ...]:
                 # Kept beside the settings (same column, so no migration); absent in rows
                 # written before prices were kept with the campaign.
                 "prices": None if campaign.prices is None else attrs.asdict(campaign.prices),
+                # Likewise the A/B winners picked so far (absent: none).
+                **(
+                    {"variant_winners": [list(pair) for pair in campaign.variant_winners]}
+                    if campaign.variant_winners
+                    else {}
+                ),
             }
         ),
         email_identity_to_json(campaign.email_identity),
@@ -412,6 +422,9 @@ def campaign_from_row(codec: RowCodec, row: Sequence[Any]) -> Campaign:
         shape=SendShape.from_dict(json.loads(row[10])),
         settings=settings_from_json(settings := json.loads(row[11])),
         prices=None if settings.get("prices") is None else PriceTable(**settings["prices"]),
+        variant_winners=tuple(
+            (int(step), str(key)) for step, key in settings.get("variant_winners", ())
+        ),
         email_identity=email_identity_from_json(row[12]),
         linkedin_identity=linkedin_identity_from_json(row[13]),
         excluded=tuple(

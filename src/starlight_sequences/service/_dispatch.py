@@ -48,6 +48,7 @@ from starlight_sequences.service._shared import (
     sender_limits,
     slot,
 )
+from starlight_sequences.service._variants import pick_due_winners
 
 log = logging.getLogger("starlight_sequences.dispatch")
 
@@ -229,6 +230,12 @@ class Dispatcher:
             elif outcome is DispatchOutcome.DEFERRED:
                 log.debug("deferred %s", _describe(send), extra=_fields(send, worker_id))
             report = report.count(outcome)
+        self._after_pass(claimed)
+        return report
+
+    def _after_pass(self, claimed: Sequence[ScheduledSend]) -> None:
+        """Check each campaign this pass claimed sends of."""
+        ctx = self._ctx
         for workspace, campaign_id in sorted({(s.workspace_id, s.campaign_id) for s in claimed}):
             try:
                 complete_if_done(ctx, workspace, campaign_id)
@@ -239,7 +246,16 @@ class Dispatcher:
                     exc_info=True,
                     extra={"workspace_id": workspace, "campaign_id": campaign_id},
                 )
-        return report
+            # A/B variants: a winner rule whose sends are in picks now (service/_variants.py).
+            try:
+                pick_due_winners(ctx, workspace, campaign_id)
+            except Exception:  # decided again after the campaign's next dispatched send
+                log.warning(
+                    "could not apply the A/B winner rules of campaign %s",
+                    campaign_id,
+                    exc_info=True,
+                    extra={"workspace_id": workspace, "campaign_id": campaign_id},
+                )
 
     def _hand_back_all(
         self, sends: Sequence[ScheduledSend], worker_id: str, report: DispatchReport

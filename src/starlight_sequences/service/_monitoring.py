@@ -30,6 +30,7 @@ from starlight_sequences.timeline import (
     timeline_of_lead,
     timeline_of_shape,
 )
+from starlight_sequences.variants import variant_results
 
 
 def _send_record(send: ScheduledSend, zone: zoneinfo.ZoneInfo) -> SendRecord:
@@ -87,11 +88,13 @@ class Monitoring:
         storage = self._ctx.storage
         campaign = storage.get_campaign(workspace_id, campaign_id)
         sends_by_lead: dict[LeadId, list[ScheduledSend]] = {}
-        for send in storage.list_sends(workspace_id, campaign_id):
+        all_sends = storage.list_sends(workspace_id, campaign_id)
+        for send in all_sends:
             sends_by_lead.setdefault(send.lead_id, []).append(send)
         rows = []
         counts: dict[tuple[int, SendStatus], int] = {}
-        for enrolment in storage.list_enrolments(workspace_id, campaign_id):
+        enrolments = storage.list_enrolments(workspace_id, campaign_id)
+        for enrolment in enrolments:
             sends = sends_by_lead.get(enrolment.lead_id, [])
             rows.append(_contact_status(campaign, enrolment, sends))
             for send in sends:
@@ -101,6 +104,9 @@ class Monitoring:
             campaign=campaign,
             contacts=tuple(rows),
             counts=tuple(sorted((step, st, n) for (step, st), n in counts.items())),
+            variants=variant_results(
+                campaign.shape, enrolments, all_sends, dict(campaign.variant_winners)
+            ),
         )
 
     def sends(

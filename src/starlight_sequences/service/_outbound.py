@@ -63,6 +63,7 @@ from starlight_sequences.service._shared import (
 )
 from starlight_sequences.shapes import SendShape
 from starlight_sequences.unsubscribe import check_unsubscribe_target
+from starlight_sequences.variants import assign_variants
 
 _LOOKUP_BATCH = 500
 """Leads whose other enrolments one ``find_enrolments`` call looks up at creation."""
@@ -114,6 +115,7 @@ class OutboundBuilder:
         enrolments, excluded = self._enrol(
             workspace_id, campaign_id, the_shape, leads, settings, linkedin_identity
         )
+        enrolments = assign_variants(the_shape, enrolments, settings.seed)  # A/B variants
         needed = {step.channel for e in enrolments for step in e.steps}
         if Channel.EMAIL in needed and email_identity is None:
             raise InvalidSettings(f"campaign {campaign_id!r}: email steps need an email_identity")

@@ -111,6 +111,7 @@ class Review:
                     reason=send.reason if send is not None else "",
                     thread_of=thread_of,
                     subject=subject if step.action is Action.EMAIL else None,
+                    variant=step.variant,
                 )
             )
         lead = enrolment.lead

@@ -12,8 +12,20 @@ from starlight_sequences.shapes._model import (
     SCHEMA_VERSION,
     SendShape,
     Step,
+    Variant,
     WaitAnchor,
+    WinnerRule,
 )
 from starlight_sequences.shapes._stock import STOCK, get
 
-__all__ = ["MAX_WAIT_DAYS", "SCHEMA_VERSION", "STOCK", "SendShape", "Step", "WaitAnchor", "get"]
+__all__ = [
+    "MAX_WAIT_DAYS",
+    "SCHEMA_VERSION",
+    "STOCK",
+    "SendShape",
+    "Step",
+    "Variant",
+    "WaitAnchor",
+    "WinnerRule",
+    "get",
+]

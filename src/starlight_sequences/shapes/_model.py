@@ -18,9 +18,15 @@ Version 1 of the format::
       "steps": [
         {"number": 1, "action": "email", "wait_days": 0,
          "counts_from": "previous_step", "guidance": "...", "with_note": false},
+        {"number": 2, "action": "email", "wait_days": 3, ...,
+         "variants": [{"key": "a", "guidance": "..."}, {"key": "b", "guidance": "..."}],
+         "winner": {"after_sends": 40, "after_days": 2}},
         ...
       ]
     }
+
+``variants`` and ``winner`` are written only for a step that has them (A/B variants, see
+:class:`Variant` and :class:`WinnerRule`).
 
 ``to_dict`` writes every field. ``from_dict`` requires ``schema_version``, ``key``, ``name``,
 ``steps`` and, per step, ``number`` and ``action``; the other fields take the defaults of
@@ -31,6 +37,7 @@ Version 1 of the format::
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -44,7 +51,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "SendShape",
     "Step",
+    "Variant",
     "WaitAnchor",
+    "WinnerRule",
     "shape_from_dict",
     "shape_to_dict",
 ]
@@ -66,6 +75,52 @@ class WaitAnchor(enum.StrEnum):
     """The acceptance of the lead's LinkedIn connection request."""
 
 
+VARIANT_KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+"""What a variant key looks like: a letter or digit, then up to 39 letters, digits, ``_.-``."""
+
+
+@attrs.frozen(kw_only=True)
+class Variant:
+    """One A/B variant of a step: another angle the drafter is told to take.
+
+    A lead on this variant is drafted from the step's ``guidance`` (shared by every variant,
+    may be empty) followed by the variant's own ``guidance`` (see :meth:`Step.guidance_for`).
+
+    Attributes:
+        key: short name, unique within the step (``"a"``, ``"roi-angle"``): a letter or digit,
+            then up to 39 letters, digits, ``_``, ``.`` or ``-``.
+        guidance: what the drafter is told for this variant; not empty.
+    """
+
+    key: str
+    guidance: str
+
+
+@attrs.frozen(kw_only=True)
+class WinnerRule:
+    """When a step's A/B test ends and one variant goes to everyone not yet reached.
+
+    Once the step has been sent ``after_sends`` times (over all its variants), and
+    ``after_days`` full days (24 hours each) have passed since the send that reached that count
+    (so the replies to it have time to come), the variant with the highest lower bound of the
+    95% Wilson interval of its reply rate wins; ties go to the higher reply rate, then to the
+    variant listed first. Leads the step has not reached yet are redrafted from the winner's
+    guidance (``docs/monitoring.md``).
+
+    Attributes:
+        after_sends: sends of the step, over all variants, before the pick (at least 1).
+        after_days: days to wait after that send before picking (0 to
+            :data:`MAX_WAIT_DAYS`).
+    """
+
+    after_sends: int
+    after_days: int = 0
+
+
+def _variants_tuple(variants: Iterable[Variant]) -> tuple[Variant, ...]:
+    return tuple(variants)
+
+
 @attrs.frozen(kw_only=True)
 class Step:
     """One step of a send shape.
@@ -84,6 +139,10 @@ class Step:
             subject (a genuinely new angle). Otherwise a lead's emails in a campaign form one
             thread: a follow-up replies to the earlier ones (``In-Reply-To``/``References``)
             under "Re: " and the thread's first subject.
+        variants: A/B variants of the step (none, or two or more); leads are split evenly
+            among them (see :mod:`starlight_sequences.variants`).
+        winner: when to stop the A/B test and send the best variant to the leads not yet
+            reached (None: every lead keeps its variant).
     """
 
     number: int
@@ -93,11 +152,32 @@ class Step:
     guidance: str = ""
     with_note: bool = False
     new_thread: bool = False
+    variants: tuple[Variant, ...] = attrs.field(default=(), converter=_variants_tuple)
+    winner: WinnerRule | None = None
 
     @property
     def channel(self) -> Channel:
         """The channel the step goes out on."""
         return self.action.channel
+
+    @property
+    def variant_keys(self) -> tuple[str, ...]:
+        """The keys of the step's variants, in order (empty: no A/B test)."""
+        return tuple(v.key for v in self.variants)
+
+    def guidance_for(self, key: str) -> str:
+        """The drafting guidance of a lead on variant ``key``: the step's own guidance, a blank
+        line, and the variant's (just the variant's when the step has none).
+
+        Raises:
+            KeyError: the step has no variant with that key.
+        """
+        for variant in self.variants:
+            if variant.key == key:
+                if not self.guidance.strip():
+                    return variant.guidance
+                return f"{self.guidance}\n\n{variant.guidance}"
+        raise KeyError(f"step {self.number} has no variant {key!r}")
 
     @property
     def needs_draft(self) -> bool:
@@ -129,7 +209,12 @@ class SendShape:
       ``for_connected_leads`` is set (then such a message reaches only leads that are already
       connected; a shape for connected leads sends no connection request at all);
     * a step counts from ``CONNECTION_ACCEPTED`` but is not a ``linkedin_message`` with a
-      ``linkedin_connect`` before it.
+      ``linkedin_connect`` before it;
+    * a step has exactly one variant, two variants with the same key, a variant key that is
+      not a short name, a variant with empty guidance, variants on a step that sends no
+      drafted text (a ``linkedin_connect`` without note), or a winner rule without variants
+      or with ``after_sends`` below 1 (the error names the step and, where one is at fault,
+      the variant).
 
     Attributes:
         key: short machine name (``"email-sequence"``).
@@ -315,6 +400,60 @@ def _validate_step_fields(key: str, step: Step) -> None:
         raise InvalidShape(key, "with_note must be true or false", step=n)
     if not isinstance(step.new_thread, bool):
         raise InvalidShape(key, "new_thread must be true or false", step=n)
+    _validate_variants(key, step)
+
+
+def _validate_variants(key: str, step: Step) -> None:
+    n = step.number
+    if step.winner is not None:
+        if not isinstance(step.winner, WinnerRule):
+            raise InvalidShape(key, f"winner must be a WinnerRule, not {step.winner!r}", step=n)
+        after = step.winner.after_sends
+        if not _is_int(after) or after < 1:
+            shown = _number_text(after) if _is_int(after) else repr(after)
+            raise InvalidShape(
+                key, f"winner.after_sends must be a whole number >= 1, not {shown}", step=n
+            )
+        days = step.winner.after_days
+        if not _is_int(days) or not 0 <= days <= MAX_WAIT_DAYS:
+            shown = _number_text(days) if _is_int(days) else repr(days)
+            raise InvalidShape(
+                key,
+                f"winner.after_days must be a whole number from 0 to {MAX_WAIT_DAYS}, not {shown}",
+                step=n,
+            )
+        if not step.variants:
+            raise InvalidShape(key, "a winner rule needs variants to pick from", step=n)
+    if not step.variants:
+        return
+    if len(step.variants) < 2:
+        raise InvalidShape(key, "an A/B test needs at least 2 variants (or none), not 1", step=n)
+    if not step.needs_draft:
+        raise InvalidShape(
+            key,
+            "variants need drafted text; a linkedin_connect without note sends none "
+            "(set with_note)",
+            step=n,
+        )
+    seen: set[str] = set()
+    for position, variant in enumerate(step.variants, start=1):
+        if not isinstance(variant, Variant):
+            raise InvalidShape(key, f"variant #{position} is not a Variant: {variant!r}", step=n)
+        vkey = variant.key
+        if not isinstance(vkey, str) or VARIANT_KEY_PATTERN.fullmatch(vkey) is None:
+            raise InvalidShape(
+                key,
+                f"variant #{position} key {str(vkey)[:60]!r} is not a short name (a letter or "
+                "digit, then up to 39 letters, digits, '_', '.' or '-')",
+                step=n,
+            )
+        if vkey in seen:
+            raise InvalidShape(key, "duplicate variant key", step=n, variant=vkey)
+        seen.add(vkey)
+        if not isinstance(variant.guidance, str) or not variant.guidance.strip():
+            raise InvalidShape(
+                key, "empty guidance: a variant is an angle for the drafter", step=n, variant=vkey
+            )
 
 
 # --- the dict format -------------------------------------------------------------------------
@@ -328,7 +467,17 @@ _SHAPE_FIELDS = frozenset(
     {"schema_version", "key", "name", "description", "for_connected_leads", "steps"}
 )
 _STEP_FIELDS = frozenset(
-    {"number", "action", "wait_days", "counts_from", "guidance", "with_note", "new_thread"}
+    {
+        "number",
+        "action",
+        "wait_days",
+        "counts_from",
+        "guidance",
+        "with_note",
+        "new_thread",
+        "variants",
+        "winner",
+    }
 )
 
 
@@ -349,6 +498,7 @@ def shape_to_dict(shape: SendShape) -> dict[str, Any]:
                 "guidance": step.guidance,
                 "with_note": step.with_note,
                 **({"new_thread": True} if step.new_thread else {}),
+                **_variants_to_dict(step),
             }
             for step in shape.steps
         ],
@@ -456,7 +606,63 @@ def _step_from_dict(key: str, position: int, raw: object) -> Step:
         guidance=guidance,
         with_note=with_note,
         new_thread=new_thread,
+        variants=_variants_from_dict(key, number, raw.get("variants", [])),
+        winner=_winner_from_dict(key, number, raw.get("winner")),
     )
+
+
+def _variants_to_dict(step: Step) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if step.variants:
+        out["variants"] = [{"key": v.key, "guidance": v.guidance} for v in step.variants]
+    if step.winner is not None:
+        out["winner"] = {
+            "after_sends": step.winner.after_sends,
+            "after_days": step.winner.after_days,
+        }
+    return out
+
+
+def _variants_from_dict(key: str, number: int, raw: object) -> tuple[Variant, ...]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
+        raise InvalidShape(key, "variants must be a list", step=number)
+    variants: list[Variant] = []
+    for position, item in enumerate(raw, start=1):
+        if not isinstance(item, Mapping):
+            raise InvalidShape(key, f"variant #{position} must be a mapping", step=number)
+        unknown = sorted(str(name) for name in set(item) - {"key", "guidance"})
+        if unknown:
+            raise InvalidShape(
+                key, f"variant #{position}: unknown field(s): {', '.join(unknown)}", step=number
+            )
+        vkey, guidance = item.get("key"), item.get("guidance", "")
+        if not isinstance(vkey, str):
+            raise InvalidShape(
+                key, f"variant #{position}: 'key' is required and must be a string", step=number
+            )
+        if not isinstance(guidance, str):
+            raise InvalidShape(key, "guidance must be a string", step=number, variant=vkey)
+        variants.append(Variant(key=vkey, guidance=guidance))
+    return tuple(variants)
+
+
+def _winner_from_dict(key: str, number: int, raw: object) -> WinnerRule | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise InvalidShape(key, 'winner must be a mapping such as {"after_sends": 40}', step=number)
+    unknown = sorted(str(name) for name in set(raw) - {"after_sends", "after_days"})
+    if unknown:
+        raise InvalidShape(key, f"winner: unknown field(s): {', '.join(unknown)}", step=number)
+    after = raw.get("after_sends")
+    if not isinstance(after, int) or isinstance(after, bool):
+        raise InvalidShape(
+            key, "winner: 'after_sends' is required and must be a whole number", step=number
+        )
+    days = raw.get("after_days", 0)
+    if not isinstance(days, int) or isinstance(days, bool):
+        raise InvalidShape(key, "winner: 'after_days' must be a whole number", step=number)
+    return WinnerRule(after_sends=after, after_days=days)
 
 
 def _required(key: str, data: Mapping[str, Any], field: str, kind: type[_T]) -> _T:

@@ -31,7 +31,7 @@ from starlight_sequences.errors import (
 from starlight_sequences.events import ActivityKind
 from starlight_sequences.ids import CampaignId, LeadId, SenderId
 from starlight_sequences.ports.storage import Changes, Storage
-from starlight_sequences.shapes import SendShape, Step
+from starlight_sequences.shapes import SendShape, Step, Variant, WinnerRule
 from starlight_sequences.testing._storage_base import HOUR, LEASE, NEW_YORK, StorageSection
 from starlight_sequences.testing.records import (
     EMAIL_SENDER,
@@ -229,6 +229,40 @@ class StorageRoundTrips(StorageSection):
         storage.commit(WS, Changes(campaigns=(campaign,), enrolments=(enrolment,)))
         stored = storage.get_enrolment(WS, campaign.id, enrolment.lead_id)
         assert [s.new_thread for s in stored.steps] == [False, False, True]
+
+    def test_an_ab_shape_its_winners_and_each_leads_variant_come_back(
+        self, storage: Storage
+    ) -> None:
+        ab = SendShape(
+            key="ab",
+            name="A/B",
+            description="",
+            steps=(
+                Step(
+                    number=1,
+                    action=Action.EMAIL,
+                    guidance="One ask.",
+                    variants=(
+                        Variant(key="roi", guidance="Numbers."),
+                        Variant(key="peer", guidance="A peer."),
+                    ),
+                    winner=WinnerRule(after_sends=30, after_days=2),
+                ),
+                Step(number=2, action=Action.EMAIL, wait_days=3),
+            ),
+        )
+        campaign = attrs.evolve(make_campaign(shape=ab), variant_winners=((1, "peer"),))
+        enrolment = make_enrolment(campaign, make_lead("lead-ann"))
+        steps = (
+            attrs.evolve(enrolment.steps[0], variant="peer", new_thread=False),
+            attrs.evolve(enrolment.steps[1], new_thread=True),
+        )
+        enrolment = attrs.evolve(enrolment, steps=steps)
+        storage.commit(WS, Changes(campaigns=(campaign,), enrolments=(enrolment,)))
+        assert storage.get_campaign(WS, campaign.id) == campaign
+        stored = storage.get_enrolment(WS, campaign.id, enrolment.lead_id)
+        assert stored.steps == steps
+        assert [(s.variant, s.new_thread) for s in stored.steps] == [("peer", False), ("", True)]
 
     def test_send_comes_back_with_every_field(self, storage: Storage) -> None:
         campaign = make_campaign()
