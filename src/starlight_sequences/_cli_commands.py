@@ -861,6 +861,8 @@ def _write_page(
             f"--html {path}: cannot write the monitoring page there: {exc.strerror or exc}",
             code=1,
         ) from exc
+
+
 def _say_variants(report: CampaignStatusReport) -> None:
     """The A/B table of ``status``: per variant, its results and the 95% Wilson interval."""
     if not report.variants:

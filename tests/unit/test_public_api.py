@@ -126,6 +126,8 @@ def test_the_testing_package_surface_is_sorted_and_pinned() -> None:
     for module in (testing, records):
         for name in module.__all__:
             assert hasattr(module, name), name
+
+
 def test_the_variants_module_surface_is_pinned() -> None:
     from starlight_sequences import variants
 
