@@ -26,6 +26,7 @@ from starlight_sequences.adapters.postgres import PostgresStorage
 from starlight_sequences.adapters.sqlite import SQLiteStorage
 from starlight_sequences.errors import InvalidInput
 from starlight_sequences.events import Activity, ActivityPage
+from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.ports.storage import Changes, Storage
 from starlight_sequences.testing import settle_activities
 from tests import pg
@@ -64,6 +65,41 @@ def test_a_cursor_of_another_project_adapter_is_refused_in_its_own_words(
     foreign = _foreign_cursor(storage, tmp_path)
     with pytest.raises(InvalidInput, match="not a cursor of this storage"):
         storage.activities_since(WS, foreign, limit=10)
+
+
+# --- settle_activities: the bounded wait of the shipped suite -------------------------------
+
+
+class _HoldingBack(InMemoryStorage):
+    """Hands out nothing for the first ``held`` reads of the journal, then everything."""
+
+    def __init__(self, held: int) -> None:
+        super().__init__()
+        self.held = held
+        self.reads = 0
+
+    def activities_since(
+        self, workspace_id: WorkspaceId, cursor: str | None, *, limit: int
+    ) -> ActivityPage:
+        self.reads += 1
+        if self.reads <= self.held:
+            return ActivityPage(entries=(), cursor=cursor or "mem.0")
+        return super().activities_since(workspace_id, cursor, limit=limit)
+
+
+def test_settling_reads_again_until_the_journal_hands_out_every_committed_activity() -> None:
+    storage = _HoldingBack(held=3)
+    assert storage.commit(WS, Changes(activities=(_activity(1),)))
+    assert settle_activities(storage, WS, tries=10, pause=0)
+    assert storage.reads == 4
+
+
+def test_settling_gives_up_after_its_tries_and_says_so() -> None:
+    storage = _HoldingBack(held=100)
+    assert storage.commit(WS, Changes(activities=(_activity(1),)))
+    assert not settle_activities(storage, WS, tries=5, pause=0)
+    assert storage.reads == 5
+    assert settle_activities(InMemoryStorage(), WS, tries=1, pause=0)
 
 
 # --- PostgreSQL: transactions that commit out of order ---------------------------------------
