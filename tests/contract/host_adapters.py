@@ -18,9 +18,15 @@ from hypothesis import Phase, settings
 
 from starlight_sequences.adapters.memory import InMemoryCreditLedger, InMemoryStorage
 from starlight_sequences.campaigns import ScheduledSend
+from starlight_sequences.events import ActivityPage
 from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.ports.credits import CreditLedger
-from starlight_sequences.ports.storage import Changes, Storage, finish_changes
+from starlight_sequences.ports.storage import (
+    MAX_ACTIVITY_PAGE,
+    Changes,
+    Storage,
+    finish_changes,
+)
 from starlight_sequences.testing import LedgerContract, StorageAgreement, StorageContract
 
 # --- honest: the few lines a host writes ---------------------------------------------------
@@ -119,6 +125,57 @@ LeaseIgnoringAgreement.TestCase.settings = settings(
     phases=(Phase.generate,),  # the first disagreement is enough here: no shrinking
 )
 TestLeaseIgnoringAgreement = LeaseIgnoringAgreement.TestCase
+
+
+class SkippingJournalStorage(InMemoryStorage):
+    """``activities_since`` after a cursor starts one activity too late (an off-by-one in
+    "the rows after this position")."""
+
+    def activities_since(
+        self, workspace_id: WorkspaceId, cursor: str | None, *, limit: int
+    ) -> ActivityPage:
+        if cursor is None:
+            return super().activities_since(workspace_id, cursor, limit=limit)
+        wider = min(limit + 1, MAX_ACTIVITY_PAGE)
+        page = super().activities_since(workspace_id, cursor, limit=wider)
+        entries = page.entries[1:]
+        return ActivityPage(
+            entries=entries[:limit],
+            cursor=entries[:limit][-1].position if entries else cursor,
+            more=len(entries) > limit or page.more,
+        )
+
+
+ALL_WORKSPACES = WorkspaceId("ws-every")
+"""Where ``WorkspaceBlindJournalStorage`` keeps its one journal."""
+
+
+class WorkspaceBlindJournalStorage(InMemoryStorage):
+    """Keeps one journal for every workspace, and ``activities_since`` hands it out whichever
+    workspace asks (a query that forgot its ``WHERE workspace_id``)."""
+
+    def commit(self, workspace_id: WorkspaceId, changes: Changes) -> bool:
+        done = super().commit(workspace_id, changes)
+        if done and changes.activities:
+            super().commit(ALL_WORKSPACES, Changes(activities=changes.activities))
+        return done
+
+    def activities_since(
+        self, workspace_id: WorkspaceId, cursor: str | None, *, limit: int
+    ) -> ActivityPage:
+        return super().activities_since(ALL_WORKSPACES, cursor, limit=limit)
+
+
+class TestSkippingJournalStorage(StorageContract):
+    @pytest.fixture
+    def storage(self) -> Storage:
+        return SkippingJournalStorage()
+
+
+class TestWorkspaceBlindJournalStorage(StorageContract):
+    @pytest.fixture
+    def storage(self) -> Storage:
+        return WorkspaceBlindJournalStorage()
 
 
 class TestForgottenFixture(StorageContract):

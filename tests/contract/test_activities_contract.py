@@ -1,18 +1,21 @@
-"""The journal going out (``Storage.activities_since``), for every storage adapter: order,
-positions, a cursor that is stable and never skips, limits, bad cursors, workspaces; and on
-the real PostgreSQL server, transactions that commit out of the order they wrote in.
+"""The journal going out (``Storage.activities_since``), what is particular to one adapter:
+on the real PostgreSQL server, transactions that commit out of the order they wrote in; the
+project's adapters refusing each other's cursors in their own words; databases of the previous
+schema giving their old activities positions.
+
+The checks every adapter passes (order, positions, a stable cursor that never skips, limits,
+bad and foreign cursors, workspaces) ship in :class:`starlight_sequences.testing.StorageContract`
+(section ``StorageActivities``), which ``test_storage_contract.py`` runs on every adapter.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import attrs
 import psycopg
 import pytest
 
@@ -21,245 +24,82 @@ from starlight_sequences.adapters import sqlite as sqlite_adapter
 from starlight_sequences.adapters.memory import InMemoryStorage
 from starlight_sequences.adapters.postgres import PostgresStorage
 from starlight_sequences.adapters.sqlite import SQLiteStorage
-from starlight_sequences.campaigns import SendStatus
 from starlight_sequences.errors import InvalidInput
-from starlight_sequences.events import Activity, ActivityKind, ActivityPage, ActivityReason
-from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
-from starlight_sequences.ports.storage import MAX_ACTIVITY_PAGE, Changes, Storage
+from starlight_sequences.events import Activity, ActivityPage
+from starlight_sequences.ids import WorkspaceId
+from starlight_sequences.ports.storage import Changes, Storage
+from starlight_sequences.testing import settle_activities
 from tests import pg
-from tests.contract.conftest import OTHER_WS, T0, WS, make_campaign, make_send
+from tests.contract.conftest import T0, WS, make_activity
 
 
-def _activity(n: int, **overrides: object) -> Activity:
-    values: dict[str, object] = {
-        "kind": ActivityKind.SENT,
-        "at": T0 + dt.timedelta(minutes=n),
-        "campaign_id": CampaignId("camp-1"),
-        "lead_id": LeadId(f"lead-{n % 3}"),
-        "step": 1 + n % 4,
-        "detail": f"activity {n}",
-    }
-    values.update(overrides)
-    return Activity(**values)  # type: ignore[arg-type]
+def _activity(n: int) -> Activity:
+    return make_activity(detail=f"activity {n}")
 
 
-def _settle(storage: Storage, workspace: WorkspaceId = WS) -> None:
-    """Wait until every committed activity of the workspace can be handed out.
-
-    In memory and SQLite that is at once. PostgreSQL hands a row out only once every
-    transaction older than its own has ended, and other tests on the same server may hold one
-    open for a moment: this waits for them (a bounded number of tries, not a timed assertion).
-    """
-    for _ in range(400):
-        committed = len(storage.list_activities(workspace))
-        if len(storage.activities_since(workspace, None, limit=MAX_ACTIVITY_PAGE).entries) == (
-            committed
-        ):
-            return
-        time.sleep(0.05)
-
-
-def _write(storage: Storage, *numbers: int, workspace: WorkspaceId = WS) -> None:
+def _write(storage: Storage, *numbers: int) -> None:
     """One commit per number, then settled."""
     for n in numbers:
-        assert storage.commit(workspace, Changes(activities=(_activity(n),)))
-    _settle(storage, workspace)
+        assert storage.commit(WS, Changes(activities=(_activity(n),)))
+    settle_activities(storage, WS)
 
 
 def _details(page: ActivityPage) -> list[str]:
     return [entry.activity.detail for entry in page.entries]
 
 
-def _drain(storage: Storage, cursor: str | None, *, limit: int) -> tuple[list[str], str]:
-    """Every activity after ``cursor``, page by page: their details and the last cursor."""
-    seen: list[str] = []
-    while True:
-        page = storage.activities_since(WS, cursor, limit=limit)
-        seen += _details(page)
-        if not page.entries:
-            return seen, page.cursor
-        cursor = page.cursor
-
-
-# --- every adapter ---------------------------------------------------------------------------
-
-
-def test_an_empty_journal_hands_out_nothing_and_a_cursor_to_start_from(storage: Storage) -> None:
-    page = storage.activities_since(WS, None, limit=10)
-    assert page.entries == ()
-    assert page.more is False
-    assert isinstance(page.cursor, str)
-    assert page.cursor
-    _write(storage, 1)
-    assert _details(storage.activities_since(WS, page.cursor, limit=10)) == ["activity 1"]
-
-
-def test_activities_come_in_commit_order_each_with_a_position_that_resumes_after_it(
-    storage: Storage,
-) -> None:
-    _write(storage, 1, 2)
-    both = Changes(activities=(_activity(3), _activity(4)))
-    assert storage.commit(WS, both)
-    _write(storage, 5)
-    page = storage.activities_since(WS, None, limit=100)
-    assert _details(page) == [f"activity {n}" for n in range(1, 6)]
-    positions = [entry.position for entry in page.entries]
-    assert len(set(positions)) == len(positions)
-    assert page.cursor == positions[-1]
-    assert page.more is False
-    for i, position in enumerate(positions):
-        after = storage.activities_since(WS, position, limit=100)
-        assert _details(after) == [f"activity {n}" for n in range(i + 2, 6)]
-
-
-def test_every_field_of_an_activity_comes_back(storage: Storage) -> None:
-    full = _activity(
-        7,
-        kind=ActivityKind.STOPPED,
-        at=dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
-        detail="reply: thanks, not now",
-        reason=ActivityReason.REPLY,
-    )
-    bare = Activity(kind=ActivityKind.COMPLETED, at=T0)
-    storage.commit(WS, Changes(activities=(full, bare)))
-    _settle(storage)
-    got = [entry.activity for entry in storage.activities_since(WS, None, limit=10).entries]
-    assert got == [attrs.evolve(full, at=full.at.astimezone(dt.UTC)), bare]
-    assert got[0].at.tzinfo is not None
-    assert got[0].reason == "reply"
-
-
-def test_paging_with_the_cursor_hands_out_every_activity_exactly_once(storage: Storage) -> None:
-    _write(storage, *range(1, 12))
-    first = storage.activities_since(WS, None, limit=4)
-    assert len(first.entries) == 4
-    assert first.more is True
-    seen, cursor = _drain(storage, None, limit=4)
-    assert seen == [f"activity {n}" for n in range(1, 12)]
-    _write(storage, 12, 13)
-    later, _ = _drain(storage, cursor, limit=4)
-    assert later == ["activity 12", "activity 13"]
-
-
-def test_a_page_that_ends_exactly_at_the_limit_says_whether_more_is_waiting(
-    storage: Storage,
-) -> None:
-    _write(storage, 1, 2)
-    assert storage.activities_since(WS, None, limit=2).more is False
-    _write(storage, 3)
-    assert storage.activities_since(WS, None, limit=2).more is True
-
-
-def test_the_same_cursor_gives_the_same_page_again(storage: Storage) -> None:
-    _write(storage, 1, 2, 3)
-    cursor = storage.activities_since(WS, None, limit=1).cursor
-    again = [storage.activities_since(WS, cursor, limit=2) for _ in range(3)]
-    assert again[0] == again[1] == again[2]
-    assert _details(again[0]) == ["activity 2", "activity 3"]
-    _write(storage, 4)
-    grown = storage.activities_since(WS, cursor, limit=10)
-    assert grown.entries[:2] == again[0].entries
-    assert _details(grown)[2:] == ["activity 4"]
-
-
-def test_an_empty_page_keeps_the_cursor_it_was_given(storage: Storage) -> None:
-    _write(storage, 1)
-    cursor = storage.activities_since(WS, None, limit=10).cursor
-    empty = storage.activities_since(WS, cursor, limit=10)
-    assert empty.entries == ()
-    assert empty.cursor == cursor
-
-
-def test_a_repeated_inbound_event_is_handed_out_once(storage: Storage) -> None:
-    event = _activity(1, kind=ActivityKind.EVENT, key="reply:<m1@x>")
-    follow = _activity(2, kind=ActivityKind.STOPPED, reason=ActivityReason.REPLY)
-    assert storage.commit(WS, Changes(activities=(event, follow)))
-    assert not storage.commit(WS, Changes(activities=(event, follow)))
-    _settle(storage)
-    assert _details(storage.activities_since(WS, None, limit=10)) == ["activity 1", "activity 2"]
-
-
-def test_activities_recorded_with_a_finished_send_are_handed_out(storage: Storage) -> None:
-    campaign = make_campaign()
-    send = make_send(campaign)
-    storage.commit(WS, Changes(campaigns=(campaign,), sends=(send,)))
-    [claimed] = storage.claim_due(T0, worker_id="w1", lease=dt.timedelta(minutes=5), limit=1)
-    sent = attrs.evolve(
-        claimed,
-        status=SendStatus.SENT,
-        sent_at=T0,
-        lease_owner=None,
-        lease_expires_at=None,
-        revision=claimed.revision + 1,
-    )
-    storage.finish_send(sent, worker_id="w1", now=T0, changes=Changes(activities=(_activity(1),)))
-    _settle(storage)
-    assert _details(storage.activities_since(WS, None, limit=10)) == ["activity 1"]
-
-
-def test_a_workspace_never_sees_another_workspaces_activities(storage: Storage) -> None:
-    _write(storage, 1, 2)
-    _write(storage, 101, 102, workspace=OTHER_WS)
-    _write(storage, 3)
-    mine = storage.activities_since(WS, None, limit=100)
-    theirs = storage.activities_since(OTHER_WS, None, limit=100)
-    assert _details(mine) == ["activity 1", "activity 2", "activity 3"]
-    assert _details(theirs) == ["activity 101", "activity 102"]
-    assert storage.activities_since(WorkspaceId("ws-empty"), None, limit=10).entries == ()
-    _write(storage, 103, workspace=OTHER_WS)
-    assert storage.activities_since(WS, mine.cursor, limit=100).entries == ()
-
-
-@pytest.mark.parametrize("limit", [0, -1, MAX_ACTIVITY_PAGE + 1, True, 2.0, "10", None])
-def test_a_limit_out_of_range_is_refused_naming_it(storage: Storage, limit: object) -> None:
-    with pytest.raises(InvalidInput, match="limit"):
-        storage.activities_since(WS, None, limit=limit)  # type: ignore[arg-type]
-
-
-def test_the_largest_page_is_allowed(storage: Storage) -> None:
-    _write(storage, 1)
-    page = storage.activities_since(WS, None, limit=MAX_ACTIVITY_PAGE)
-    assert _details(page) == ["activity 1"]
+# --- the project's adapters and each other's cursors -----------------------------------------
 
 
 def _foreign_cursor(storage: Storage, tmp_path: Path) -> str:
-    """A cursor another kind of adapter wrote."""
+    """A cursor another of the project's adapters wrote."""
     if isinstance(storage, InMemoryStorage):
         with SQLiteStorage(tmp_path / "other.sqlite3") as other:
             return other.activities_since(WS, None, limit=1).cursor
     return InMemoryStorage().activities_since(WS, None, limit=1).cursor
 
 
-@pytest.mark.parametrize(
-    "bad", ["", "garbage", "12", "mem", "mem.", "mem.x", "mem.1.2", "pg.1", "sqlite.-1", "..."]
-)
-def test_a_cursor_this_storage_did_not_write_is_refused_naming_it(
-    storage: Storage, bad: str
+def test_a_cursor_of_another_project_adapter_is_refused_in_its_own_words(
+    storage: Storage, tmp_path: Path
 ) -> None:
-    _write(storage, 1)
-    with pytest.raises(InvalidInput, match="cursor") as raised:
-        storage.activities_since(WS, bad, limit=10)
-    assert repr(bad) in str(raised.value)
-
-
-def test_a_cursor_of_another_adapter_is_refused(storage: Storage, tmp_path: Path) -> None:
     foreign = _foreign_cursor(storage, tmp_path)
     with pytest.raises(InvalidInput, match="not a cursor of this storage"):
         storage.activities_since(WS, foreign, limit=10)
 
 
-def test_a_cursor_that_is_not_text_is_refused(storage: Storage) -> None:
-    with pytest.raises(InvalidInput, match="cursor"):
-        storage.activities_since(WS, 5, limit=10)  # type: ignore[arg-type]
+# --- settle_activities: the bounded wait of the shipped suite -------------------------------
 
 
-def test_a_cursor_edited_by_hand_is_refused(storage: Storage) -> None:
-    _write(storage, 1)
-    cursor = storage.activities_since(WS, None, limit=1).cursor
-    with pytest.raises(InvalidInput, match="cursor"):
-        storage.activities_since(WS, cursor + ".0", limit=10)
-    with pytest.raises(InvalidInput, match="cursor"):
-        storage.activities_since(WS, "x" + cursor, limit=10)
+class _HoldingBack(InMemoryStorage):
+    """Hands out nothing for the first ``held`` reads of the journal, then everything."""
+
+    def __init__(self, held: int) -> None:
+        super().__init__()
+        self.held = held
+        self.reads = 0
+
+    def activities_since(
+        self, workspace_id: WorkspaceId, cursor: str | None, *, limit: int
+    ) -> ActivityPage:
+        self.reads += 1
+        if self.reads <= self.held:
+            return ActivityPage(entries=(), cursor=cursor or "mem.0")
+        return super().activities_since(workspace_id, cursor, limit=limit)
+
+
+def test_settling_reads_again_until_the_journal_hands_out_every_committed_activity() -> None:
+    storage = _HoldingBack(held=3)
+    assert storage.commit(WS, Changes(activities=(_activity(1),)))
+    assert settle_activities(storage, WS, tries=10, pause=0)
+    assert storage.reads == 4
+
+
+def test_settling_gives_up_after_its_tries_and_says_so() -> None:
+    storage = _HoldingBack(held=100)
+    assert storage.commit(WS, Changes(activities=(_activity(1),)))
+    assert not settle_activities(storage, WS, tries=5, pause=0)
+    assert storage.reads == 5
+    assert settle_activities(InMemoryStorage(), WS, tries=1, pause=0)
 
 
 # --- PostgreSQL: transactions that commit out of order ---------------------------------------

@@ -96,6 +96,34 @@ def test_a_storage_whose_finish_send_ignores_the_lease_fails_the_lease_tests(
     assert results["test_concurrent_claimers_never_receive_the_same_send"] == "passed"
 
 
+def test_a_storage_whose_journal_skips_the_first_activity_after_a_cursor_fails_the_journal_tests(
+    host_run: tuple[Outcomes, str],
+) -> None:
+    results = host_run[0]["TestSkippingJournalStorage"]
+    for name in (
+        "test_an_empty_journal_hands_out_nothing_and_a_cursor_to_start_from",
+        "test_activities_come_in_commit_order_each_with_a_position_that_resumes_after_it",
+        "test_paging_with_the_cursor_hands_out_every_activity_exactly_once",
+        "test_the_same_cursor_gives_the_same_page_again",
+    ):
+        assert results[name] == "failed", name
+    # from the start of the journal it hands out everything, and the rest of the port passes
+    assert results["test_every_field_of_an_activity_comes_back"] == "passed"
+    assert results["test_a_workspace_never_sees_another_workspaces_activities"] == "passed"
+    assert results["test_committed_records_come_back_equal"] == "passed"
+
+
+def test_a_storage_whose_journal_ignores_the_workspace_fails_the_isolation_test(
+    host_run: tuple[Outcomes, str],
+) -> None:
+    results = host_run[0]["TestWorkspaceBlindJournalStorage"]
+    assert results["test_a_workspace_never_sees_another_workspaces_activities"] == "failed"
+    assert results["test_paging_with_the_cursor_hands_out_every_activity_exactly_once"] == (
+        "passed"
+    )
+    assert results["test_the_same_cursor_gives_the_same_page_again"] == "passed"
+
+
 def test_the_agreement_machine_catches_a_finish_send_that_ignores_the_lease(
     host_run: tuple[Outcomes, str],
 ) -> None:

@@ -104,7 +104,12 @@ def test_the_testing_package_surface_is_sorted_and_pinned() -> None:
     from starlight_sequences.testing import records
 
     assert list(testing.__all__) == sorted(testing.__all__)
-    assert set(testing.__all__) == {"LedgerContract", "StorageAgreement", "StorageContract"}
+    assert set(testing.__all__) == {
+        "LedgerContract",
+        "StorageAgreement",
+        "StorageContract",
+        "settle_activities",
+    }
     assert list(records.__all__) == sorted(
         records.__all__, key=lambda name: (not name.isupper(), not name[0].isupper(), name)
     )

@@ -8,6 +8,8 @@ Needs the ``testing`` extra (pytest and hypothesis): ``pip install
 - :class:`LedgerContract`: every promise of the ``CreditLedger`` port.
 - :class:`StorageAgreement`: a hypothesis state machine that drives the adapters under test
   side by side with the in-memory ones and checks they agree after every step.
+- :func:`settle_activities`: waits (a bounded number of reads) until a storage hands out every
+  committed activity, for a host's own tests of a storage that holds activities back a while.
 - :mod:`starlight_sequences.testing.records`: the sample records the suites build.
 
 A host subclasses the bases in one of its test modules and gives each a fixture that returns
@@ -45,5 +47,6 @@ except ImportError as exc:
 from starlight_sequences.testing._agreement import StorageAgreement
 from starlight_sequences.testing._ledger import LedgerContract
 from starlight_sequences.testing._storage import StorageContract
+from starlight_sequences.testing._storage_activities import settle_activities
 
-__all__ = ["LedgerContract", "StorageAgreement", "StorageContract"]
+__all__ = ["LedgerContract", "StorageAgreement", "StorageContract", "settle_activities"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlight_sequences.testing._storage_activities import StorageActivities
 from starlight_sequences.testing._storage_cursors import StorageCursors
 from starlight_sequences.testing._storage_leases import StorageClaims, StorageFinishing
 from starlight_sequences.testing._storage_reads import StorageReads
@@ -15,10 +16,10 @@ class StorageContract(
     StorageClaims,
     StorageFinishing,
     StorageCursors,
-    # A new section joins here, last: e.g. the checks of ``Storage.activities_since`` (today
-    # ``tests/contract/test_activities_contract.py`` on another branch) become a class
-    # ``StorageActivities(StorageSection)`` in ``_storage_activities.py``, its functions turned
-    # into methods taking ``self`` and the ``storage`` fixture, its data from ``records``.
+    StorageActivities,
+    # A new section joins here, last: a class ``StorageX(StorageSection)`` in
+    # ``_storage_x.py``, its tests methods taking ``self`` and the ``storage`` fixture, its data
+    # from ``records``.
 ):
     """Every promise of :class:`~starlight_sequences.ports.storage.Storage`, as tests.
 
@@ -33,7 +34,10 @@ class StorageContract(
                     yield adapter
 
     The sections, each a class of its own (a subclass of ``StorageSection``): round trips,
-    revisions and workspaces, reads and sender bookings, claiming, finishing, cursors. A new
+    revisions and workspaces, reads and sender bookings, claiming, finishing, cursors, and the
+    journal going out (``activities_since``; a storage that holds activities back for a while,
+    as PostgreSQL does, is waited for a bounded number of reads: see
+    :func:`~starlight_sequences.testing.settle_activities`). A new
     promise of the port gets a section of its own, in a module ``_storage_<topic>.py``, added to
     the bases above (last), so every subclass of ``StorageContract`` runs it without a change.
     """
