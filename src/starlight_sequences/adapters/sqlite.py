@@ -226,6 +226,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (workspace_id, name)
         ) WITHOUT ROWID""",
     ),
+    # 4: approval finds the drafts that need attention without reading the ready ones.
+    (
+        """CREATE INDEX drafts_needing_attention
+            ON drafts (workspace_id, campaign_id, lead_id, step)
+            WHERE status = 'needs_attention'""",
+    ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""
@@ -764,6 +770,19 @@ class SQLiteStorage(_SQLiteAdapter):
             params += (lead_id,)
         with self._db.read("list_drafts") as conn:
             rows = conn.execute(query + " ORDER BY lead_id, step", params).fetchall()
+        return [draft_from_row(_CODEC, row) for row in rows]
+
+    def drafts_needing_attention(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId
+    ) -> list[Draft]:
+        """See :meth:`Storage.drafts_needing_attention`."""
+        with self._db.read("drafts_needing_attention") as conn:
+            rows = conn.execute(
+                f"SELECT {DRAFT_COLUMNS} FROM drafts INDEXED BY drafts_needing_attention "
+                "WHERE workspace_id = ? AND campaign_id = ? AND status = 'needs_attention' "
+                "ORDER BY lead_id, step",
+                (workspace_id, campaign_id),
+            ).fetchall()
         return [draft_from_row(_CODEC, row) for row in rows]
 
     def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:
