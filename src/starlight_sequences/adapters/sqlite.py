@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, Self, TypeVar
 
@@ -920,18 +920,47 @@ def _prefixed(alias: str, columns: str) -> str:
     return ", ".join(f"{alias}.{name.strip()}" for name in columns.split(","))
 
 
+_EAGER_ROWS: Final = 1_000
+"""Changes of at most this many records are encoded before the write lock is taken."""
+
+
 class _ChangeRows:
-    """The rows of a :class:`Changes`, encoded before the write lock is taken."""
+    """The rows of a :class:`Changes`.
+
+    A small change (a send's outcome, an edit) is encoded before the write lock is taken, so
+    the lock is held for the writes only. A big one (a campaign's creation or approval: one
+    row per lead, draft and send) is encoded row by row as ``executemany`` takes them, inside
+    the transaction, so its rows never all sit in memory at once; an encoding error there
+    rolls the transaction back like any other.
+    """
 
     __slots__ = ("activities", "campaigns", "drafts", "enrolments", "sends")
 
     def __init__(self, workspace_id: WorkspaceId, changes: Changes) -> None:
-        self.campaigns = [campaign_row(_CODEC, c) for c in changes.campaigns]
         steps: dict[tuple[CadenceStep, ...], str] = {}
-        self.enrolments = [enrolment_row(_CODEC, e, steps) for e in changes.enrolments]
-        self.sends = [send_row(_CODEC, s) for s in changes.sends]
-        self.drafts = [draft_row(workspace_id, d) for d in changes.drafts]
-        self.activities = [activity_row(_CODEC, workspace_id, a) for a in changes.activities]
+        self.campaigns: Iterable[tuple[object, ...]] = (
+            campaign_row(_CODEC, c) for c in changes.campaigns
+        )
+        self.enrolments: Iterable[tuple[object, ...]] = (
+            enrolment_row(_CODEC, e, steps) for e in changes.enrolments
+        )
+        self.sends: Iterable[tuple[object, ...]] = (send_row(_CODEC, s) for s in changes.sends)
+        self.drafts: Iterable[tuple[object, ...]] = (
+            draft_row(workspace_id, d) for d in changes.drafts
+        )
+        self.activities: Iterable[tuple[object, ...]] = (
+            activity_row(_CODEC, workspace_id, a) for a in changes.activities
+        )
+        parts = (changes.campaigns, changes.enrolments, changes.sends, changes.drafts)
+        size = sum(len(part) for part in parts) + len(changes.activities)
+        if size <= _EAGER_ROWS:
+            self.campaigns, self.enrolments, self.sends, self.drafts, self.activities = (
+                list(self.campaigns),
+                list(self.enrolments),
+                list(self.sends),
+                list(self.drafts),
+                list(self.activities),
+            )
 
 
 def _apply(
@@ -954,15 +983,15 @@ def _apply(
     _check_campaigns(conn, workspace_id, changes.campaigns)
     _check_enrolments(conn, workspace_id, changes.enrolments)
     _check_sends(conn, workspace_id, changes.sends)
-    if rows.campaigns:
+    if changes.campaigns:
         conn.executemany(_UPSERT_CAMPAIGN, rows.campaigns)
-    if rows.enrolments:
+    if changes.enrolments:
         conn.executemany(_UPSERT_ENROLMENT, rows.enrolments)
-    if rows.sends:
+    if changes.sends:
         conn.executemany(_UPSERT_SEND, rows.sends)
-    if rows.drafts:
+    if changes.drafts:
         conn.executemany(_UPSERT_DRAFT, rows.drafts)
-    if rows.activities:
+    if changes.activities:
         conn.executemany(_INSERT_ACTIVITY, rows.activities)
     if changes.suppress:
         conn.executemany(
