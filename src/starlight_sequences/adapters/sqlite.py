@@ -684,14 +684,18 @@ class SQLiteStorage(_SQLiteAdapter):
         self, workspace_id: WorkspaceId, campaign_id: CampaignId
     ) -> list[Enrolment]:
         """See :meth:`Storage.list_enrolments`."""
-        with self._db.read("list_enrolments") as conn:
-            rows = conn.execute(
-                f"SELECT {ENROLMENT_COLUMNS} FROM enrolments "
-                "WHERE workspace_id = ? AND campaign_id = ? ORDER BY seq",
-                (workspace_id, campaign_id),
-            ).fetchall()
         steps: dict[str, tuple[CadenceStep, ...]] = {}
-        return [enrolment_from_row(_CODEC, row, steps) for row in rows]
+        with self._db.read("list_enrolments") as conn:
+            # Decoded row by row (one SELECT sees one state): a campaign's raw rows never all
+            # sit in memory beside its enrolments.
+            return [
+                enrolment_from_row(_CODEC, row, steps)
+                for row in conn.execute(
+                    f"SELECT {ENROLMENT_COLUMNS} FROM enrolments "
+                    "WHERE workspace_id = ? AND campaign_id = ? ORDER BY seq",
+                    (workspace_id, campaign_id),
+                )
+            ]
 
     def get_enrolment(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
