@@ -455,7 +455,8 @@ class OutboundBuilder:
         it meanwhile (this attempt's reservation given back), else None."""
         ctx, workspace_id, campaign_id = self._ctx, campaign.workspace_id, campaign.id
         now = ctx.clock.now()
-        cost = sum(ctx.prices_of(campaign).price_of(s.action) for s in sends)
+        prices = ctx.prices_of(campaign)
+        cost = sum(prices.price_of(s.action) for s in sends)
         # One key per attempt: two concurrent approvals each reserve, and the one whose
         # commit loses gives back only its own reservation, never the winner's.
         hold_key = f"approve:{campaign_id}:{campaign.revision}:{uuid.uuid4().hex[:16]}"
