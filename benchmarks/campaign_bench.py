@@ -7,7 +7,8 @@ seconds of each phase and the process's peak resident memory (``ru_maxrss``), so
 different sizes never mix. Lead generation is not timed.
 
 Run: ``.venv/bin/python benchmarks/campaign_bench.py`` (``--sizes 1000 10000``,
-``--backends sqlite``, ``--profile`` to print where the time goes with cProfile for one size,
+``--backends sqlite``, ``--profile`` to print where the time goes with cProfile for one size
+(``--profile=approve`` or ``=create`` for one phase),
 ``--json`` for machine-readable lines). Figures are in ``docs/performance.md``.
 """
 
@@ -105,7 +106,7 @@ def make_leads(count: int) -> list[Any]:
     return leads
 
 
-def run_one(size: int, backend: str, profile: bool) -> dict[str, Any]:
+def run_one(size: int, backend: str, profile: str | None) -> dict[str, Any]:
     """Create and approve one campaign in this process; returns the figures."""
     from starlight_sequences.adapters.clock import SettableClock
     from starlight_sequences.adapters.memory import InMemoryCreditLedger, InMemoryStorage
@@ -134,7 +135,7 @@ def run_one(size: int, backend: str, profile: bool) -> dict[str, Any]:
     workspace = WorkspaceId("bench")
     service.top_up(workspace, size * 20)
     profiler = cProfile.Profile() if profile else None
-    if profiler is not None:
+    if profiler is not None and profile in ("both", "create"):
         profiler.enable()
     started, started_cpu = time.perf_counter(), time.process_time()
     report = service.create_campaign(
@@ -148,6 +149,10 @@ def run_one(size: int, backend: str, profile: bool) -> dict[str, Any]:
         campaign_id=CampaignId("bench"),
     )
     created, created_cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.disable()
+        if profile in ("both", "approve"):
+            profiler.enable()
     campaign = service.approve(workspace, CampaignId("bench"))
     approved, approved_cpu = time.perf_counter(), time.process_time()
     if profiler is not None:
@@ -207,7 +212,13 @@ def main() -> None:
     parser.add_argument(
         "--backends", nargs="+", choices=("sqlite", "memory"), default=["sqlite", "memory"]
     )
-    parser.add_argument("--profile", action="store_true", help="cProfile each run (slower)")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="both",
+        choices=("both", "create", "approve"),
+        help="cProfile each run (slower): both phases, or only create or approve",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per run")
     parser.add_argument("--one", nargs=2, metavar=("SIZE", "BACKEND"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -225,7 +236,7 @@ def main() -> None:
         for size in args.sizes:
             command = [sys.executable, __file__, "--one", str(size), backend]
             if args.profile:
-                command.append("--profile")
+                command.append(f"--profile={args.profile}")
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(done.stderr, file=sys.stderr)
