@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import re
+from typing import Final
 
 import attrs
 
@@ -30,6 +32,8 @@ LINKEDIN_NOTE_LIMIT_FREE = 200
 """Longest connection note LinkedIn accepts from a free account."""
 LINKEDIN_MESSAGE_LIMIT = 8000
 """Longest LinkedIn message, in characters."""
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 class DraftStatus(enum.StrEnum):
@@ -117,11 +121,10 @@ def draft_problems(subject: str | None, body: str, limits: ChannelLimits) -> tup
         problems.append("body is empty")
     elif limits.body_max is not None and len(body) > limits.body_max:
         problems.append(f"{what} is {len(body)} characters; the limit is {limits.body_max}")
-    surrogate = next((i for i, c in enumerate(body) if "\ud800" <= c <= "\udfff"), None)
-    if surrogate is not None:
+    if (found := _SURROGATE.search(body)) is not None:
         problems.append(
-            f"{what} contains an unpaired surrogate (U+{ord(body[surrogate]):04X}) at "
-            f"position {surrogate + 1}, which cannot be written as UTF-8"
+            f"{what} contains an unpaired surrogate (U+{ord(found.group()):04X}) at "
+            f"position {found.start() + 1}, which cannot be written as UTF-8"
         )
     return tuple(problems)
 

@@ -226,12 +226,27 @@ def test_rows_of_a_rolled_back_transaction_never_hold_the_journal_back(pg_dsn: s
 # --- existing databases get positions --------------------------------------------------------
 
 
+def _before_journal_positions(
+    migrations: tuple[tuple[str, ...], ...],
+) -> tuple[tuple[str, ...], ...]:
+    """The migrations up to (not including) the one that gives the journal its positions, so a
+    database is made as the previous schema made it (later migrations may follow that one)."""
+    index = next(
+        n
+        for n, statements in enumerate(migrations)
+        if any("activities_by_position" in statement for statement in statements)
+    )
+    return migrations[:index]
+
+
 def test_a_sqlite_file_of_the_previous_schema_gives_its_old_activities_positions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "old.sqlite3"
     with monkeypatch.context() as patched:
-        patched.setattr(sqlite_adapter, "MIGRATIONS", sqlite_adapter.MIGRATIONS[:-1])
+        patched.setattr(
+            sqlite_adapter, "MIGRATIONS", _before_journal_positions(sqlite_adapter.MIGRATIONS)
+        )
         SQLiteStorage(path).close()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         for n in (1, 2):
@@ -251,7 +266,9 @@ def test_a_postgres_database_of_the_previous_schema_gives_its_old_activities_pos
     pg_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as patched:
-        patched.setattr(postgres_adapter, "MIGRATIONS", postgres_adapter.MIGRATIONS[:-1])
+        patched.setattr(
+            postgres_adapter, "MIGRATIONS", _before_journal_positions(postgres_adapter.MIGRATIONS)
+        )
         PostgresStorage(pg_dsn).close()
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         for n in (1, 2):

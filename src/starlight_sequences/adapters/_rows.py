@@ -264,6 +264,10 @@ _LEAD_FIELDS: Final = (
 )
 
 
+_NO_FIELDS: Final[Mapping[str, str]] = MappingProxyType({})
+"""The fields of every stored lead without any (immutable, so shared)."""
+
+
 def lead_to_json(lead: Lead) -> dict[str, Any]:
     data: dict[str, Any] = {name: getattr(lead, name) for name in _LEAD_FIELDS}
     data["fields"] = dict(lead.fields)
@@ -281,7 +285,8 @@ def lead_from_json(data: Mapping[str, Any]) -> Lead:
     for name in _LEAD_FIELDS:
         object.__setattr__(lead, name, data[name])
     object.__setattr__(lead, "id", LeadId(data["id"]))
-    object.__setattr__(lead, "fields", MappingProxyType(dict(data["fields"])))
+    fields = data["fields"]
+    object.__setattr__(lead, "fields", MappingProxyType(dict(fields)) if fields else _NO_FIELDS)
     object.__setattr__(lead, "timezone_reason", data.get("timezone_reason", ""))
     return lead
 

@@ -427,6 +427,19 @@ class InMemoryStorage:
             found = [self._drafts[(workspace_id, campaign_id, lid, step)] for lid, step in keys]
         return sorted(found, key=lambda d: (d.lead_id, d.step))
 
+    def drafts_needing_attention(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId
+    ) -> list[Draft]:
+        """See :meth:`Storage.drafts_needing_attention`."""
+        with self._lock:
+            keys = self._drafts_of_campaign.get((workspace_id, campaign_id), {})
+            found = [
+                draft
+                for lid, step in keys
+                if (draft := self._drafts[(workspace_id, campaign_id, lid, step)]).needs_attention
+            ]
+        return sorted(found, key=lambda d: (d.lead_id, d.step))
+
     def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:
         """See :meth:`Storage.find_send`."""
         with self._lock:

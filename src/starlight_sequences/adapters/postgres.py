@@ -285,6 +285,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX starlight_activities_by_position ON starlight_activities"
         " (workspace_id, xid, seq)",
     ),
+    # 6: approval finds the drafts that need attention without reading the ready ones.
+    (
+        "CREATE INDEX starlight_drafts_needing_attention ON starlight_drafts"
+        " (workspace_id, campaign_id, lead_id, step) WHERE status = 'needs_attention'",
+    ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""
@@ -1099,6 +1104,19 @@ class PostgresStorage(_PostgresAdapter):
             query += " AND lead_id = %s"
             params += (lead_id,)
         rows = self._rows("list_drafts", query + " ORDER BY lead_id, step", params)
+        return [draft_from_row(_CODEC, row) for row in rows]
+
+    def drafts_needing_attention(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId
+    ) -> list[Draft]:
+        """See :meth:`Storage.drafts_needing_attention`."""
+        rows = self._rows(
+            "drafts_needing_attention",
+            f"SELECT {DRAFT_COLUMNS} FROM starlight_drafts "
+            "WHERE workspace_id = %s AND campaign_id = %s AND status = 'needs_attention' "
+            "ORDER BY lead_id, step",
+            (workspace_id, campaign_id),
+        )
         return [draft_from_row(_CODEC, row) for row in rows]
 
     def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:

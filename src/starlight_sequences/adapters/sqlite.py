@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, Self, TypeVar
 
@@ -237,6 +237,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "ALTER TABLE activities ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX activities_by_position ON activities (workspace_id, seq)",
+    ),
+    # 5: approval finds the drafts that need attention without reading the ready ones.
+    (
+        """CREATE INDEX drafts_needing_attention
+            ON drafts (workspace_id, campaign_id, lead_id, step)
+            WHERE status = 'needs_attention'""",
     ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
@@ -690,14 +696,18 @@ class SQLiteStorage(_SQLiteAdapter):
         self, workspace_id: WorkspaceId, campaign_id: CampaignId
     ) -> list[Enrolment]:
         """See :meth:`Storage.list_enrolments`."""
-        with self._db.read("list_enrolments") as conn:
-            rows = conn.execute(
-                f"SELECT {ENROLMENT_COLUMNS} FROM enrolments "
-                "WHERE workspace_id = ? AND campaign_id = ? ORDER BY seq",
-                (workspace_id, campaign_id),
-            ).fetchall()
         steps: dict[str, tuple[CadenceStep, ...]] = {}
-        return [enrolment_from_row(_CODEC, row, steps) for row in rows]
+        with self._db.read("list_enrolments") as conn:
+            # Decoded row by row (one SELECT sees one state): a campaign's raw rows never all
+            # sit in memory beside its enrolments.
+            return [
+                enrolment_from_row(_CODEC, row, steps)
+                for row in conn.execute(
+                    f"SELECT {ENROLMENT_COLUMNS} FROM enrolments "
+                    "WHERE workspace_id = ? AND campaign_id = ? ORDER BY seq",
+                    (workspace_id, campaign_id),
+                )
+            ]
 
     def get_enrolment(
         self, workspace_id: WorkspaceId, campaign_id: CampaignId, lead_id: LeadId
@@ -776,6 +786,19 @@ class SQLiteStorage(_SQLiteAdapter):
             params += (lead_id,)
         with self._db.read("list_drafts") as conn:
             rows = conn.execute(query + " ORDER BY lead_id, step", params).fetchall()
+        return [draft_from_row(_CODEC, row) for row in rows]
+
+    def drafts_needing_attention(
+        self, workspace_id: WorkspaceId, campaign_id: CampaignId
+    ) -> list[Draft]:
+        """See :meth:`Storage.drafts_needing_attention`."""
+        with self._db.read("drafts_needing_attention") as conn:
+            rows = conn.execute(
+                f"SELECT {DRAFT_COLUMNS} FROM drafts INDEXED BY drafts_needing_attention "
+                "WHERE workspace_id = ? AND campaign_id = ? AND status = 'needs_attention' "
+                "ORDER BY lead_id, step",
+                (workspace_id, campaign_id),
+            ).fetchall()
         return [draft_from_row(_CODEC, row) for row in rows]
 
     def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:
@@ -946,18 +969,47 @@ def _prefixed(alias: str, columns: str) -> str:
     return ", ".join(f"{alias}.{name.strip()}" for name in columns.split(","))
 
 
+_EAGER_ROWS: Final = 1_000
+"""Changes of at most this many records are encoded before the write lock is taken."""
+
+
 class _ChangeRows:
-    """The rows of a :class:`Changes`, encoded before the write lock is taken."""
+    """The rows of a :class:`Changes`.
+
+    A small change (a send's outcome, an edit) is encoded before the write lock is taken, so
+    the lock is held for the writes only. A big one (a campaign's creation or approval: one
+    row per lead, draft and send) is encoded row by row as ``executemany`` takes them, inside
+    the transaction, so its rows never all sit in memory at once; an encoding error there
+    rolls the transaction back like any other.
+    """
 
     __slots__ = ("activities", "campaigns", "drafts", "enrolments", "sends")
 
     def __init__(self, workspace_id: WorkspaceId, changes: Changes) -> None:
-        self.campaigns = [campaign_row(_CODEC, c) for c in changes.campaigns]
         steps: dict[tuple[CadenceStep, ...], str] = {}
-        self.enrolments = [enrolment_row(_CODEC, e, steps) for e in changes.enrolments]
-        self.sends = [send_row(_CODEC, s) for s in changes.sends]
-        self.drafts = [draft_row(workspace_id, d) for d in changes.drafts]
-        self.activities = [activity_row(_CODEC, workspace_id, a) for a in changes.activities]
+        self.campaigns: Iterable[tuple[object, ...]] = (
+            campaign_row(_CODEC, c) for c in changes.campaigns
+        )
+        self.enrolments: Iterable[tuple[object, ...]] = (
+            enrolment_row(_CODEC, e, steps) for e in changes.enrolments
+        )
+        self.sends: Iterable[tuple[object, ...]] = (send_row(_CODEC, s) for s in changes.sends)
+        self.drafts: Iterable[tuple[object, ...]] = (
+            draft_row(workspace_id, d) for d in changes.drafts
+        )
+        self.activities: Iterable[tuple[object, ...]] = (
+            activity_row(_CODEC, workspace_id, a) for a in changes.activities
+        )
+        parts = (changes.campaigns, changes.enrolments, changes.sends, changes.drafts)
+        size = sum(len(part) for part in parts) + len(changes.activities)
+        if size <= _EAGER_ROWS:
+            self.campaigns, self.enrolments, self.sends, self.drafts, self.activities = (
+                list(self.campaigns),
+                list(self.enrolments),
+                list(self.sends),
+                list(self.drafts),
+                list(self.activities),
+            )
 
 
 def _apply(
@@ -980,15 +1032,15 @@ def _apply(
     _check_campaigns(conn, workspace_id, changes.campaigns)
     _check_enrolments(conn, workspace_id, changes.enrolments)
     _check_sends(conn, workspace_id, changes.sends)
-    if rows.campaigns:
+    if changes.campaigns:
         conn.executemany(_UPSERT_CAMPAIGN, rows.campaigns)
-    if rows.enrolments:
+    if changes.enrolments:
         conn.executemany(_UPSERT_ENROLMENT, rows.enrolments)
-    if rows.sends:
+    if changes.sends:
         conn.executemany(_UPSERT_SEND, rows.sends)
-    if rows.drafts:
+    if changes.drafts:
         conn.executemany(_UPSERT_DRAFT, rows.drafts)
-    if rows.activities:
+    if changes.activities:
         conn.executemany(_INSERT_ACTIVITY, rows.activities)
     if changes.suppress:
         conn.executemany(

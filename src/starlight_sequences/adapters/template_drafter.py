@@ -140,6 +140,8 @@ def _fit_body(text: str, limit: int | None) -> str:
 
 
 def _field(fields: Mapping[str, str], keys: Sequence[str]) -> str:
+    if not fields:
+        return ""
     normalised = {re.sub(r"[^a-z0-9]+", "_", k.lower()).strip("_"): v for k, v in fields.items()}
     for key in keys:
         value = normalised.get(key)
@@ -265,7 +267,9 @@ class _Cues:
     max_words: int
 
 
+@functools.lru_cache(maxsize=256)
 def _cues(guidance: str) -> _Cues:
+    # Cached: every lead of a step shares its guidance.
     text = guidance.lower()
     words = re.search(r"(?:under|at most|no more than|fewer than)\s+(\d{2,4})\s+words", text)
     return _Cues(

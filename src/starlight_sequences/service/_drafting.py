@@ -43,8 +43,12 @@ def draft_request(
     enrolment: Enrolment,
     step: CadenceStep,
     earlier: Sequence[Draft],
+    limits: ChannelLimits | None = None,
 ) -> DraftRequest:
-    """What the drafter is asked for one step of one lead, with the lead's earlier drafts."""
+    """What the drafter is asked for one step of one lead, with the lead's earlier drafts.
+
+    ``limits`` are the step's :func:`channel_limits`, when the caller has them already.
+    """
     index = enrolment.steps.index(step) + 1
     sender_name = ""
     if step.action is Action.EMAIL and campaign.email_identity is not None:
@@ -56,7 +60,7 @@ def draft_request(
         step=step.number,
         step_index=index,
         step_count=len(enrolment.steps),
-        limits=channel_limits(campaign, step.action),
+        limits=limits if limits is not None else channel_limits(campaign, step.action),
         lead=enrolment.lead,
         sender_name=sender_name,
         earlier=tuple(
@@ -78,8 +82,12 @@ def to_draft(
     step: CadenceStep,
     result: DraftedMessage | DraftFailure,
     version: int = 1,
+    limits: ChannelLimits | None = None,
 ) -> Draft:
-    """The stored draft of a drafter's answer: checked, or needing attention with why."""
+    """The stored draft of a drafter's answer: checked, or needing attention with why.
+
+    ``limits`` are the step's :func:`channel_limits`, when the caller has them already.
+    """
     if isinstance(result, DraftFailure):
         return Draft(
             campaign_id=campaign.id,
@@ -92,7 +100,9 @@ def to_draft(
             status=DraftStatus.NEEDS_ATTENTION,
             problem=f"{DRAFTER_FAILED_PREFIX}: {result.reason}",
         )
-    draft = Draft(
+    # Checked before the draft is built, so each drafted message makes one Draft.
+    problem = _problem(campaign, step.action, result.subject, result.body, limits)
+    return Draft(
         campaign_id=campaign.id,
         lead_id=enrolment.lead_id,
         step=step.number,
@@ -100,26 +110,34 @@ def to_draft(
         version=version,
         subject=result.subject,
         body=result.body,
-        status=DraftStatus.READY,
+        status=DraftStatus.NEEDS_ATTENTION if problem else DraftStatus.READY,
+        problem=problem,
     )
-    return checked_draft(campaign, draft)
 
 
 def checked_draft(campaign: Campaign, draft: Draft) -> Draft:
     """The draft marked ready, or needing attention with every rule of its channel it breaks."""
-    problems = list(
-        draft_problems(draft.subject, draft.body, channel_limits(campaign, draft.action))
-    )
-    identity = campaign.linkedin_identity
-    if (
-        draft.action is Action.LINKEDIN_CONNECT
-        and identity is not None
-        and identity.notes_exhausted
-    ):
-        problems.append("the LinkedIn account's monthly quota of connection notes is used up")
-    if problems:
-        return attrs.evolve(draft, status=DraftStatus.NEEDS_ATTENTION, problem="; ".join(problems))
+    problem = _problem(campaign, draft.action, draft.subject, draft.body, None)
+    if problem:
+        return attrs.evolve(draft, status=DraftStatus.NEEDS_ATTENTION, problem=problem)
     return attrs.evolve(draft, status=DraftStatus.READY, problem="")
+
+
+def _problem(
+    campaign: Campaign,
+    action: Action,
+    subject: str | None,
+    body: str,
+    limits: ChannelLimits | None,
+) -> str:
+    """Every rule a message of ``action`` breaks, joined into one sentence ("" if none)."""
+    if limits is None:
+        limits = channel_limits(campaign, action)
+    problems = list(draft_problems(subject, body, limits))
+    identity = campaign.linkedin_identity
+    if action is Action.LINKEDIN_CONNECT and identity is not None and identity.notes_exhausted:
+        problems.append("the LinkedIn account's monthly quota of connection notes is used up")
+    return "; ".join(problems)
 
 
 def draft_all(
@@ -135,6 +153,7 @@ def draft_all(
     done = 0
     if progress is not None:
         progress(0, total)
+    limits = {action: channel_limits(campaign, action) for action in Action}
     drafts: dict[LeadId, list[Draft]] = {e.lead_id: [] for e in enrolments}
     depth = max((len(e.steps) for e in enrolments), default=0)
     for index in range(depth):
@@ -145,14 +164,18 @@ def draft_all(
         ]
         for start in range(0, len(work), batch_size):
             batch = work[start : start + batch_size]
-            requests = [draft_request(campaign, e, s, drafts[e.lead_id]) for e, s in batch]
+            requests = [
+                draft_request(campaign, e, s, drafts[e.lead_id], limits[s.action]) for e, s in batch
+            ]
             results = drafter.draft(requests)
             if len(results) != len(requests):
                 raise InvalidSettings(
                     f"drafter returned {len(results)} results for {len(requests)} requests"
                 )
             for (enrolment, step), result in zip(batch, results, strict=True):
-                drafts[enrolment.lead_id].append(to_draft(campaign, enrolment, step, result))
+                drafts[enrolment.lead_id].append(
+                    to_draft(campaign, enrolment, step, result, limits=limits[step.action])
+                )
             done += len(batch)
             if progress is not None:
                 progress(done, total)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from starlight_sequences import shapes as _shapes
-from starlight_sequences.cadence import Exclusion, ExclusionReason, resolve_cadence
-from starlight_sequences.calendar import SlotRequest
+from starlight_sequences.cadence import CadenceStep, Exclusion, ExclusionReason, resolve_cadence
+from starlight_sequences.calendar import BusinessCalendar, SlotRequest
 from starlight_sequences.campaigns import (
     Campaign,
     CampaignSettings,
@@ -47,7 +47,7 @@ from starlight_sequences.errors import (
     MissingLocation,
 )
 from starlight_sequences.events import Activity, ActivityKind
-from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.leads import Lead, locate
 from starlight_sequences.planning import forecast, step_moment
 from starlight_sequences.ports.storage import Changes
@@ -79,6 +79,40 @@ def campaign_start(ctx: ServiceContext, campaign: Campaign) -> dt.datetime:
     now = ctx.clock.now()
     start = campaign.settings.start
     return max(now, start) if start is not None else now
+
+
+class _Cadences:
+    """:func:`resolve_cadence` for the leads of one campaign, each distinct cadence resolved
+    once: leads reached the same way (email or not, LinkedIn or not, connected or not) get the
+    same steps, so they share one tuple of them.
+
+    With ``drop_notes`` (the LinkedIn account's notes are used up and it sends requests
+    without one), connection requests carry no note.
+    """
+
+    def __init__(self, shape: SendShape, *, drop_notes: bool) -> None:
+        self._shape = shape
+        self._drop_notes = drop_notes
+        self._steps: dict[tuple[bool, bool, bool], tuple[CadenceStep, ...]] = {}
+
+    def steps_of(self, lead: Lead) -> tuple[CadenceStep, ...] | Exclusion:
+        """The lead's steps, or why the shape cannot reach it."""
+        # Exactly what resolve_cadence reads of a lead, besides the id it names.
+        reach = (bool(lead.email), bool(lead.linkedin_url), lead.linkedin_connected)
+        steps = self._steps.get(reach)
+        if steps is not None:
+            return steps
+        cadence = resolve_cadence(self._shape, lead)
+        if isinstance(cadence, Exclusion):
+            return cadence  # names the lead: not shared
+        steps = cadence.steps
+        if self._drop_notes:
+            steps = tuple(
+                attrs.evolve(s, with_note=False) if s.action is Action.LINKEDIN_CONNECT else s
+                for s in steps
+            )
+        self._steps[reach] = steps
+        return steps
 
 
 class OutboundBuilder:
@@ -260,6 +294,7 @@ class OutboundBuilder:
             and linkedin_identity.notes_exhausted
             and linkedin_identity.send_without_note_when_exhausted
         )
+        cadences = _Cadences(shape, drop_notes=drop_notes)
         enrolments: list[Enrolment] = []
         excluded: list[Excluded] = []
         seen: set[str] = set()
@@ -271,7 +306,7 @@ class OutboundBuilder:
             outcome = self._enrolment_of(
                 workspace_id,
                 campaign_id,
-                shape,
+                cadences,
                 lead,
                 settings,
                 duplicate=duplicate,
@@ -280,25 +315,15 @@ class OutboundBuilder:
             )
             if isinstance(outcome, Excluded):
                 excluded.append(outcome)
-                continue
-            if drop_notes:
-                outcome = attrs.evolve(
-                    outcome,
-                    steps=tuple(
-                        attrs.evolve(s, with_note=False)
-                        if s.action is Action.LINKEDIN_CONNECT
-                        else s
-                        for s in outcome.steps
-                    ),
-                )
-            enrolments.append(outcome)
+            else:
+                enrolments.append(outcome)
         return enrolments, excluded
 
     def _enrolment_of(
         self,
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
-        shape: SendShape,
+        cadences: _Cadences,
         lead: Lead,
         settings: CampaignSettings,
         *,
@@ -336,14 +361,11 @@ class OutboundBuilder:
                 reason=ExclusionReason.ACTIVE_ELSEWHERE,
                 message=f"lead {lead.id!r} is already active in campaign {busy!r}",
             )
-        cadence = resolve_cadence(shape, located)
-        if isinstance(cadence, Exclusion):
-            return Excluded(lead_id=lead.id, reason=cadence.reason, message=cadence.message)
+        steps = cadences.steps_of(located)
+        if isinstance(steps, Exclusion):
+            return Excluded(lead_id=lead.id, reason=steps.reason, message=steps.message)
         return Enrolment(
-            workspace_id=workspace_id,
-            campaign_id=campaign_id,
-            lead=located,
-            steps=cadence.steps,
+            workspace_id=workspace_id, campaign_id=campaign_id, lead=located, steps=steps
         )
 
     def _active_elsewhere(
@@ -390,8 +412,8 @@ class OutboundBuilder:
         live = {e.lead_id for e in enrolments}
         bad = [
             f"{d.lead_id} step {d.step}: {d.problem}"
-            for d in ctx.storage.list_drafts(workspace_id, campaign_id)
-            if d.needs_attention and d.lead_id in live
+            for d in ctx.storage.drafts_needing_attention(workspace_id, campaign_id)
+            if d.lead_id in live
         ]
         if bad:
             raise DraftsNeedAttention(campaign_id, bad)
@@ -435,7 +457,8 @@ class OutboundBuilder:
         it meanwhile (this attempt's reservation given back), else None."""
         ctx, workspace_id, campaign_id = self._ctx, campaign.workspace_id, campaign.id
         now = ctx.clock.now()
-        cost = sum(ctx.prices_of(campaign).price_of(s.action) for s in sends)
+        prices = ctx.prices_of(campaign)
+        cost = sum(prices.price_of(s.action) for s in sends)
         # One key per attempt: two concurrent approvals each reserve, and the one whose
         # commit loses gives back only its own reservation, never the winner's.
         hold_key = f"approve:{campaign_id}:{campaign.revision}:{uuid.uuid4().hex[:16]}"
@@ -496,37 +519,44 @@ class OutboundBuilder:
     def _plan(
         self, campaign: Campaign, enrolments: Sequence[Enrolment], start: dt.datetime
     ) -> list[ScheduledSend]:
+        # A lead's calendar, and so its earliest first moment, depends only on where it is
+        # (the campaign's hours and closures are the same for all): looked up once per place.
+        places: dict[tuple[str | None, ...], tuple[BusinessCalendar, dt.datetime]] = {}
+        calendars: dict[LeadId, BusinessCalendar] = {}
         by_action: dict[Action, list[SlotRequest]] = {}
-        calendars = {}
         for enrolment in enrolments:
-            calendar = lead_calendar(campaign, enrolment)
-            calendars[enrolment.lead_id] = calendar
-            first = enrolment.steps[0]
-            by_action.setdefault(first.action, []).append(
-                SlotRequest(
-                    key=enrolment.lead_id,
-                    earliest=step_moment(calendar, start, 0),
-                    calendar=calendar,
-                    follow_up=False,
-                )
+            lead = enrolment.lead
+            place = (lead.country, lead.subdivision, lead.timezone)
+            found = places.get(place)
+            if found is None:
+                calendar = lead_calendar(campaign, enrolment)
+                found = places[place] = (calendar, step_moment(calendar, start, 0))
+            calendar, earliest = found
+            calendars[lead.id] = calendar
+            by_action.setdefault(enrolment.steps[0].action, []).append(
+                SlotRequest(key=lead.id, earliest=earliest, calendar=calendar, follow_up=False)
             )
         slots: dict[str, dt.datetime] = {}
         for action, requests in sorted(by_action.items()):
             slots.update(allocate(self._ctx, campaign, action, requests))
+        senders: dict[Action, SenderId] = {}
         sends: list[ScheduledSend] = []
         for enrolment in enrolments:
-            calendar = calendars[enrolment.lead_id]
-            moments = forecast(calendar, enrolment.steps, slots[enrolment.lead_id])
+            lead_id = enrolment.lead_id
+            moments = forecast(calendars[lead_id], enrolment.steps, slots[lead_id])
             for index, (step, moment) in enumerate(zip(enrolment.steps, moments, strict=True)):
+                action = step.action
+                if action not in senders:
+                    senders[action] = campaign.sender_for(action)
                 sends.append(
                     ScheduledSend(
-                        id=send_id_for(campaign.id, enrolment.lead_id, step.number),
+                        id=send_id_for(campaign.id, lead_id, step.number),
                         workspace_id=campaign.workspace_id,
                         campaign_id=campaign.id,
-                        lead_id=enrolment.lead_id,
+                        lead_id=lead_id,
                         step=step.number,
-                        action=step.action,
-                        sender_id=campaign.sender_for(step.action),
+                        action=action,
+                        sender_id=senders[action],
                         due_at=moment,
                         forecast_at=moment,
                         status=SendStatus.SCHEDULED if index == 0 else SendStatus.PENDING,
