@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlight_sequences.testing._storage_activities import StorageActivities
+from starlight_sequences.testing._storage_bulk import StorageBulkReads
 from starlight_sequences.testing._storage_cursors import StorageCursors
 from starlight_sequences.testing._storage_leases import StorageClaims, StorageFinishing
 from starlight_sequences.testing._storage_reads import StorageReads
@@ -17,6 +18,7 @@ class StorageContract(
     StorageFinishing,
     StorageCursors,
     StorageActivities,
+    StorageBulkReads,
     # A new section joins here, last: a class ``StorageX(StorageSection)`` in
     # ``_storage_x.py``, its tests methods taking ``self`` and the ``storage`` fixture, its data
     # from ``records``.
@@ -34,10 +36,11 @@ class StorageContract(
                     yield adapter
 
     The sections, each a class of its own (a subclass of ``StorageSection``): round trips,
-    revisions and workspaces, reads and sender bookings, claiming, finishing, cursors, and the
+    revisions and workspaces, reads and sender bookings, claiming, finishing, cursors, the
     journal going out (``activities_since``; a storage that holds activities back for a while,
     as PostgreSQL does, is waited for a bounded number of reads: see
-    :func:`~starlight_sequences.testing.settle_activities`). A new
+    :func:`~starlight_sequences.testing.settle_activities`), and bulk reads
+    (``drafts_needing_attention``). A new
     promise of the port gets a section of its own, in a module ``_storage_<topic>.py``, added to
     the bases above (last), so every subclass of ``StorageContract`` runs it without a change.
     """
