@@ -15,6 +15,7 @@ from starlight_sequences.cadence import (
     ExclusionReason,
     resolve_cadence,
 )
+from starlight_sequences.calendar import WarmUp
 from starlight_sequences.campaigns import (
     Campaign,
     CampaignSettings,
@@ -105,6 +106,7 @@ __all__ = [
     "StopScope",
     "UnsubscribeLinks",
     "WaitAnchor",
+    "WarmUp",
     "WorkspaceId",
     "adapters",
     "calendar",

@@ -58,6 +58,7 @@ EXPECTED_TOP_LEVEL = {
     "StarlightError",
     "Step",
     "WaitAnchor",
+    "WarmUp",
     "WorkspaceId",
 }
 
