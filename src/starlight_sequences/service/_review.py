@@ -31,6 +31,7 @@ from starlight_sequences.ports.drafter import DraftFailure
 from starlight_sequences.ports.storage import Changes
 from starlight_sequences.reports import CampaignPreview, PlannedStep, RecipientPreview
 from starlight_sequences.service._drafting import checked_draft, draft_request, to_draft
+from starlight_sequences.service._forecast import forecast_last_send
 from starlight_sequences.service._outbound import campaign_start
 from starlight_sequences.service._shared import (
     ServiceContext,
@@ -59,20 +60,25 @@ class Review:
         """Every recipient's cadence, drafts and planned dates (see ``CampaignService``)."""
         storage = self._ctx.storage
         campaign = storage.get_campaign(workspace_id, campaign_id)
-        enrolments = storage.list_enrolments(workspace_id, campaign_id)
+        every_enrolment = storage.list_enrolments(workspace_id, campaign_id)
+        enrolments = every_enrolment
         if lead_id is not None:
             enrolments = [e for e in enrolments if e.lead_id == lead_id]
         drafts: dict[tuple[LeadId, int], Draft] = {
             (d.lead_id, d.step): d for d in storage.list_drafts(workspace_id, campaign_id, lead_id)
         }
+        every_send = storage.list_sends(workspace_id, campaign_id)
         sends: dict[tuple[LeadId, int], ScheduledSend] = {
-            (s.lead_id, s.step): s for s in storage.list_sends(workspace_id, campaign_id, lead_id)
+            (s.lead_id, s.step): s for s in every_send if lead_id is None or s.lead_id == lead_id
         }
         start = campaign_start(self._ctx, campaign)
         recipients = tuple(
             self._recipient(campaign, enrolment, drafts, sends, start) for enrolment in enrolments
         )
-        return CampaignPreview(campaign=campaign, recipients=recipients, excluded=campaign.excluded)
+        last = forecast_last_send(self._ctx, campaign, every_enrolment, every_send, start)
+        return CampaignPreview(
+            campaign=campaign, recipients=recipients, excluded=campaign.excluded, last_send_at=last
+        )
 
     @staticmethod
     def _recipient(
