@@ -191,3 +191,56 @@ def test_the_allocator_fills_each_mailbox_day_up_to_its_ramped_cap() -> None:
         dt.date(2026, 12, 4): 20,
         dt.date(2026, 12, 7): 20,  # 100 - 80 left; Monday's cap is 22
     }
+
+
+# Zones whose clocks change in March–April 2027 (New York 14 March, London 28 March, Sydney
+# 4 April going back), so mailbox-local days of 23 and 25 hours are in play.
+DST_ZONES = ("America/New_York", "Europe/London", "Australia/Sydney", "UTC")
+RECIPIENTS = (
+    BusinessCalendar(country="US", timezone="America/New_York"),
+    BusinessCalendar(country="GB", timezone="Europe/London"),
+    BusinessCalendar(country="AU", subdivision="NSW", timezone="Australia/Sydney"),
+    BusinessCalendar(country="IL", timezone="Asia/Jerusalem"),
+)
+AROUND_DST = st.datetimes(
+    min_value=dt.datetime(2027, 3, 8), max_value=dt.datetime(2027, 4, 8), timezones=st.just(dt.UTC)
+)
+
+
+@given(
+    start=st.integers(min_value=1, max_value=3),
+    step=st.integers(min_value=0, max_value=2),
+    extra=st.integers(min_value=0, max_value=4),
+    since=st.dates(min_value=dt.date(2027, 3, 1), max_value=dt.date(2027, 4, 1)),
+    country=st.sampled_from((None, "US", "GB", "AU")),
+    zone=st.sampled_from(DST_ZONES),
+    spacing=st.integers(min_value=0, max_value=1800),
+    earliest=st.lists(st.tuples(AROUND_DST, st.sampled_from(RECIPIENTS)), max_size=40),
+    booked=st.lists(AROUND_DST, max_size=6),
+)
+def test_no_sender_local_day_gets_more_than_its_ramped_cap(
+    start: int,
+    step: int,
+    extra: int,
+    since: dt.date,
+    country: str | None,
+    zone: str,
+    spacing: int,
+    earliest: list[tuple[dt.datetime, BusinessCalendar]],
+    booked: list[dt.datetime],
+) -> None:
+    ramp = WarmUp(start=start, step=step, ceiling=start + extra, since=since, country=country)
+    limits = SenderLimits(
+        min_spacing=dt.timedelta(seconds=spacing), timezone=zone, daily_cap=10, warm_up=ramp
+    )
+    requests = [
+        SlotRequest(key=f"r{i}", earliest=moment, calendar=calendar)
+        for i, (moment, calendar) in enumerate(earliest)
+    ]
+    slots = allocate_slots(requests, limits, seed="ramp", booked=booked)
+    assert slots.keys() == {r.key for r in requests}
+    local = BusinessCalendar(country="US", timezone=zone).zone
+    placed = Counter(moment.astimezone(local).date() for moment in slots.values())
+    already = Counter(moment.astimezone(local).date() for moment in booked)
+    for day, count in placed.items():
+        assert already[day] + count <= ramp.cap_on(day), (day, already[day], count)
