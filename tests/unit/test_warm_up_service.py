@@ -153,3 +153,29 @@ def test_without_a_ramp_the_same_late_sends_all_go_on_tuesday() -> None:
     sends = kit.storage.list_sends(WS, cid)
     sent = per_mailbox_day(s.sent_at for s in sends if s.sent_at is not None)
     assert sent == {dt.date(2026, 12, 1): 5}
+
+
+def test_the_preview_forecasts_a_sequences_last_step_as_approval_plans_it() -> None:
+    kit = make_kit(credits=1_000_000)
+    mailbox = ramped_mailbox(5, 5, 20, since=dt.date(2026, 11, 30))
+    cid = CampaignId("sequence")
+    kit.service.create_campaign(
+        WS,
+        name="sequence",
+        brief="We cut cloud bills by 30% for data teams.",
+        shape="email-sequence",
+        leads=[lead(f"s{i:03}") for i in range(60)],
+        email_identity=mailbox,
+        campaign_id=cid,
+    )
+    forecast = kit.service.preview(WS, cid).last_send_at
+    assert kit.service.preview(WS, cid, "s000").last_send_at is None
+    kit.service.approve(WS, cid)
+    sends = kit.storage.list_sends(WS, cid)
+    assert forecast == max(planned(sends))
+    # 5 + 10 + 15 + 20 first touches from Monday to Thursday, the last 10 on Friday 4 December;
+    # the last third step follows 3 + 4 business days after it.
+    first_touches = per_mailbox_day(s.due_at for s in sends if s.step == 1)
+    assert max(first_touches) == dt.date(2026, 12, 4)
+    assert forecast is not None
+    assert forecast.astimezone(ZONE).date() == NEW_YORK.add_business_days(dt.date(2026, 12, 4), 7)

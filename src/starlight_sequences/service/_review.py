@@ -60,22 +60,24 @@ class Review:
         """Every recipient's cadence, drafts and planned dates (see ``CampaignService``)."""
         storage = self._ctx.storage
         campaign = storage.get_campaign(workspace_id, campaign_id)
-        every_enrolment = storage.list_enrolments(workspace_id, campaign_id)
-        enrolments = every_enrolment
+        enrolments = storage.list_enrolments(workspace_id, campaign_id)
         if lead_id is not None:
             enrolments = [e for e in enrolments if e.lead_id == lead_id]
         drafts: dict[tuple[LeadId, int], Draft] = {
             (d.lead_id, d.step): d for d in storage.list_drafts(workspace_id, campaign_id, lead_id)
         }
-        every_send = storage.list_sends(workspace_id, campaign_id)
-        sends: dict[tuple[LeadId, int], ScheduledSend] = {
-            (s.lead_id, s.step): s for s in every_send if lead_id is None or s.lead_id == lead_id
-        }
+        listed = storage.list_sends(workspace_id, campaign_id, lead_id)
+        sends: dict[tuple[LeadId, int], ScheduledSend] = {(s.lead_id, s.step): s for s in listed}
         start = campaign_start(self._ctx, campaign)
         recipients = tuple(
             self._recipient(campaign, enrolment, drafts, sends, start) for enrolment in enrolments
         )
-        last = forecast_last_send(self._ctx, campaign, every_enrolment, every_send, start)
+        # The campaign-wide forecast needs every lead: the preview of one lead goes without.
+        last = (
+            forecast_last_send(self._ctx, campaign, enrolments, listed, start)
+            if lead_id is None
+            else None
+        )
         return CampaignPreview(
             campaign=campaign, recipients=recipients, excluded=campaign.excluded, last_send_at=last
         )
