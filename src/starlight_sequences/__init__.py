@@ -15,6 +15,7 @@ from starlight_sequences.cadence import (
     ExclusionReason,
     resolve_cadence,
 )
+from starlight_sequences.calendar import WarmUp
 from starlight_sequences.campaigns import (
     Campaign,
     CampaignSettings,
@@ -106,6 +107,7 @@ __all__ = [
     "UnsubscribeLinks",
     "Variant",
     "WaitAnchor",
+    "WarmUp",
     "WinnerRule",
     "WorkspaceId",
     "adapters",

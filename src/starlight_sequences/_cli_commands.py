@@ -44,7 +44,9 @@ from starlight_sequences.adapters.outbox import OutboxEmailSender
 from starlight_sequences.adapters.smtp import SMTPEmailSender
 from starlight_sequences.adapters.sqlite import SQLiteCreditLedger, SQLiteStorage
 from starlight_sequences.adapters.template_drafter import TemplateDrafter
+from starlight_sequences.calendar import WarmUp
 from starlight_sequences.campaigns import (
+    Campaign,
     CampaignSettings,
     EmailIdentity,
     LinkedInIdentity,
@@ -448,6 +450,44 @@ def cmd_credits(session: Session, args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- create and review
 
 
+def _mailbox(args: argparse.Namespace, now: dt.datetime) -> EmailIdentity | None:
+    """The mailbox of ``create``'s ``--mailbox*`` and ``--warm-up*`` options, or None."""
+    ramp_only = ("warm_up_since", "mailbox_country", "mailbox_subdivision")
+    for name in ramp_only:
+        if getattr(args, name) is not None and args.warm_up is None:
+            raise CommandError(f"--{name.replace('_', '-')} needs --warm-up START:STEP:CEILING")
+    if not args.mailbox:
+        for name in ("warm_up", "mailbox_timezone"):
+            if getattr(args, name) is not None:
+                raise CommandError(f"--{name.replace('_', '-')} needs --mailbox ADDRESS")
+        return None
+    if "@" not in args.mailbox or any(c in args.mailbox for c in " \r\n<>"):
+        raise CommandError(f"--mailbox {args.mailbox!r} is not an email address")
+    timezone = args.mailbox_timezone or "UTC"
+    zone = load_timezone(timezone, subject="--mailbox-timezone")
+    warm_up = None
+    if args.warm_up is not None:
+        start, step, ceiling = args.warm_up
+        warm_up = WarmUp(
+            start=start,
+            step=step,
+            ceiling=ceiling,
+            since=args.warm_up_since or now.astimezone(zone).date(),
+            country=args.mailbox_country,
+            subdivision=args.mailbox_subdivision,
+        )
+    mailbox = EmailIdentity(
+        id=SenderId(args.mailbox),
+        address=args.mailbox,
+        display_name=args.mailbox_name or "",
+        timezone=timezone,
+    )
+    if warm_up is None:
+        return mailbox
+    # Once ramped up, the mailbox sends at the ceiling: that is its daily cap.
+    return attrs.evolve(mailbox, daily_cap=warm_up.ceiling, warm_up=warm_up)
+
+
 def cmd_create(session: Session, args: argparse.Namespace) -> int:
     """Create a campaign: enrol the leads and draft every message, for review."""
     brief = _text_option(args.brief, args.brief_file, "brief")
@@ -464,15 +504,7 @@ def cmd_create(session: Session, args: argparse.Namespace) -> int:
         default_timezone=args.default_timezone,
         seed=args.seed,
     )
-    email_identity = None
-    if args.mailbox:
-        if "@" not in args.mailbox or any(c in args.mailbox for c in " \r\n<>"):
-            raise CommandError(f"--mailbox {args.mailbox!r} is not an email address")
-        email_identity = EmailIdentity(
-            id=SenderId(args.mailbox),
-            address=args.mailbox,
-            display_name=args.mailbox_name or "",
-        )
+    email_identity = _mailbox(args, session.clock.now())
     linkedin_identity = None
     if args.linkedin_account:
         linkedin_identity = LinkedInIdentity(
@@ -534,6 +566,8 @@ def cmd_preview(session: Session, args: argparse.Namespace) -> int:
         f"{campaign.shape.key}; {len(preview.recipients)} recipient(s), "
         f"{len(campaign.excluded)} excluded"
     )
+    if lead_id is None and preview.last_send_at is not None:
+        say(f"Last send (forecast): {format_utc(preview.last_send_at)}{_ramp_note(campaign)}")
     shown = preview.recipients if lead_id or not args.limit else preview.recipients[: args.limit]
     for recipient in shown:
         _say_recipient(recipient, full_drafts=lead_id is not None)
@@ -553,6 +587,17 @@ def cmd_preview(session: Session, args: argparse.Namespace) -> int:
             say(f"  {draft.lead_id} step {draft.step}: {plain(draft.problem)}")
         _more(len(attention), args.limit)
     return 0
+
+
+def _ramp_note(campaign: Campaign) -> str:
+    mailbox = campaign.email_identity
+    if mailbox is None or mailbox.warm_up is None:
+        return ""
+    ramp = mailbox.warm_up
+    return (
+        f", mailbox {plain(mailbox.id)} warming up: {ramp.start} a day from {ramp.since}, "
+        f"+{ramp.step} each business day, at most {ramp.ceiling}"
+    )
 
 
 def _say_recipient(recipient: RecipientPreview, *, full_drafts: bool) -> None:

@@ -195,6 +195,26 @@ def parse_date(value: str) -> dt.date:
         raise ValueError(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
+_WARM_UP = re.compile(r"(\d{1,6}):(\d{1,6}):(\d{1,6})")
+
+
+def parse_warm_up(value: str) -> tuple[int, int, int]:
+    """A warm-up ramp ``START:STEP:CEILING`` (``10:2:40``: 10 a day, 2 more each business
+    day, at most 40), as three whole numbers; the ramp's own rules are checked by ``WarmUp``.
+
+    Raises:
+        ValueError: not three whole numbers separated by colons.
+    """
+    match = _WARM_UP.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not START:STEP:CEILING (whole numbers, e.g. 10:2:40 for 10 emails "
+            "on the first day, 2 more each business day, at most 40)"
+        )
+    start, step, ceiling = (int(part) for part in match.groups())
+    return start, step, ceiling
+
+
 _SMTP_SCHEMES = {
     "smtp": SMTPSecurity.PLAIN,
     "smtps": SMTPSecurity.SSL,

@@ -128,6 +128,7 @@ def preview_json(preview: CampaignPreview) -> JSONObject:
         "campaign": campaign_json(preview.campaign),
         "recipients": [_recipient_json(r) for r in preview.recipients],
         "excluded": _excluded_json(preview.excluded),
+        "last_send_utc": instant(preview.last_send_at),
         "needs_attention": [
             {"lead_id": d.lead_id, "step": d.step, "problem": d.problem}
             for d in preview.needs_attention

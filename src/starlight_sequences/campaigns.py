@@ -13,7 +13,7 @@ import hashlib
 import attrs
 
 from starlight_sequences.cadence import CadenceStep, ExclusionReason
-from starlight_sequences.calendar import BusinessHours
+from starlight_sequences.calendar import BusinessHours, WarmUp
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.credits import PriceTable
 from starlight_sequences.errors import (
@@ -166,11 +166,14 @@ class EmailIdentity:
         display_name: the From name ("" for none).
         timezone: where the mailbox's day and week are counted for caps.
         min_spacing: shortest gap between two emails of this mailbox.
-        daily_cap: most emails per mailbox-local day.
+        daily_cap: most emails per mailbox-local day (with a warm-up: once ramped up).
+        warm_up: a ramp of the daily cap for a new mailbox, or None (``docs/settings.md``):
+            the cap on a mailbox-local date is then :meth:`cap_on` of it. Its ceiling may not
+            exceed ``daily_cap``.
 
     Raises:
         InvalidIdentity: naming the identity and the field (``id``, ``address``,
-            ``display_name``).
+            ``display_name``, ``daily_cap``, ``warm_up``).
     """
 
     id: SenderId = attrs.field(converter=_sender_id)
@@ -179,9 +182,24 @@ class EmailIdentity:
     timezone: str = "UTC"
     min_spacing: dt.timedelta = dt.timedelta(minutes=3)
     daily_cap: int = 40
+    warm_up: WarmUp | None = None
 
     def __attrs_post_init__(self) -> None:
         _check_sender_id(self.id)
+        if isinstance(self.daily_cap, bool) or not isinstance(self.daily_cap, int):
+            raise InvalidIdentity(self.id, "daily_cap", f"{self.daily_cap!r} is not a whole number")
+        if self.daily_cap < 1:
+            raise InvalidIdentity(self.id, "daily_cap", f"{self.daily_cap} must be at least 1")
+        if self.warm_up is not None:
+            if not isinstance(self.warm_up, WarmUp):
+                raise InvalidIdentity(self.id, "warm_up", "must be a WarmUp value")
+            if self.warm_up.ceiling > self.daily_cap:
+                raise InvalidIdentity(
+                    self.id,
+                    "warm_up",
+                    f"ceiling {self.warm_up.ceiling} is above daily_cap {self.daily_cap}; "
+                    "raise daily_cap to the ceiling",
+                )
         try:
             address = normalise_email(self.address)
         except InvalidLead as exc:
@@ -194,6 +212,13 @@ class EmailIdentity:
         # Frozen class: attrs documents object.__setattr__ as the way to normalise on init.
         object.__setattr__(self, "address", address)
         object.__setattr__(self, "display_name", normalise_header_text(self.display_name))
+
+    def cap_on(self, day: dt.date) -> int:
+        """The most emails this mailbox may send on the mailbox-local date ``day``: the
+        warm-up ramp's cap of that day, or ``daily_cap`` without a ramp."""
+        if self.warm_up is None:
+            return self.daily_cap
+        return min(self.daily_cap, self.warm_up.cap_on(day))
 
 
 @attrs.frozen(kw_only=True)

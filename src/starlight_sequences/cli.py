@@ -201,6 +201,7 @@ def _campaign_commands(add: _Add) -> None:
     create.add_argument("--skip-invalid", action="store_true", help=skip_help)
     create.add_argument("--mailbox", metavar="ADDRESS", help="the From address of email steps")
     create.add_argument("--mailbox-name", metavar="NAME", help="the From name")
+    _warm_up_options(create)
     create.add_argument("--linkedin-account", metavar="ID", help="the LinkedIn account's id")
     create.add_argument(
         "--linkedin-premium", action="store_true", help="notes of 300 characters, not 200"
@@ -217,6 +218,38 @@ def _campaign_commands(add: _Add) -> None:
     )
     _drafter_options(create)
     _limit_option(create)
+
+
+def _warm_up_options(create: argparse.ArgumentParser) -> None:
+    from starlight_sequences._cli_inputs import parse_date, parse_warm_up
+
+    group = create.add_argument_group("mailbox caps and warm-up ramp (docs/settings.md)")
+    group.add_argument(
+        "--mailbox-timezone",
+        metavar="ZONE",
+        help="where the mailbox's day is counted for its cap (default UTC)",
+    )
+    group.add_argument(
+        "--warm-up",
+        type=_typed(parse_warm_up, "warm-up"),
+        metavar="START:STEP:CEILING",
+        help="ramp the mailbox's daily cap: e.g. 10:2:40 (10, +2 each business day, at most "
+        "40; the daily cap is then the ceiling)",
+    )
+    group.add_argument(
+        "--warm-up-since",
+        type=_typed(parse_date, "date"),
+        metavar="YYYY-MM-DD",
+        help="the mailbox-local date the ramp began (default: today)",
+    )
+    group.add_argument(
+        "--mailbox-country",
+        metavar="CC",
+        help="the country whose business days step the ramp (default: Monday to Friday)",
+    )
+    group.add_argument(
+        "--mailbox-subdivision", metavar="CODE", help="its region, for regional holidays"
+    )
 
 
 def _review_commands(add: _Add) -> None:

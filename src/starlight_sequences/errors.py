@@ -15,7 +15,8 @@ builtin that fits, so ``except ValueError`` in a host app keeps working::
     │   ├── InvalidShape                          a send shape (names the step)
     │   ├── InvalidDraft                          a draft breaks its channel's limits
     │   ├── InvalidSettings                       campaign or workspace settings
-    │   │   └── InvalidIdentity                   a sender identity's field (names both)
+    │   │   ├── InvalidIdentity                   a sender identity's field (names both)
+    │   │   └── InvalidWarmUp                     a mailbox warm-up ramp's field
     │   ├── InvalidEvent                          an inbound event that cannot apply
     │   └── InvalidUnsubscribeToken               an unsubscribe link not signed by us
     ├── NotFound (LookupError)                    something asked for does not exist
@@ -148,6 +149,16 @@ class InvalidIdentity(InvalidSettings):
         self.field = field
         self.reason = reason
         super().__init__(f"sender identity {identity!r}: {field}: {reason}")
+
+
+class InvalidWarmUp(InvalidSettings):
+    """A warm-up ramp's field is invalid (a start below one, a ceiling below the start...);
+    the message names the ramp and the field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"warm-up ramp: {field}: {reason}")
 
 
 class InvalidEvent(InvalidInput):

@@ -121,11 +121,18 @@ class CampaignPreview:
         campaign: the campaign.
         recipients: every enrolled lead (or the one asked for), in enrolment order.
         excluded: the leads left out at creation, each with its reason.
+        last_send_at: forecast UTC instant of the campaign's last send, or None when nothing
+            will go or the preview is of one recipient (it needs all of them). In review it is
+            the plan approval would make now: first touches staggered under each sender's
+            spacing, caps and warm-up ramp (``docs/settings.md``), later steps after their
+            waits; once approved, the latest planned or actual instant of the sends. Later
+            steps are re-timed under the caps when they fall due, so it is a lower bound.
     """
 
     campaign: Campaign
     recipients: tuple[RecipientPreview, ...]
     excluded: tuple[Excluded, ...]
+    last_send_at: dt.datetime | None = None
 
     @property
     def needs_attention(self) -> tuple[Draft, ...]:

@@ -14,7 +14,7 @@ import pytest
 from starlight_sequences.adapters import sqlite as sqlite_adapter
 from starlight_sequences.adapters.sqlite import MIGRATIONS, SQLiteCreditLedger, SQLiteStorage
 from starlight_sequences.cadence import CadenceStep
-from starlight_sequences.calendar import BusinessHours
+from starlight_sequences.calendar import BusinessHours, WarmUp
 from starlight_sequences.campaigns import (
     Campaign,
     CampaignSettings,
@@ -197,7 +197,9 @@ KNOWN_FIELDS = {
     "closures connection_timeout_days stop_scope stop_company_on_reply allow_overlap "
     "out_of_office_days max_attempts seed",
     BusinessHours: "open close weekdays",
-    EmailIdentity: "id address display_name timezone min_spacing daily_cap",
+    EmailIdentity: "id address display_name timezone min_spacing daily_cap warm_up",
+    # _calendar is derived from country and subdivision on construction, not stored.
+    WarmUp: "start step ceiling since country subdivision _calendar",
     LinkedInIdentity: "id profile_url premium notes_exhausted send_without_note_when_exhausted "
     "timezone min_spacing weekly_connect_cap daily_message_cap",
     Excluded: "lead_id reason message",

@@ -34,6 +34,7 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         "BusinessHours",
         "SenderLimits",
         "SlotRequest",
+        "WarmUp",
         "allocate_slots",
     }
     for name in exported:

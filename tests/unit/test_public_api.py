@@ -59,6 +59,7 @@ EXPECTED_TOP_LEVEL = {
     "Step",
     "Variant",
     "WaitAnchor",
+    "WarmUp",
     "WinnerRule",
     "WorkspaceId",
     "variants",

@@ -20,7 +20,7 @@ from typing import Any, Final
 import attrs
 
 from starlight_sequences.cadence import CadenceStep
-from starlight_sequences.calendar import BusinessHours
+from starlight_sequences.calendar import BusinessHours, WarmUp
 from starlight_sequences.campaigns import (
     Campaign,
     CampaignSettings,
@@ -196,7 +196,37 @@ def email_identity_to_json(identity: EmailIdentity | None) -> str | None:
             "timezone": identity.timezone,
             "min_spacing_us": _micros(identity.min_spacing),
             "daily_cap": identity.daily_cap,
+            **_warm_up_fields(identity.warm_up),
         }
+    )
+
+
+def _warm_up_fields(warm_up: WarmUp | None) -> dict[str, object]:
+    # Absent, not null, when there is no ramp: rows written before ramps existed look the same.
+    if warm_up is None:
+        return {}
+    return {
+        "warm_up": {
+            "start": warm_up.start,
+            "step": warm_up.step,
+            "ceiling": warm_up.ceiling,
+            "since": warm_up.since.isoformat(),
+            "country": warm_up.country,
+            "subdivision": warm_up.subdivision,
+        }
+    }
+
+
+def _warm_up_from(data: dict[str, Any] | None) -> WarmUp | None:
+    if data is None:
+        return None
+    return WarmUp(
+        start=data["start"],
+        step=data["step"],
+        ceiling=data["ceiling"],
+        since=dt.date.fromisoformat(data["since"]),
+        country=data["country"],
+        subdivision=data["subdivision"],
     )
 
 
@@ -211,6 +241,7 @@ def email_identity_from_json(text: str | None) -> EmailIdentity | None:
         timezone=data["timezone"],
         min_spacing=dt.timedelta(microseconds=data["min_spacing_us"]),
         daily_cap=data["daily_cap"],
+        warm_up=_warm_up_from(data.get("warm_up")),
     )
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from starlight_sequences.calendar._calendar import BusinessCalendar
 from starlight_sequences.calendar._hours import BusinessHours
 from starlight_sequences.calendar._staggering import SenderLimits, SlotRequest, allocate_slots
+from starlight_sequences.calendar._warm_up import WarmUp
 
 __all__ = [
     "BusinessCalendar",
     "BusinessHours",
     "SenderLimits",
     "SlotRequest",
+    "WarmUp",
     "allocate_slots",
 ]

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import attrs
 
 from starlight_sequences.calendar._calendar import BusinessCalendar, window_after_second
+from starlight_sequences.calendar._warm_up import WarmUp
 from starlight_sequences.errors import InvalidStaggering, UnknownTimezone
 from starlight_sequences.locations import load_timezone
 
@@ -42,6 +43,8 @@ class SenderLimits:
             or None (about 100 LinkedIn connection requests a week is typical).
         jitter: each request starts its search up to this much after its earliest moment, by a
             seeded pseudo-random amount, so sends do not all land on round minutes.
+        warm_up: a ramp of the daily cap (a new mailbox), or None: a sender-local day then
+            holds at most ``warm_up.cap_on(day)`` sends (and never more than ``daily_cap``).
 
     Raises:
         InvalidStaggering: negative spacing or jitter, a cap below one, an unknown zone.
@@ -52,6 +55,14 @@ class SenderLimits:
     daily_cap: int | None = None
     weekly_cap: int | None = None
     jitter: dt.timedelta = dt.timedelta(0)
+    warm_up: WarmUp | None = None
+
+    def cap_on(self, day: dt.date) -> int | None:
+        """The most sends on the sender-local date ``day`` (None: no daily limit)."""
+        if self.warm_up is None:
+            return self.daily_cap
+        ramped = self.warm_up.cap_on(day)
+        return ramped if self.daily_cap is None else min(ramped, self.daily_cap)
 
     def __attrs_post_init__(self) -> None:
         if self.min_spacing < dt.timedelta(0):
@@ -97,7 +108,8 @@ class _Sender:
     def __init__(self, limits: SenderLimits) -> None:
         self.zone: zoneinfo.ZoneInfo = load_timezone(limits.timezone)
         self.spacing = limits.min_spacing // _MICRO
-        self.daily_cap = limits.daily_cap
+        self.limits = limits
+        self.caps: dict[int, int | None] = {}
         self.weekly_cap = limits.weekly_cap
         self.taken: list[int] = []
         # Union-find over taken instants: consecutive instants closer than two spacings leave
@@ -112,6 +124,12 @@ class _Sender:
         # Per recipient calendar, union-find over its windows (by opening micros) that are
         # exhausted; each leads to a later window that may still have room.
         self.dead: dict[BusinessCalendar, dict[int, int]] = {}
+
+    def cap_of(self, ordinal: int) -> int | None:
+        """The daily cap of the sender-local day ``ordinal`` (ramped when warming up)."""
+        if ordinal not in self.caps:
+            self.caps[ordinal] = self.limits.cap_on(dt.date.fromordinal(ordinal))
+        return self.caps[ordinal]
 
     def day_of(self, micros: int) -> int:
         return dt.datetime.fromtimestamp(micros // _SECOND_US, self.zone).toordinal()
@@ -150,7 +168,8 @@ class _Sender:
                 day = self.day_of(instant)
             week = day - (day + 6) % 7
             self.per_day[day] = count = self.per_day.get(day, 0) + 1
-            if self.daily_cap is not None and count >= self.daily_cap:
+            cap = self.cap_of(day)
+            if cap is not None and count >= cap:
                 self.skip_day[day] = day + 1
             self.per_week[week] = count = self.per_week.get(week, 0) + 1
             if self.weekly_cap is not None and count >= self.weekly_cap:
@@ -241,9 +260,10 @@ def allocate_slots(
     Every assigned instant is at or after its request's ``earliest`` (plus its jitter), inside
     its recipient's business hours on a business day; no two sends of the sender, counting
     ``booked``, are closer than ``limits.min_spacing``; no sender-local day holds more than
-    ``daily_cap`` and no sender-local ISO week more than ``weekly_cap`` sends, ``booked``
-    included. A send that does not fit moves to the next moment that does (the recipient's
-    next business moment, or the next day or week with room).
+    ``daily_cap`` (on a warm-up ramp: its cap of that day) and no sender-local ISO week more
+    than ``weekly_cap`` sends, ``booked`` included. A send that does not fit moves to the next
+    moment that does (the recipient's next business moment, or the next day or week with
+    room).
 
     Follow-ups are placed before first touches, then earlier requests before later ones
     (ties by key), each at its earliest fitting instant. So when a cap binds, follow-ups keep

@@ -31,6 +31,7 @@ from starlight_sequences.ports.drafter import DraftFailure
 from starlight_sequences.ports.storage import Changes
 from starlight_sequences.reports import CampaignPreview, PlannedStep, RecipientPreview
 from starlight_sequences.service._drafting import checked_draft, draft_request, to_draft
+from starlight_sequences.service._forecast import forecast_last_send
 from starlight_sequences.service._outbound import campaign_start
 from starlight_sequences.service._shared import (
     ServiceContext,
@@ -65,14 +66,21 @@ class Review:
         drafts: dict[tuple[LeadId, int], Draft] = {
             (d.lead_id, d.step): d for d in storage.list_drafts(workspace_id, campaign_id, lead_id)
         }
-        sends: dict[tuple[LeadId, int], ScheduledSend] = {
-            (s.lead_id, s.step): s for s in storage.list_sends(workspace_id, campaign_id, lead_id)
-        }
+        listed = storage.list_sends(workspace_id, campaign_id, lead_id)
+        sends: dict[tuple[LeadId, int], ScheduledSend] = {(s.lead_id, s.step): s for s in listed}
         start = campaign_start(self._ctx, campaign)
         recipients = tuple(
             self._recipient(campaign, enrolment, drafts, sends, start) for enrolment in enrolments
         )
-        return CampaignPreview(campaign=campaign, recipients=recipients, excluded=campaign.excluded)
+        # The campaign-wide forecast needs every lead: the preview of one lead goes without.
+        last = (
+            forecast_last_send(self._ctx, campaign, enrolments, listed, start)
+            if lead_id is None
+            else None
+        )
+        return CampaignPreview(
+            campaign=campaign, recipients=recipients, excluded=campaign.excluded, last_send_at=last
+        )
 
     @staticmethod
     def _recipient(

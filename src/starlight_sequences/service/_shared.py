@@ -263,7 +263,8 @@ def complete_if_done(
 
 
 def sender_limits(campaign: Campaign, action: Action) -> SenderLimits:
-    """The spacing and caps of the campaign's identity that performs ``action``."""
+    """The spacing and caps of the campaign's identity that performs ``action`` (a mailbox's
+    daily cap ramped by its warm-up, so planning and every re-timing honour the ramp)."""
     if action is Action.EMAIL:
         mailbox = campaign.email_identity
         assert mailbox is not None
@@ -272,6 +273,7 @@ def sender_limits(campaign: Campaign, action: Action) -> SenderLimits:
             daily_cap=mailbox.daily_cap,
             weekly_cap=None,
             timezone=mailbox.timezone,
+            warm_up=mailbox.warm_up,
         )
     account = campaign.linkedin_identity
     assert account is not None

@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from starlight_sequences.cadence import Cadence, resolve_cadence
-from starlight_sequences.calendar import BusinessHours
+from starlight_sequences.calendar import BusinessHours, WarmUp
 from starlight_sequences.campaigns import (
     CampaignSettings,
     CampaignStatus,
@@ -142,6 +142,9 @@ class StorageRoundTrips(StorageSection):
                 timezone="Asia/Tokyo",
                 min_spacing=dt.timedelta(minutes=7, microseconds=3),
                 daily_cap=12,
+                warm_up=WarmUp(
+                    start=3, step=2, ceiling=12, since=dt.date(2026, 11, 16), country="JP"
+                ),
             ),
             linkedin_identity=LinkedInIdentity(
                 id=SenderId("li-9"),
