@@ -307,9 +307,10 @@ def run(
         relay.join(30)
         received = [tuple(row) for row in json.loads(Path(log_path).read_text())]
     ids = [message_id for _, message_id, _ in received]
-    assert len(ids) == count and len(set(ids)) == count, (
-        f"the relay received {len(ids)} messages ({len(set(ids))} distinct), not {count}"
-    )
+    if len(ids) != count or len(set(ids)) != count:
+        raise SystemExit(
+            f"the relay received {len(ids)} messages ({len(set(ids))} distinct), not {count}"
+        )
     last = max(at for _, _, at in received)
     return count / (last - began), received  # type: ignore[return-value]
 
