@@ -33,12 +33,16 @@ def sender_key(send: ScheduledSend) -> SenderKey:
 
 
 def sender_lanes(batch: Sequence[ScheduledSend]) -> list[list[ScheduledSend]]:
-    """``batch`` split by sender, each lane in claim order, lanes in the order of their first
-    send (so the oldest due send's sender starts first)."""
+    """``batch`` split by sender, each lane in claim order; the longest lanes first, lanes of
+    one length in the order of their first send.
+
+    A pass lasts as long as its busiest thread: starting the longest lanes first keeps the
+    threads busy to nearly the end (a long lane started last would run alone).
+    """
     lanes: dict[SenderKey, list[ScheduledSend]] = {}
     for send in batch:
         lanes.setdefault(sender_key(send), []).append(send)
-    return list(lanes.values())
+    return sorted(lanes.values(), key=len, reverse=True)
 
 
 def merged(reports: Iterable[DispatchReport]) -> DispatchReport:
@@ -108,7 +112,8 @@ class LanePool:
         """Run ``work`` on every lane, at most ``in_flight`` at once; the sum of the reports.
 
         Each of ``min(in_flight, len(lanes))`` runners takes the next lane not yet started
-        until none is left, so lanes start in order and a finished lane's thread takes the next.
+        until none is left, so lanes start in the given order and a finished lane's thread
+        takes the next.
         """
         runners = min(in_flight, len(lanes))
         executor = self._executor_for(runners)
