@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 import threading
 from collections import Counter
+from collections.abc import Sequence
 
 import attrs
 import pytest
@@ -16,6 +17,8 @@ from starlight_sequences.campaigns import EmailIdentity, ScheduledSend, SendStat
 from starlight_sequences.errors import InvalidSettings
 from starlight_sequences.ids import CampaignId, SenderId
 from starlight_sequences.ports.senders import OutgoingEmail, SendFailure, SendReceipt
+from starlight_sequences.reports import DispatchReport
+from starlight_sequences.service._lanes import LanePool, sender_lanes
 from starlight_sequences.worker import run_worker
 from tests.service_kit import MAILBOX, WS, Kit, lead, make_kit
 
@@ -205,3 +208,61 @@ def test_a_send_whose_lease_ends_before_another_slow_send_would_is_handed_back()
     left = [s for s in all_sends(kit) if s.status is SendStatus.SCHEDULED]
     assert len(left) == 1
     assert left[0].lease_owner is None
+
+
+def test_a_pass_never_has_more_in_flight_than_it_asked_for_after_a_wider_pass() -> None:
+    kit = make_kit()
+    launch(kit, mailboxes=8, leads_each=2)
+    assert kit.service.dispatch_due(worker_id="w", limit=8, in_flight=8).sent == 8
+    # The service keeps its eight threads; a later pass asking for two uses two of them.
+    watching = Counting(kit)
+    report = kit.service.dispatch_due(worker_id="w", in_flight=2)
+    assert report.sent == 8
+    assert watching.most_at_once == 2
+
+
+class Counting:
+    """Wraps the kit's email sender: the most sends in flight at once (each one waits, up to a
+    second, for another to start, so that sends a pass may overlap do overlap here)."""
+
+    def __init__(self, kit: Kit) -> None:
+        self._send = kit.email.send_email
+        self._lock = threading.Lock()
+        self._now = 0
+        self.most_at_once = 0
+        self._started = threading.Condition(self._lock)
+        kit.email.send_email = self.send_email  # type: ignore[method-assign]
+
+    def send_email(self, message: OutgoingEmail) -> SendReceipt | SendFailure:
+        with self._lock:
+            self._now += 1
+            self.most_at_once = max(self.most_at_once, self._now)
+            self._started.notify_all()
+            self._started.wait(timeout=1.0)
+        try:
+            return self._send(message)
+        finally:
+            with self._lock:
+                self._now -= 1
+
+
+def test_a_lane_that_raises_ends_the_pass_only_once_every_other_lane_has_ended() -> None:
+    pool = LanePool()
+    ended: list[str] = []
+    release = threading.Event()
+
+    def work(lane: Sequence[ScheduledSend]) -> DispatchReport:
+        if lane[0].lead_id == "l0x0":
+            raise RuntimeError("boom")
+        release.wait(5)
+        ended.append(lane[0].lead_id)
+        return DispatchReport(sent=len(lane))
+
+    kit = make_kit()
+    launch(kit, mailboxes=3, leads_each=1)
+    lanes = sender_lanes(sorted(all_sends(kit), key=lambda s: s.lead_id))
+    timer = threading.Timer(0.2, release.set)
+    timer.start()
+    with pytest.raises(RuntimeError, match="boom"):
+        pool.run(3, lanes, work)
+    assert sorted(ended) == ["l1x0", "l2x0"]

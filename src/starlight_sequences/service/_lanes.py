@@ -12,6 +12,7 @@ Owns no decision about a send: it runs whatever the dispatcher gives it per lane
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -130,6 +131,9 @@ class LanePool:
                 done.append(work(lane))
 
         futures = [executor.submit(runner) for _ in range(runners)]
+        # Every runner ends before the pass does, even when one raised: no send of this pass
+        # may still be in flight when the next pass claims.
+        concurrent.futures.wait(futures)
         return merged(future.result() for future in futures)
 
     def _executor_for(self, size: int) -> ThreadPoolExecutor:
