@@ -96,9 +96,9 @@ class _PassReads:
     a reply, an unsubscribe or a cancellation still stops a send of this pass, because the
     lead's enrolment is read fresh for every send.
 
-    Thread-safe: the lanes of a pass with several sends in flight share one. Each first read
-    happens under the lock (so it happens once); a sender's last send is read and updated only
-    by its own lane.
+    Thread-safe: the lanes of a pass with several sends in flight share one. The batch's
+    suppression list is read once, under the lock; a campaign or a sender's last send is read
+    outside it (a sender's last send is read and updated only by its own lane).
     """
 
     storage: Storage
@@ -112,9 +112,13 @@ class _PassReads:
     def campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
         key = (workspace_id, campaign_id)
         with self._lock:
-            if key not in self.campaigns:
-                self.campaigns[key] = self.storage.get_campaign(workspace_id, campaign_id)
-            return self.campaigns[key]
+            if key in self.campaigns:
+                return self.campaigns[key]
+        # Read outside the lock, so that lanes starting together read in parallel; two lanes
+        # of one campaign may both read it, and keep the first.
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        with self._lock:
+            return self.campaigns.setdefault(key, campaign)
 
     def suppressed(self, workspace_id: WorkspaceId, keys: set[str]) -> set[str]:
         with self._lock:
@@ -134,11 +138,12 @@ class _PassReads:
     ) -> dt.datetime | None:
         key = (workspace_id, sender_id, channel)
         with self._lock:
-            if key not in self.last:
-                self.last[key] = self.storage.last_sent(
-                    workspace_id, sender_id, actions=CHANNEL_ACTIONS[channel]
-                )
-            return self.last[key]
+            if key in self.last:
+                return self.last[key]
+        # Only the sender's own lane reads and updates its last send: no lock needed to read.
+        last = self.storage.last_sent(workspace_id, sender_id, actions=CHANNEL_ACTIONS[channel])
+        with self._lock:
+            return self.last.setdefault(key, last)
 
     def sent(self, send: ScheduledSend, at: dt.datetime) -> None:
         key = (send.workspace_id, send.sender_id, send.action.channel)
