@@ -120,7 +120,11 @@ def _relay(
 
 def seed(path: str, count: int, mailboxes: int, spacing: dt.timedelta) -> None:
     """``mailboxes`` active cold-email campaigns (one mailbox each) with ``count`` drafted
-    sends in all, dealt out round-robin, every one due before NOW, credits reserved."""
+    sends in all, dealt out round-robin, every one due before NOW, credits reserved.
+
+    Without spacing the sends fall due a millisecond apart in that order (as a plan spreads
+    them), so a claim of the oldest takes a few of every mailbox; with spacing, every send
+    falls due at the same moment, so that each mailbox has several sends due at once."""
     storage, ledger = SQLiteStorage(path), SQLiteCreditLedger(path)
     campaigns = [
         Campaign(
@@ -181,6 +185,8 @@ def seed(path: str, count: int, mailboxes: int, spacing: dt.timedelta) -> None:
             )
         )
         due = NOW - dt.timedelta(minutes=1)
+        if not spacing:
+            due -= dt.timedelta(milliseconds=count - n)
         sends.append(
             ScheduledSend(
                 id=send_id_for(campaign.id, lead.id, 1),
