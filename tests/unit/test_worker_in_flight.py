@@ -4,6 +4,7 @@ that leaves nothing claimed, and a lease too short for another send."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import threading
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 import attrs
 import pytest
 
+from starlight_sequences.async_service import AsyncCampaignService
+from starlight_sequences.async_worker import run_worker_async
 from starlight_sequences.campaigns import EmailIdentity, ScheduledSend, SendStatus
 from starlight_sequences.errors import InvalidSettings
 from starlight_sequences.ids import CampaignId, SenderId
@@ -266,3 +269,33 @@ def test_a_lane_that_raises_ends_the_pass_only_once_every_other_lane_has_ended()
     with pytest.raises(RuntimeError, match="boom"):
         pool.run(3, lanes, work)
     assert sorted(ended) == ["l1x0", "l2x0"]
+
+
+def test_the_asyncio_worker_refuses_in_flight_above_the_batch() -> None:
+    kit = make_kit()
+    service = AsyncCampaignService(kit.service, max_threads=1)
+
+    async def main() -> None:
+        try:
+            with pytest.raises(InvalidSettings, match="in_flight"):
+                await run_worker_async(service, worker_id="w", once=True, batch=4, in_flight=5)
+        finally:
+            await service.aclose()
+
+    asyncio.run(main())
+
+
+def test_the_asyncio_worker_sends_with_sends_in_flight() -> None:
+    kit = make_kit()
+    launch(kit, mailboxes=4, leads_each=2)
+    service = AsyncCampaignService(kit.service, max_threads=1)
+
+    async def main() -> int:
+        try:
+            stats = await run_worker_async(service, worker_id="w", once=True, in_flight=4)
+            return stats.totals.sent
+        finally:
+            await service.aclose()
+
+    assert asyncio.run(main()) == 8
+    assert not [s for s in all_sends(kit) if s.status is SendStatus.CLAIMED]
