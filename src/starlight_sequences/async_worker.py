@@ -17,7 +17,7 @@ Two ways to stop it:
   hands the rest of its batch back, and the coroutine returns its stats.
 - **Cancel** its task: the same, and then :class:`asyncio.CancelledError` is raised. A
   cancelled worker first tells the pass running in its thread to stop (the pass checks before
-  each send), then waits for that thread to finish the send in hand, record it and hand the rest
+  each send), then waits for that thread to finish the sends in hand, record them and hand the rest
   of the batch back, so that when the task is done no send it claimed is left claimed and the
   host may close its adapters. A thread cannot be interrupted: the wait lasts as long as the
   send in hand (bounded by the sender's own timeout). Cancelling the task *again* while it waits
@@ -69,7 +69,7 @@ async def run_worker_async(
         batch: most sends claimed per pass.
         workspace_id: serve one workspace only (None: all).
         once: make a single pass and return (cron-style use); a failing pass is then raised.
-        stop: set it (in the event loop) to stop after the send in hand.
+        stop: set it (in the event loop) to stop after the sends in hand.
         on_pass: called in the event loop with each completed pass's report.
         error_backoff: seconds to wait after a failed pass; doubled after each further
             failure in a row.
