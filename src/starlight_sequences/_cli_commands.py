@@ -801,6 +801,8 @@ def cmd_run(session: Session, args: argparse.Namespace) -> int:
     """Run the dispatcher until stopped (SIGTERM, SIGINT), or one pass with ``--once``."""
     if args.poll < 0 or args.batch < 1:
         raise CommandError("--poll must be >= 0 and --batch >= 1")
+    if not 1 <= args.in_flight <= args.batch:
+        raise CommandError("--in-flight must be from 1 to --batch")
     service = session.service(senders=True)
     if service.unsubscribe_url is None and not service.send_without_unsubscribe:
         raise CommandError(
@@ -827,6 +829,7 @@ def cmd_run(session: Session, args: argparse.Namespace) -> int:
         worker_id=worker_id,
         poll_interval=args.poll,
         batch=args.batch,
+        in_flight=args.in_flight,
         workspace_id=session.workspace if args.this_workspace_only else None,
         once=args.once,
         on_pass=on_pass,

@@ -308,13 +308,17 @@ class AsyncCampaignService:
         limit: int = 100,
         workspace_id: str | None = None,
         should_stop: Callable[[], bool] | None = None,
+        in_flight: int = 1,
     ) -> DispatchReport:
         """Send what is due now: claim with a lease, re-check, send, record, charge, re-time.
 
         Blocks on storage, the ledger and the senders. See :meth:`CampaignService.dispatch_due`.
 
-        Cancelling the coroutine stops the pass as ``should_stop`` would: the send in hand is
-        finished and recorded in its thread, the rest of the batch is handed back; a pass
+        With ``in_flight`` above 1 the pass's sends go out from threads the synchronous service
+        keeps, not from this object's pool (the pass itself holds one of its threads).
+
+        Cancelling the coroutine stops the pass as ``should_stop`` would: the sends in hand are
+        finished and recorded in their threads, the rest of the batch is handed back; a pass
         still queued for a thread never starts. The coroutine does not wait for that (use
         :func:`~starlight_sequences.async_worker.run_worker_async` to wait).
         """
@@ -330,6 +334,7 @@ class AsyncCampaignService:
             limit=limit,
             workspace_id=workspace_id,
             should_stop=stop_now,
+            in_flight=in_flight,
         )
         try:
             return await running

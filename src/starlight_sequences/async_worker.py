@@ -13,11 +13,11 @@ returns :class:`~starlight_sequences.worker.WorkerStats`. It logs to the same
 
 Two ways to stop it:
 
-- **Set** ``stop`` (an :class:`asyncio.Event`): the pass in hand finishes the send it is on,
+- **Set** ``stop`` (an :class:`asyncio.Event`): the pass in hand finishes the sends it is on,
   hands the rest of its batch back, and the coroutine returns its stats.
 - **Cancel** its task: the same, and then :class:`asyncio.CancelledError` is raised. A
   cancelled worker first tells the pass running in its thread to stop (the pass checks before
-  each send), then waits for that thread to finish the send in hand, record it and hand the rest
+  each send), then waits for that thread to finish the sends in hand, record them and hand the rest
   of the batch back, so that when the task is done no send it claimed is left claimed and the
   host may close its adapters. A thread cannot be interrupted: the wait lasts as long as the
   send in hand (bounded by the sender's own timeout). Cancelling the task *again* while it waits
@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 from starlight_sequences.async_service import AsyncCampaignService
 from starlight_sequences.service import DispatchReport
-from starlight_sequences.worker import WorkerStats, _add, _Backoff, _check_settings
+from starlight_sequences.worker import WorkerStats, _add, _Backoff, _check_settings, _stopped
 
 __all__ = ["run_worker_async"]
 
@@ -57,6 +57,7 @@ async def run_worker_async(
     on_pass: Callable[[DispatchReport], None] | None = None,
     error_backoff: float = 1.0,
     max_error_backoff: float = 60.0,
+    in_flight: int = 1,
 ) -> WorkerStats:
     """Dispatch due sends until stopped or cancelled.
 
@@ -68,11 +69,12 @@ async def run_worker_async(
         batch: most sends claimed per pass.
         workspace_id: serve one workspace only (None: all).
         once: make a single pass and return (cron-style use); a failing pass is then raised.
-        stop: set it (in the event loop) to stop after the send in hand.
+        stop: set it (in the event loop) to stop after the sends in hand.
         on_pass: called in the event loop with each completed pass's report.
         error_backoff: seconds to wait after a failed pass; doubled after each further
             failure in a row.
         max_error_backoff: the most it waits between failed passes.
+        in_flight: most sends handed to senders at once (as for ``run_worker``).
 
     Returns:
         The passes made, the totals of their reports, and how many passes failed.
@@ -82,7 +84,7 @@ async def run_worker_async(
             finished its send and handed the rest back (see the module's documentation).
         InvalidSettings: a setting is out of range (as for ``run_worker``).
     """
-    _check_settings(poll_interval, batch, lease, error_backoff, max_error_backoff)
+    _check_settings(poll_interval, batch, lease, error_backoff, max_error_backoff, in_flight)
     stop = stop if stop is not None else asyncio.Event()
     # The pass runs in a thread, which must not read an asyncio.Event: a relay copies ``stop``
     # into a threading.Event that the pass's should_stop reads.
@@ -97,7 +99,7 @@ async def run_worker_async(
         while not stop.is_set():
             try:
                 report = await _one_pass(
-                    service, halt, worker_id, lease, batch, workspace_id, fields
+                    service, halt, worker_id, lease, batch, in_flight, workspace_id, fields
                 )
             except Exception as exc:
                 if once:
@@ -115,15 +117,8 @@ async def run_worker_async(
                 await _wait(stop, poll_interval)
     finally:
         relay.cancel()
-        log.info(
-            "worker %s stopped after %d passes (%d sent, %d failed passes)",
-            worker_id,
-            passes,
-            totals.sent,
-            backoff.total,
-            extra=fields,
-        )
-    return WorkerStats(passes=passes, totals=totals, failed_passes=backoff.total)
+        stats = _stopped(worker_id, passes, totals, backoff, fields)
+    return stats
 
 
 async def _one_pass(
@@ -132,6 +127,7 @@ async def _one_pass(
     worker_id: str,
     lease: dt.timedelta,
     batch: int,
+    in_flight: int,
     workspace_id: str | None,
     fields: dict[str, object],
 ) -> DispatchReport:
@@ -143,6 +139,7 @@ async def _one_pass(
             limit=batch,
             workspace_id=workspace_id,
             should_stop=halt.is_set,
+            in_flight=in_flight,
         )
     )
     try:

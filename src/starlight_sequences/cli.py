@@ -302,6 +302,13 @@ def _running_commands(add: _Add, common: argparse.ArgumentParser) -> None:
     run.add_argument("--once", action="store_true", help="one pass, then exit (cron)")
     run.add_argument("--poll", type=float, default=5.0, metavar="SECONDS", help="default 5")
     run.add_argument("--batch", type=int, default=100, metavar="N", help="sends per pass")
+    run.add_argument(
+        "--in-flight",
+        type=int,
+        default=1,
+        metavar="N",
+        help="most sends handed to senders at once, one per mailbox/account (default 1)",
+    )
     run.add_argument("--worker-id", metavar="ID", help="default: host:pid")
     run.add_argument(
         "--this-workspace-only",

@@ -5,8 +5,19 @@ Each pass claims due sends with a lease and dispatches them
 sleeps until the next send falls due
 (:meth:`~starlight_sequences.service.CampaignService.next_due`) or for the poll interval,
 whichever is sooner, so a send goes out at its slot, not up to a poll interval late.
-SIGTERM and SIGINT stop it gracefully: the send in hand is finished and recorded, the rest
+SIGTERM and SIGINT stop it gracefully: the sends in hand are finished and recorded, the rest
 of the batch is handed back, and the loop returns.
+
+**Sends in flight.** ``in_flight=N`` keeps up to N sends handed to senders at once, each on a
+thread (see :meth:`~starlight_sequences.service.CampaignService.dispatch_due`): a pass splits
+its batch by sender (mailbox or LinkedIn account), one sender's sends go one after the other
+(so a sender never has two in flight, and its spacing is checked against its actual sends),
+different senders' sends go in parallel. A worker sending at relay latency ``L`` reaches about
+``min(N, senders due) / (L + per-send cost)`` sends per second instead of ``1 / (L + cost)``.
+The lease must outlast what a pass holds: about ``ceil(batch / N)`` sends one after the other
+when the due sends are spread over at least N senders, up to one sender's share of the batch
+otherwise; a send whose lease has less left than the pass's slowest send so far is handed back
+instead of started.
 
 The loop survives its faults: a pass that fails (the database unreachable, a failover) is
 logged and retried after a backoff that doubles up to a cap, and the loop resumes by itself
@@ -86,6 +97,7 @@ def run_worker(
     on_pass: Callable[[DispatchReport], None] | None = None,
     error_backoff: float = 1.0,
     max_error_backoff: float = 60.0,
+    in_flight: int = 1,
 ) -> WorkerStats:
     """Dispatch due sends until stopped.
 
@@ -95,26 +107,32 @@ def run_worker(
         poll_interval: the most seconds to sleep when a pass found less than a full batch
             (the loop wakes earlier when a send falls due sooner; this bounds how late a send
             that another process makes due, or moves earlier, is picked up).
-        lease: how long each claim lasts (longer than the slowest send).
+        lease: how long each claim lasts: longer than ``ceil(batch / in_flight)`` times the
+            slowest send (see the module's documentation).
         batch: most sends claimed per pass.
         workspace_id: serve one workspace only (None: all).
         once: make a single pass and return (cron-style use); a failing pass is then raised.
-        stop: set it (from any thread) to stop after the send in hand.
+        stop: set it (from any thread) to stop after the sends in hand.
         handle_signals: stop gracefully on SIGTERM and SIGINT (main thread only).
         on_pass: called with each completed pass's report (logging, metrics).
         error_backoff: seconds to wait after a failed pass; doubled after each further
             failure in a row.
         max_error_backoff: the most it waits between failed passes.
+        in_flight: most sends handed to senders at once, from 1 (one at a time, the default)
+            to ``batch``; different senders only (see the module's documentation).
 
     Returns:
         The passes made, the totals of their reports, and how many passes failed.
+
+    Raises:
+        InvalidSettings: a setting is out of range.
     """
-    _check_settings(poll_interval, batch, lease, error_backoff, max_error_backoff)
+    _check_settings(poll_interval, batch, lease, error_backoff, max_error_backoff, in_flight)
     stop = stop if stop is not None else threading.Event()
     totals = DispatchReport()
     passes = 0
     backoff = _Backoff(first=error_backoff, cap=max_error_backoff)
-    fields = {"worker_id": worker_id, "pid": os.getpid()}
+    fields: dict[str, object] = {"worker_id": worker_id, "pid": os.getpid()}
     guard = _stop_on_signals(stop) if handle_signals else _nothing()
     log.info("worker %s started", worker_id, extra=fields)
     with guard:
@@ -126,6 +144,7 @@ def run_worker(
                     limit=batch,
                     workspace_id=workspace_id,
                     should_stop=stop.is_set,
+                    in_flight=in_flight,
                 )
             except Exception as exc:
                 if once:
@@ -141,6 +160,17 @@ def run_worker(
                 break
             if report.handled < batch:
                 stop.wait(_until_next(service, poll_interval, workspace_id, fields))
+    return _stopped(worker_id, passes, totals, backoff, fields)
+
+
+def _stopped(
+    worker_id: str,
+    passes: int,
+    totals: DispatchReport,
+    backoff: _Backoff,
+    fields: dict[str, object],
+) -> WorkerStats:
+    """Log that the worker stopped; what it did."""
     log.info(
         "worker %s stopped after %d passes (%d sent, %d failed passes)",
         worker_id,
@@ -181,7 +211,13 @@ def _check_settings(
     lease: dt.timedelta,
     error_backoff: float,
     max_error_backoff: float,
+    in_flight: int = 1,
 ) -> None:
+    if not 1 <= in_flight <= batch:
+        raise InvalidSettings(
+            f"worker: in_flight must be from 1 to batch ({batch}), not {in_flight}: a pass "
+            "never has more sends in flight than it claims"
+        )
     if (
         poll_interval < 0
         or batch < 1

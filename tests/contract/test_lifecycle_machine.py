@@ -3,12 +3,16 @@
 Random sequences of create, edit, approve, clock jumps, dispatch passes, inbound events,
 pauses, resumes, cancels and sender failures; after every step the rules of DESIGN section 1
 that users rely on are checked against what the senders, the store and the ledger hold.
+
+The machine runs twice: dispatching one send at a time, and with eight sends in flight (the
+email and LinkedIn lanes of a pass then send from two threads at once).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 from collections import Counter
 
 import hypothesis.strategies as st
@@ -62,10 +66,14 @@ STOPPING = {
 
 
 class LifecycleMachine(RuleBasedStateMachine):
+    IN_FLIGHT = 1
+    """Most sends a dispatch pass hands to senders at once."""
+
     def __init__(self) -> None:
         super().__init__()
         self.kit = make_kit(credits=400)
         self.deliveries: Counter[str] = Counter()
+        self._counting = threading.Lock()  # the senders may be called from two threads
         self.delivered_at: dict[str, dt.datetime] = {}
         self._count_deliveries()
         self.drafts_made = 0
@@ -94,15 +102,17 @@ class LifecycleMachine(RuleBasedStateMachine):
         def counted_email(message: OutgoingEmail) -> SendReceipt | SendFailure:
             result = send_email(message)
             if isinstance(result, SendReceipt):
-                self.deliveries[message.idempotency_key] += 1
-                self.delivered_at[message.idempotency_key] = clock.now()
+                with self._counting:
+                    self.deliveries[message.idempotency_key] += 1
+                    self.delivered_at[message.idempotency_key] = clock.now()
             return result
 
         def counted_linkedin(action: LinkedInAction) -> SendReceipt | SendFailure:
             result = send_linkedin(action)
             if isinstance(result, SendReceipt):
-                self.deliveries[action.idempotency_key] += 1
-                self.delivered_at[action.idempotency_key] = clock.now()
+                with self._counting:
+                    self.deliveries[action.idempotency_key] += 1
+                    self.delivered_at[action.idempotency_key] = clock.now()
             return result
 
         email.send_email = counted_email  # type: ignore[method-assign]
@@ -185,12 +195,12 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @rule()
     def dispatch(self) -> None:
-        self.kit.service.dispatch_due(worker_id="w1", limit=50)
+        self.kit.service.dispatch_due(worker_id="w1", limit=50, in_flight=self.IN_FLIGHT)
 
     def _run(self, total: dt.timedelta, tick: dt.timedelta) -> None:
         end = self.kit.clock.now() + total
         while self.kit.clock.now() < end:
-            self.kit.service.dispatch_due(worker_id="w1", limit=50)
+            self.kit.service.dispatch_due(worker_id="w1", limit=50, in_flight=self.IN_FLIGHT)
             self.kit.clock.advance(tick)
 
     @rule(hours=st.integers(1, 12))
@@ -361,3 +371,11 @@ LifecycleMachine.TestCase.settings = settings(
     deadline=None,
 )
 test_campaign_lifecycle = LifecycleMachine.TestCase
+
+
+class ManySendsInFlightMachine(LifecycleMachine):
+    IN_FLIGHT = 8
+
+
+ManySendsInFlightMachine.TestCase.settings = LifecycleMachine.TestCase.settings
+test_campaign_lifecycle_with_eight_sends_in_flight = ManySendsInFlightMachine.TestCase

@@ -346,6 +346,24 @@ def test_run_once_sends_what_is_due_to_the_outbox_and_the_linkedin_task_file(
     assert [json.loads(line)["lead_id"] for line in tasks] == ["lukas"]
 
 
+def test_run_once_with_sends_in_flight_sends_the_email_and_the_linkedin_task_due(
+    approved: CLI,
+) -> None:
+    approved.clock.set(dt.datetime(2026, 11, 30, 14, 45, tzinfo=dt.UTC))
+
+    assert approved("run", "--once", "--in-flight", "4") == 0
+
+    assert len(list((approved.db.parent / "outbox").glob("*.eml"))) == 1
+    assert (approved.db.parent / "linkedin-tasks.jsonl").read_text().count("\n") == 1
+
+
+def test_run_refuses_in_flight_below_one_or_above_the_batch(approved: CLI) -> None:
+    assert approved("run", "--once", "--in-flight", "0") != 0
+    assert_one_line_error(approved, "--in-flight")
+    assert approved("run", "--once", "--batch", "2", "--in-flight", "3") != 0
+    assert_one_line_error(approved, "--in-flight")
+
+
 def test_run_once_writes_to_the_folders_given(approved: CLI) -> None:
     approved.clock.set(dt.datetime(2026, 11, 30, 14, 45, tzinfo=dt.UTC))
     outbox, task_file = approved.folder / "mail", approved.folder / "li.jsonl"

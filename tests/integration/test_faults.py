@@ -4,7 +4,8 @@ PostgreSQL backends of four worker processes are terminated again and again
 (``pg_terminate_backend``) while they dispatch: every worker is still alive at the end, nothing
 is lost, and a message handed over twice (its record lost with the connection) carries the same
 idempotency key both times. Skipped without ``STARLIGHT_PG_DSN`` unless ``STARLIGHT_REQUIRE_PG``
-(CI) makes it fail.
+(CI) makes it fail. It runs with one send in flight per worker (one mailbox), and with four in
+flight per worker over four mailboxes.
 """
 
 from __future__ import annotations
@@ -66,13 +67,17 @@ class FastClock:
 
 
 def faulted_worker(
-    backend: Backend, worker_id: str, out: str, start: multiprocessing.synchronize.Barrier
+    backend: Backend,
+    worker_id: str,
+    out: str,
+    start: multiprocessing.synchronize.Barrier,
+    in_flight: int = 1,
 ) -> None:
     """Dispatch until every send is final, through whatever the database does meanwhile."""
-    storage = open_storage(backend)
+    storage = open_storage(backend, in_flight)
     service = CampaignService(
         storage=storage,
-        ledger=open_ledger(backend),
+        ledger=open_ledger(backend, in_flight),
         drafter=TemplateDrafter(),
         clock=FastClock(),
         email_sender=KeyFileSender(Path(out)),
@@ -83,7 +88,7 @@ def faulted_worker(
         if report.handled:
             return
         try:
-            sends = storage.list_sends(WS, service.campaigns(WS)[0].id)
+            sends = [s for c in service.campaigns(WS) for s in storage.list_sends(WS, c.id)]
         except Exception:  # the database is down again; look next time
             return
         if all(s.status.is_final for s in sends):
@@ -101,6 +106,7 @@ def faulted_worker(
         on_pass=on_pass,
         error_backoff=0.05,
         max_error_backoff=0.5,
+        in_flight=in_flight,
     )
     Path(out + ".stats").write_text(
         json.dumps(
@@ -131,8 +137,9 @@ def _terminate_backends(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("in_flight", [1, 4], ids=["one-in-flight", "four-in-flight"])
 def test_workers_survive_postgres_backends_terminated_mid_run_and_lose_nothing(
-    tmp_path: Path,
+    tmp_path: Path, in_flight: int
 ) -> None:
     pg.skip_unless_configured()
     dsn = pg.fresh_dsn()
@@ -141,13 +148,17 @@ def test_workers_survive_postgres_backends_terminated_mid_run_and_lose_nothing(
         "postgres",
         psycopg.conninfo.make_conninfo(dsn, application_name=application),
     )
-    sends = seed_due_sends(backend, SENDS)
+    sends = seed_due_sends(backend, SENDS, mailboxes=in_flight)
 
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(WORKERS + 1)
     outs = [tmp_path / f"w{n}.keys" for n in range(WORKERS)]
     workers = [
-        ctx.Process(target=faulted_worker, args=(backend, f"w{n}", str(out), start), name=f"w{n}")
+        ctx.Process(
+            target=faulted_worker,
+            args=(backend, f"w{n}", str(out), start, in_flight),
+            name=f"w{n}",
+        )
         for n, out in enumerate(outs)
     ]
     stop_killing = threading.Event()
@@ -177,7 +188,7 @@ def test_workers_survive_postgres_backends_terminated_mid_run_and_lose_nothing(
     received = _received(*outs)
     assert {lead for _, lead in received} == set(key_of), "a send was lost"
     assert all(key == key_of[lead] for key, lead in received), "a repeat changed its key"
-    stored = _stored_sends(backend, sends[0].campaign_id)
+    stored = _stored_sends(backend)
     assert Counter(s.status for s in stored) == {SendStatus.SENT: SENDS}
 
     # Every send is charged exactly once (a charge a fault cut off is what reconcile posts).
@@ -186,7 +197,8 @@ def test_workers_survive_postgres_backends_terminated_mid_run_and_lose_nothing(
         service = CampaignService(
             storage=storage, ledger=ledger, drafter=TemplateDrafter(), clock=FastClock()
         )
-        service.reconcile_credits(WS, sends[0].campaign_id)
+        for campaign_id in sorted({s.campaign_id for s in sends}):
+            service.reconcile_credits(WS, campaign_id)
     finally:
         storage.close()  # type: ignore[attr-defined]
         ledger.close()  # type: ignore[attr-defined]

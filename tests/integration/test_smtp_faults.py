@@ -1,7 +1,8 @@
 """A campaign dispatched through the real SMTP sender to a real SMTP server (aiosmtpd) that
 answers 451, 550 and 421 and disappears mid-run: every transient failure is retried inside
 business hours and delivered once, a permanent one stops only its lead, the worker never dies,
-and every repeat of a message carries its Message-ID."""
+and every repeat of a message carries its Message-ID — with one send in flight, and with four
+in flight over four mailboxes."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from starlight_sequences.campaigns import EnrolmentStatus, SendStatus
 from starlight_sequences.ids import CampaignId, LeadId, SenderId
 from starlight_sequences.ports.senders import OutgoingEmail, SendFailure
 from starlight_sequences.service import CampaignService
-from starlight_sequences.worker import run_worker
+from starlight_sequences.worker import WorkerStats, run_worker
 from tests.integration.test_smtp_sender import Handler, Server, _free_port
 from tests.service_kit import MAILBOX, START, UNSUBSCRIBE, WS, ScriptedDrafter, lead
 
@@ -59,7 +60,32 @@ def relay() -> Iterator[Server]:
         server.stop()
 
 
-def test_a_campaign_survives_451_550_421_and_a_server_that_goes_away(relay: Server) -> None:
+def _launch(service: CampaignService, names: list[str], mailboxes: int) -> list[CampaignId]:
+    """One campaign per mailbox (no spacing), the leads dealt out over them; approved."""
+    campaign_ids = [CID if n == 0 else CampaignId(f"{CID}-{n}") for n in range(mailboxes)]
+    for n, campaign_id in enumerate(campaign_ids):
+        service.create_campaign(
+            WS,
+            name=f"smtp {n}",
+            brief="b",
+            shape="email-sequence",
+            leads=[lead(name) for name in names[n::mailboxes]],
+            email_identity=attrs.evolve(
+                MAILBOX,
+                id=SenderId(f"mbx-{n}"),
+                address=f"ada{n}@acme.test",
+                min_spacing=dt.timedelta(0),
+            ),
+            campaign_id=campaign_id,
+        )
+        service.approve(WS, campaign_id)
+    return campaign_ids
+
+
+@pytest.mark.parametrize("in_flight", [1, 4], ids=["one-in-flight", "four-in-flight"])
+def test_a_campaign_survives_451_550_421_and_a_server_that_goes_away(
+    relay: Server, in_flight: int
+) -> None:
     handler = relay.handler
     assert isinstance(handler, FlakyHandler)
     handler.flaky["slow"] = 2  # 451 twice, then accepted
@@ -75,41 +101,37 @@ def test_a_campaign_survives_451_550_421_and_a_server_that_goes_away(relay: Serv
         unsubscribe_url=UNSUBSCRIBE,
     )
     names = ["ann", "bob", "slow", "reject", "closing", "dan", "eve"]
-    service.create_campaign(
-        WS,
-        name="smtp",
-        brief="b",
-        shape="email-sequence",
-        leads=[lead(n) for n in names],
-        email_identity=attrs.evolve(MAILBOX, min_spacing=dt.timedelta(0)),
-        campaign_id=CID,
-    )
-    service.approve(WS, CID)
+    campaign_ids = _launch(service, names, mailboxes=in_flight)
     clock.advance(dt.timedelta(days=1, hours=7))  # Tuesday 10:00 in New York
 
-    first = run_worker(service, worker_id="w", once=True, handle_signals=False)
+    def run_once() -> WorkerStats:
+        return run_worker(
+            service, worker_id="w", once=True, handle_signals=False, in_flight=in_flight
+        )
+
+    first = run_once()
     assert first.totals.sent == 4  # ann, bob, dan, eve
     assert first.totals.failed == 1  # reject: 550
     assert first.totals.retried == 2  # slow: 451; closing: 421
 
     relay.stop()  # the server goes away with the next passes due
     clock.advance(dt.timedelta(minutes=30))
-    gone = run_worker(service, worker_id="w", once=True, handle_signals=False)
+    gone = run_once()
     assert gone.totals.sent == 0
     assert gone.totals.retried >= 1, "a refused connection is a transient failure"
     relay.start()
     for _ in range(24 * 20):  # three weeks of hourly passes; the worker never raises
-        run_worker(service, worker_id="w", once=True, handle_signals=False)
+        run_once()
         clock.advance(dt.timedelta(hours=1))
 
-    enrolments = {e.lead_id: e for e in storage.list_enrolments(WS, CID)}
+    enrolments = {e.lead_id: e for c in campaign_ids for e in storage.list_enrolments(WS, c)}
     assert enrolments["reject"].status is EnrolmentStatus.FAILED
     assert "550" in enrolments["reject"].reason
     assert enrolments["closing"].status is EnrolmentStatus.FAILED
     assert "gave up after" in enrolments["closing"].reason
     for name in ("ann", "bob", "slow", "dan", "eve"):
         assert enrolments[name].status is EnrolmentStatus.COMPLETED, name
-    sends = storage.list_sends(WS, CID)
+    sends = [s for c in campaign_ids for s in storage.list_sends(WS, c)]
     assert collections.Counter(s.status for s in sends)[SendStatus.SENT] == 15
     # Delivered once each: one message per (lead, step), each with its key's Message-ID.
     received = collections.Counter(str(m["Message-ID"]) for m in handler.messages)
@@ -121,7 +143,40 @@ def test_a_campaign_survives_451_550_421_and_a_server_that_goes_away(relay: Serv
             assert send.receipt in received
             assert send.sent_at is not None
             assert 9 <= send.sent_at.astimezone(new_york).hour < 17, "retried inside hours"
+    assert handler.max_in_flight_per_mailbox == 1
     sender.close()
+
+
+def test_a_worker_with_eight_in_flight_sends_eight_mailboxes_at_once_one_message_each(
+    relay: Server,
+) -> None:
+    handler = relay.handler
+    handler.data_delay = 0.05  # DATA is slow: sends of different mailboxes overlap there
+    clock = SettableClock(START)
+    sender = SMTPEmailSender(host="127.0.0.1", port=relay.port, security=SMTPSecurity.PLAIN)
+    storage = InMemoryStorage()
+    service = CampaignService(
+        storage=storage,
+        ledger=InMemoryCreditLedger({WS: 1_000}),
+        drafter=ScriptedDrafter(),
+        clock=clock,
+        email_sender=sender,
+        unsubscribe_url=UNSUBSCRIBE,
+    )
+    campaign_ids = _launch(service, [f"lead{n:02d}" for n in range(32)], mailboxes=8)
+    clock.advance(dt.timedelta(days=1, hours=7))  # Tuesday 10:00 in New York
+    stats = run_worker(service, worker_id="w", once=True, handle_signals=False, in_flight=8)
+    sender.close()
+    assert stats.totals.sent == 32
+    received = collections.Counter(str(m["Message-ID"]) for m in handler.messages)
+    assert len(received) == 32
+    assert set(received.values()) == {1}
+    assert handler.max_in_flight_per_mailbox == 1
+    assert handler.max_in_flight >= 2  # mailboxes do not wait for each other
+    assert handler.connections == 8  # one kept connection per mailbox
+    assert {s.status for c in campaign_ids for s in storage.list_sends(WS, c) if s.step == 1} == {
+        SendStatus.SENT
+    }
 
 
 def test_the_smtp_sender_logs_refusals_with_ids_but_never_the_message_or_password(

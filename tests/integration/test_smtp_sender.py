@@ -689,6 +689,24 @@ def test_concurrent_sends_for_several_mailboxes_are_each_delivered_once(server: 
     assert server.handler.max_in_flight >= 2  # mailboxes do not wait for each other
 
 
+def test_threads_sharing_one_mailbox_take_turns_and_reconnect_when_the_server_drops_it(
+    server: Server,
+) -> None:
+    # Against the rules (a dispatcher keeps one send per mailbox in flight), eight threads send
+    # from one mailbox while the server ends each connection after three messages.
+    server.handler.per_connection = 3
+    server.handler.data_delay = 0.01
+    sender = _sender(server.port)
+    messages = [_message(n) for n in range(24)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(sender.send_email, messages))
+    assert all(isinstance(r, SendReceipt) for r in results), results
+    expected = [message_id_for(m.idempotency_key, m.from_address) for m in messages]
+    assert sorted(server.handler.message_ids()) == sorted(expected)  # each exactly once
+    assert server.handler.max_in_flight_per_mailbox == 1  # they took turns on one connection
+    assert server.handler.connections == 8  # each dropped connection replaced once
+
+
 def test_the_ssl_context_is_built_once_per_sender(
     certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -846,8 +846,9 @@ class PostgresStorage(_PostgresAdapter):
             then opens and owns a pool), or a :class:`psycopg_pool.ConnectionPool` the host
             app owns (its connections may be in autocommit mode or not).
         min_size: connections the owned pool keeps open.
-        max_size: connections the owned pool opens at most (a dispatcher worker needs one;
-            give threads that share the adapter one each).
+        max_size: connections the owned pool opens at most (a dispatcher worker needs one,
+            and ``in_flight + 1`` with several sends in flight; give threads that share the
+            adapter one each).
         timeout: seconds to wait for a connection (at open and for each operation).
 
     Raises:

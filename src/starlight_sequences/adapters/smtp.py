@@ -228,7 +228,10 @@ def _check_round_trip(message: OutgoingEmail, composed: EmailMessage) -> None:
         wire = composed.as_bytes(policy=email.policy.SMTPUTF8)
     except (ValueError, TypeError, UnicodeError) as exc:
         raise _unsendable(message.idempotency_key, "headers", str(exc)) from None
-    parsed = email.message_from_bytes(wire, policy=email.policy.default)
+    # Only the header names matter here: the compat32 policy splits the header lines exactly
+    # as the default one does, without building a structured object per value (a third of
+    # the sender's CPU time per message).
+    parsed = email.message_from_bytes(wire, policy=email.policy.compat32)
     names = [name for name in parsed if name]
     if any(name not in _EXPECTED_HEADERS for name in names) or len(names) != len(set(names)):
         raise _unsendable(

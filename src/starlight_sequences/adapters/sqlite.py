@@ -8,12 +8,14 @@ on one host take turns instead of failing half-way, and ``claim_due`` selects an
 that one transaction, so two workers never receive the same send.
 
 Each thread (and each process, also after ``fork``) gets its own connection: a connection is
-never used by two threads. Instants are stored as integer microseconds since the Unix epoch
-(UTC: unambiguous and sortable) and come back as UTC-aware datetimes. Values that are never
-queried (a campaign's shape and settings, an enrolment's lead and steps) are JSON columns; the
-fields queries filter on are real, indexed columns. The mapping between rows and objects is
-the one the PostgreSQL adapter uses too (:mod:`starlight_sequences.adapters._rows`), with this
-adapter's :class:`~starlight_sequences.adapters._rows.RowCodec` for instants and flags.
+never used by two threads (a dispatcher with several sends in flight keeps its send threads, so
+their connections are opened once; ``close`` closes every thread's). Instants are stored as
+integer microseconds since the Unix epoch (UTC: unambiguous and sortable) and come back as
+UTC-aware datetimes. Values that are never queried (a campaign's shape and settings, an
+enrolment's lead and steps) are JSON columns; the fields queries filter on are real, indexed
+columns. The mapping between rows and objects is the one the PostgreSQL adapter uses too
+(:mod:`starlight_sequences.adapters._rows`), with this adapter's
+:class:`~starlight_sequences.adapters._rows.RowCodec` for instants and flags.
 """
 
 from __future__ import annotations

@@ -326,6 +326,7 @@ class CampaignService:
         limit: int = 100,
         workspace_id: str | None = None,
         should_stop: Callable[[], bool] | None = None,
+        in_flight: int = 1,
     ) -> DispatchReport:
         """Send what is due now: claim with a lease, re-check, send, record, charge, re-time.
 
@@ -341,7 +342,20 @@ class CampaignService:
                 the same idempotency key.
             limit: most sends to claim in this pass.
             workspace_id: serve one workspace only (None: all).
-            should_stop: checked between sends; True stops the pass after the send in hand.
+            should_stop: checked between sends; True stops the pass after the sends in hand
+                (every one in flight is finished and recorded, the rest handed back).
+            in_flight: most sends handed to senders at once (default 1: one at a time, in
+                claim order). Above 1 the batch is split by sender: one sender's sends go one
+                after the other, each checked against the spacing after the previous one's
+                actual send; up to ``in_flight`` senders send at once, on threads the service
+                keeps, so the ports are called from several threads (every shipped adapter
+                allows it; a PostgreSQL pool needs ``max_size`` ≥ ``in_flight``). A send whose
+                lease has less left than the pass's slowest send took is handed back: keep
+                ``lease`` above ``ceil(limit / in_flight)`` slowest sends
+                (docs/operations.md, "Many sends in flight").
+
+        Raises:
+            InvalidSettings: ``in_flight`` is below 1.
         """
         return self._dispatch.dispatch_due(
             worker_id=worker_id,
@@ -349,6 +363,7 @@ class CampaignService:
             limit=limit,
             workspace_id=WorkspaceId(workspace_id) if workspace_id is not None else None,
             should_stop=should_stop,
+            in_flight=in_flight,
         )
 
     def next_due(self, workspace_id: str | None = None) -> dt.datetime | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -26,7 +27,7 @@ from starlight_sequences.campaigns import (
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.drafts import Draft
 from starlight_sequences.email_threads import ThreadHeaders, follow_up_headers, thread_starter
-from starlight_sequences.errors import DraftNotFound, LeaseLost, StorageError
+from starlight_sequences.errors import DraftNotFound, InvalidSettings, LeaseLost, StorageError
 from starlight_sequences.ids import CampaignId, SenderId, WorkspaceId
 from starlight_sequences.inbound import normalise_message_id
 from starlight_sequences.ports.senders import (
@@ -38,6 +39,7 @@ from starlight_sequences.ports.senders import (
 from starlight_sequences.ports.storage import Storage
 from starlight_sequences.reports import DispatchOutcome, DispatchReport
 from starlight_sequences.service._finishing import SendFinisher
+from starlight_sequences.service._lanes import LanePool, PassState, sender_lanes
 from starlight_sequences.service._shared import (
     CHANNEL_ACTIONS,
     ServiceContext,
@@ -94,6 +96,10 @@ class _PassReads:
     A pause or a send by another worker that lands during the pass is seen at the next pass;
     a reply, an unsubscribe or a cancellation still stops a send of this pass, because the
     lead's enrolment is read fresh for every send.
+
+    Thread-safe: the lanes of a pass with several sends in flight share one. The batch's
+    suppression list is read once, under the lock; a campaign or a sender's last send is read
+    outside it (a sender's last send is read and updated only by its own lane).
     """
 
     storage: Storage
@@ -102,40 +108,50 @@ class _PassReads:
     asked: dict[WorkspaceId, set[str]] = attrs.Factory(dict)
     listed: dict[WorkspaceId, set[str]] = attrs.Factory(dict)
     last: dict[tuple[WorkspaceId, SenderId, Channel], dt.datetime | None] = attrs.Factory(dict)
+    _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
 
     def campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
         key = (workspace_id, campaign_id)
-        if key not in self.campaigns:
-            self.campaigns[key] = self.storage.get_campaign(workspace_id, campaign_id)
-        return self.campaigns[key]
+        with self._lock:
+            if key in self.campaigns:
+                return self.campaigns[key]
+        # Read outside the lock, so that lanes starting together read in parallel; two lanes
+        # of one campaign may both read it, and keep the first.
+        campaign = self.storage.get_campaign(workspace_id, campaign_id)
+        with self._lock:
+            return self.campaigns.setdefault(key, campaign)
 
     def suppressed(self, workspace_id: WorkspaceId, keys: set[str]) -> set[str]:
-        if workspace_id not in self.asked:
-            leads = [s.lead_id for s in self.batch if s.workspace_id == workspace_id]
-            asked: set[str] = set(leads)
-            for enrolment in self.storage.find_enrolments(workspace_id, lead_ids=leads):
-                asked |= contact_keys(enrolment.lead)
-            self.asked[workspace_id] = asked
-            self.listed[workspace_id] = self.storage.suppressed(workspace_id, asked)
-        if keys <= self.asked[workspace_id]:
-            return keys & self.listed[workspace_id]
+        with self._lock:
+            if workspace_id not in self.asked:
+                leads = [s.lead_id for s in self.batch if s.workspace_id == workspace_id]
+                asked: set[str] = set(leads)
+                for enrolment in self.storage.find_enrolments(workspace_id, lead_ids=leads):
+                    asked |= contact_keys(enrolment.lead)
+                self.listed[workspace_id] = self.storage.suppressed(workspace_id, asked)
+                self.asked[workspace_id] = asked
+            if keys <= self.asked[workspace_id]:
+                return keys & self.listed[workspace_id]
         return self.storage.suppressed(workspace_id, keys)
 
     def last_sent(
         self, workspace_id: WorkspaceId, sender_id: SenderId, channel: Channel
     ) -> dt.datetime | None:
         key = (workspace_id, sender_id, channel)
-        if key not in self.last:
-            self.last[key] = self.storage.last_sent(
-                workspace_id, sender_id, actions=CHANNEL_ACTIONS[channel]
-            )
-        return self.last[key]
+        with self._lock:
+            if key in self.last:
+                return self.last[key]
+        # Only the sender's own lane reads and updates its last send: no lock needed to read.
+        last = self.storage.last_sent(workspace_id, sender_id, actions=CHANNEL_ACTIONS[channel])
+        with self._lock:
+            return self.last.setdefault(key, last)
 
     def sent(self, send: ScheduledSend, at: dt.datetime) -> None:
         key = (send.workspace_id, send.sender_id, send.action.channel)
-        if key in self.last:
-            previous = self.last[key]
-            self.last[key] = at if previous is None else max(previous, at)
+        with self._lock:
+            if key in self.last:
+                previous = self.last[key]
+                self.last[key] = at if previous is None else max(previous, at)
 
 
 def _describe(send: ScheduledSend) -> str:
@@ -160,6 +176,7 @@ class Dispatcher:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
         self._finish = SendFinisher(ctx)
+        self._lanes = LanePool()
 
     def dispatch_due(
         self,
@@ -169,13 +186,22 @@ class Dispatcher:
         limit: int,
         workspace_id: WorkspaceId | None,
         should_stop: Callable[[], bool] | None,
+        in_flight: int = 1,
     ) -> DispatchReport:
         """Send what is due now (see ``CampaignService.dispatch_due``).
 
         One send's fault never ends the pass with an exception: it is recorded as a transient
         failure of that send, and the rest of the batch is handed back for the next pass. Only
         a failure to claim (storage unreachable) reaches the caller.
+
+        With ``in_flight`` above 1 the batch is split into per-sender lanes (see
+        ``_lanes``) and up to ``in_flight`` lanes run at once, each on a thread of its own.
+
+        Raises:
+            InvalidSettings: ``in_flight`` is below 1.
         """
+        if in_flight < 1:
+            raise InvalidSettings(f"dispatch_due: in_flight must be at least 1, not {in_flight}")
         ctx = self._ctx
         claimed = ctx.storage.claim_due(
             ctx.clock.now(),
@@ -186,14 +212,42 @@ class Dispatcher:
         )
         if claimed:
             log.debug("claimed %d sends", len(claimed), extra={"worker_id": worker_id})
-        report = DispatchReport()
         reads = _PassReads(storage=ctx.storage, batch=claimed)
-        for index, send in enumerate(claimed):
-            if should_stop is not None and should_stop():
+        state = PassState(worker_id=worker_id, should_stop=should_stop)
+        lanes = sender_lanes(claimed)
+        if in_flight == 1 or len(lanes) <= 1:
+            # One at a time, in claim order (what a worker always did).
+            report = self._run_lane(claimed, state, reads)
+        else:
+            report = self._lanes.run(
+                in_flight, lanes, lambda lane: self._run_lane(lane, state, reads)
+            )
+        self._after_pass(claimed)
+        return report
+
+    def _run_lane(
+        self, sends: Sequence[ScheduledSend], state: PassState, reads: _PassReads
+    ) -> DispatchReport:
+        """Dispatch ``sends`` one after the other; what the pass will not send (a stop, a
+        storage fault, a lease too short for another send) is handed back."""
+        clock, worker_id = self._ctx.clock, state.worker_id
+        report = DispatchReport()
+        for index, send in enumerate(sends):
+            if state.stopping():
                 # Hand back what this pass will not send, so another worker need not wait
                 # for the lease to expire.
-                report = self._hand_back_all(claimed[index:], worker_id, report)
-                break
+                return self._hand_back_all(sends[index:], worker_id, report)
+            started = clock.now()
+            if state.lease_too_short(send, started):
+                log.warning(
+                    "the lease of %s ends before a send as slow as this pass's slowest (%.1f s) "
+                    "would be recorded; handing it and the rest of its sender's sends back "
+                    "(make the lease longer than batch / in_flight sends)",
+                    _describe(send),
+                    state.slowest.total_seconds(),
+                    extra=_fields(send, worker_id),
+                )
+                return self._hand_back_all(sends[index:], worker_id, report)
             try:
                 outcome = self.dispatch_one(send, worker_id, reads)
             except LeaseLost:
@@ -208,8 +262,8 @@ class Dispatcher:
                     exc,
                     extra=_fields(send, worker_id),
                 )
-                report = self._hand_back_all(claimed[index:], worker_id, report)
-                break
+                state.halt.set()
+                return self._hand_back_all(sends[index:], worker_id, report)
             except StorageError:
                 log.error(
                     "storage failed after %s was handed to its sender; once its lease expires "
@@ -218,19 +272,19 @@ class Dispatcher:
                     exc_info=True,
                     extra=_fields(send, worker_id),
                 )
+                state.halt.set()
                 report = report.count(DispatchOutcome.ERRORED)
-                report = self._hand_back_all(claimed[index + 1 :], worker_id, report)
-                break
+                return self._hand_back_all(sends[index + 1 :], worker_id, report)
             except Exception as exc:  # one send's fault must not end the worker
+                state.halt.set()
                 report = report.count(self._after_fault(send, worker_id, exc))
-                report = self._hand_back_all(claimed[index + 1 :], worker_id, report)
-                break
+                return self._hand_back_all(sends[index + 1 :], worker_id, report)
+            state.took(clock.now() - started)
             if outcome in (DispatchOutcome.SKIPPED, DispatchOutcome.TIMED_OUT):
                 log.info("%s %s", outcome.value, _describe(send), extra=_fields(send, worker_id))
             elif outcome is DispatchOutcome.DEFERRED:
                 log.debug("deferred %s", _describe(send), extra=_fields(send, worker_id))
             report = report.count(outcome)
-        self._after_pass(claimed)
         return report
 
     def _after_pass(self, claimed: Sequence[ScheduledSend]) -> None:
