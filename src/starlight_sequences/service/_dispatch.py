@@ -40,6 +40,7 @@ from starlight_sequences.reports import DispatchOutcome, DispatchReport
 from starlight_sequences.service._finishing import SendFinisher
 from starlight_sequences.service._shared import (
     CHANNEL_ACTIONS,
+    FALLBACK_NOT_NEEDED,
     ServiceContext,
     bump,
     complete_if_done,
@@ -511,6 +512,10 @@ class Dispatcher:
                 send, worker_id, now, reason, enrolment, timed_out=True, campaign=campaign
             )
             return DispatchOutcome.TIMED_OUT
+        if step.is_fallback and enrolment.accepted_at is not None:
+            # fallback branch: never alongside an accepted connection (accepted meanwhile)
+            self._finish.skipped(send, worker_id, now, FALLBACK_NOT_NEEDED)
+            return DispatchOutcome.SKIPPED
         return None
 
     def _back_from_absence(
