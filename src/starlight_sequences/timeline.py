@@ -341,11 +341,11 @@ def timeline_of_lead(
     return Timeline(title=title, nodes=tuple(nodes), connectors=connectors)
 
 
-def _connect_position(steps: Sequence[Step] | Sequence[CadenceStep]) -> int | None:
+def _connect_position(steps: Sequence[Step | CadenceStep]) -> int | None:
     """The position of the connection request among ``steps`` (the fallback forks from it)."""
-    for position, step in enumerate(steps, start=1):
-        if step.action is Action.LINKEDIN_CONNECT:
-            return position
+    actions = [step.action for step in steps]
+    if Action.LINKEDIN_CONNECT in actions:
+        return actions.index(Action.LINKEDIN_CONNECT) + 1
     return None
 
 

@@ -103,7 +103,8 @@ def test_a_timeout_sends_the_fallback_email_on_the_second_business_day_after_it(
     calendar = calendar_for(
         enrolment.lead, kit.storage.get_campaign(WS, CID).settings.business_hours
     )
-    assert sends[2].sent_at is not None and sends[4].sent_at is not None
+    assert sends[2].sent_at is not None
+    assert sends[4].sent_at is not None
     connect_day = sends[2].sent_at.astimezone(calendar.zone).date()
     timeout_day = calendar.add_business_days(connect_day, 15)
     fallback_day = sends[4].sent_at.astimezone(calendar.zone).date()
