@@ -35,8 +35,8 @@ SHAPE = SendShape(
 PRICES = PriceTable(draft=4, email=5, linkedin_connect=2, linkedin_message=2)
 
 
-def launch(kit: Kit, *leads: object) -> None:
-    kit.service.prices = PRICES
+def launch(kit: Kit, *leads: object, prices: PriceTable = PRICES) -> None:
+    kit.service.prices = prices
     kit.service.create_campaign(
         WS,
         name="Q4",
