@@ -381,7 +381,9 @@ class SendFinisher:
         nxt_step = path[index + 1]
         nxt = next((s for s in later if s.step == nxt_step.number), None)
         if nxt is None:
-            return enrolment, []
+            # The next step was dropped already (a decline before the request went out): the
+            # lead's next pending step (a fallback) follows from now, or the lead completes.
+            return continue_after(self._ctx, campaign, enrolment, later, now, "every step sent")
         if nxt_step.gated_on_acceptance and enrolment.accepted_at is None:
             deadline = acceptance_deadline(campaign, calendar, now)
             return (
