@@ -205,3 +205,23 @@ def test_a_reconcile_after_a_fallback_finds_nothing_to_post() -> None:
     run_for(kit, 30, step=dt.timedelta(hours=2))
     assert kit.service.reconcile_credits(WS, CID) == []
     assert kit.ledger.balance(WS).reserved == 0
+
+
+def test_a_leads_timeline_and_the_monitoring_page_draw_the_fallback_branch() -> None:
+    from starlight_sequences.monitoring_page import campaign_page
+    from starlight_sequences.timeline import render_svg, render_text
+
+    kit = make_kit(credits=1_000)
+    launch(kit, both())
+    run_for(kit, 5)
+    event(kit, EventKind.CONNECTION_DECLINED)
+    run_for(kit, 6)
+    timeline = kit.service.lead_timeline(WS, CID, "bob")
+    assert timeline.connectors[-1].fork_from == 2
+    text = render_text(timeline, width=400)
+    fork = text.splitlines()[-1]
+    assert fork.startswith("from 2 \\-- if not accepted, then 2 business days --> 4 Email [sent")
+    assert "3 LinkedIn message [skipped" in text
+    assert "if not accepted, then 2 business days" in render_svg(timeline)
+    page = campaign_page(kit.service, WS, CID)
+    assert "from step 2: if not accepted, then 2 business days" in page
