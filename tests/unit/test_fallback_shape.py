@@ -180,3 +180,25 @@ def test_a_timeline_without_a_fallback_draws_no_fork() -> None:
     timeline = timeline_of_shape(shape(*BASE))
     assert all(c.fork_from is None for c in timeline.connectors)
     assert "if not accepted" not in render_text(timeline) + render_svg(timeline)
+
+
+def test_the_fallback_is_forecast_from_the_request_as_if_declined_at_once() -> None:
+    import datetime as dt
+
+    from starlight_sequences.calendar import BusinessHours
+    from starlight_sequences.planning import calendar_for, forecast, step_moment
+
+    ann = Lead(
+        id=LeadId("ann"),
+        email="ann@example.com",
+        linkedin_url="https://www.linkedin.com/in/ann-doe",
+        country="US",
+        timezone="America/New_York",
+    )
+    cadence = resolve_cadence(shape(*BASE, fallback(4, wait_days=3)), ann)
+    assert isinstance(cadence, Cadence)
+    calendar = calendar_for(ann, BusinessHours())
+    first = dt.datetime(2026, 11, 30, 15, 0, tzinfo=dt.UTC)  # Monday 10:00 in New York
+    moments = forecast(calendar, cadence.steps, first)
+    assert moments[3] == step_moment(calendar, moments[1], 3)
+    assert moments[2] == step_moment(calendar, moments[1], 1)
