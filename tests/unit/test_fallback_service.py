@@ -9,7 +9,7 @@ import attrs
 
 from starlight_sequences.campaigns import EnrolmentStatus, SendStatus
 from starlight_sequences.channels import Action
-from starlight_sequences.credits import MovementKind, PriceTable, estimate_credits
+from starlight_sequences.credits import CreditMovement, MovementKind, PriceTable, estimate_credits
 from starlight_sequences.events import EventKind, InboundEvent
 from starlight_sequences.ids import CampaignId, LeadId
 from starlight_sequences.planning import calendar_for
@@ -225,3 +225,27 @@ def test_a_leads_timeline_and_the_monitoring_page_draw_the_fallback_branch() -> 
     assert "if not accepted, then 2 business days" in render_svg(timeline)
     page = campaign_page(kit.service, WS, CID)
     assert "from step 2: if not accepted, then 2 business days" in page
+
+
+def test_the_fallback_runs_the_same_on_sqlite_storage_and_ledger(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from starlight_sequences.adapters.sqlite import SQLiteCreditLedger, SQLiteStorage
+
+    kit = make_kit(credits=1_000)
+    storage = SQLiteStorage(tmp_path / "s.db")
+    ledger = SQLiteCreditLedger(tmp_path / "s.db")
+    ledger.post(WS, CreditMovement(kind=MovementKind.TOP_UP, amount=1_000, key="grant"))
+    kit.service.storage = storage
+    kit.service.ledger = ledger
+    kit.storage, kit.ledger = storage, ledger  # type: ignore[assignment]
+    launch(kit, both(), attrs.evolve(both(), id=LeadId("ann"), email="ann@ann.example.com"))
+    run_for(kit, 5)
+    event(kit, EventKind.CONNECTION_DECLINED, "ann")
+    event(kit, EventKind.CONNECTION_ACCEPTED, "bob")
+    run_for(kit, 12, step=dt.timedelta(hours=2))
+    assert statuses(kit, "ann")[4] is SendStatus.SENT
+    assert statuses(kit, "bob")[4] is SendStatus.SKIPPED
+    assert statuses(kit, "bob")[3] is SendStatus.SENT
+    assert kit.ledger.balance(WS).reserved == 0
+    assert kit.service.reconcile_credits(WS, CID) == []
+    storage.close()
+    ledger.close()
