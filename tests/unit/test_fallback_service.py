@@ -249,3 +249,26 @@ def test_the_fallback_runs_the_same_on_sqlite_storage_and_ledger(tmp_path) -> No
     assert kit.service.reconcile_credits(WS, CID) == []
     storage.close()
     ledger.close()
+
+
+def test_an_acceptance_while_the_fallback_is_being_sent_skips_it_and_completes_the_lead() -> None:
+    kit = make_kit(credits=1_000)
+    launch(kit, both())
+    run_for(kit, 5)
+    event(kit, EventKind.CONNECTION_DECLINED)
+    real_claim = kit.storage.claim_due
+
+    def claim_then_accept(*args, **kwargs):  # type: ignore[no-untyped-def]
+        claimed = real_claim(*args, **kwargs)
+        if any(s.step == 4 for s in claimed):
+            event(kit, EventKind.CONNECTION_ACCEPTED)  # arrives while step 4 is claimed
+        return claimed
+
+    kit.storage.claim_due = claim_then_accept  # type: ignore[method-assign]
+    run_for(kit, 6)
+    assert statuses(kit, "bob")[4] is SendStatus.SKIPPED
+    assert kit.email.sent and all(m.step == 1 for m in kit.email.sent.values())
+    enrolment = kit.storage.get_enrolment(WS, CID, LeadId("bob"))
+    assert enrolment.status is EnrolmentStatus.COMPLETED
+    assert kit.ledger.balance(WS).reserved == 0
+    assert kit.service.reconcile_credits(WS, CID) == []

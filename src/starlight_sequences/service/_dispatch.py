@@ -44,6 +44,7 @@ from starlight_sequences.service._shared import (
     ServiceContext,
     bump,
     complete_if_done,
+    complete_if_nothing_left,
     contact_keys,
     lead_calendar,
     sender_limits,
@@ -515,6 +516,7 @@ class Dispatcher:
         if step.is_fallback and enrolment.accepted_at is not None:
             # fallback branch: never alongside an accepted connection (accepted meanwhile)
             self._finish.skipped(send, worker_id, now, FALLBACK_NOT_NEEDED)
+            complete_if_nothing_left(self._ctx, enrolment, now, FALLBACK_NOT_NEEDED)
             return DispatchOutcome.SKIPPED
         return None
 

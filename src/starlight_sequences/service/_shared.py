@@ -266,6 +266,26 @@ def not_accepted_reason(reason: str, enrolment: Enrolment, sends: Iterable[Sched
     return reason
 
 
+def complete_if_nothing_left(
+    ctx: ServiceContext, enrolment: Enrolment, now: dt.datetime, reason: str
+) -> None:
+    """Complete a lead that has no step left to go (its fallback skipped by the dispatcher
+    because the connection was accepted while it was claimed). Another writer's change
+    meanwhile wins: the lead is then left as that writer made it."""
+    stored = ctx.storage.get_enrolment(
+        enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id
+    )
+    sends = ctx.storage.list_sends(enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id)
+    if stored.status.is_final or not all(s.status.is_final for s in sends):
+        return
+    done = bump(stored.stop(EnrolmentStatus.COMPLETED, reason))
+    with contextlib.suppress(ConcurrentUpdate):
+        ctx.commit(
+            enrolment.workspace_id,
+            Changes(enrolments=(done,), activities=lead_ended(stored, done, now)),
+        )
+
+
 def held_by(ctx: ServiceContext, send: ScheduledSend, prices: PriceTable) -> int:
     """What the reservation of ``send`` (which will not go out) holds now, for a campaign whose
     shape has a fallback branch: its approval reservation (``credits.send_reservations``),
