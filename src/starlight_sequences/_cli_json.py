@@ -118,6 +118,7 @@ def _recipient_json(recipient: RecipientPreview) -> JSONObject:
         "timezone": recipient.lead.timezone,
         "assumed_timezone": recipient.assumed_timezone,
         "timezone_reason": recipient.timezone_reason,
+        "fallback_dropped": recipient.fallback_dropped,
         "steps": [_step_json(step) for step in recipient.steps],
     }
 

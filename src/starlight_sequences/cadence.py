@@ -20,6 +20,10 @@
    carried over.
 6. A lead with no kept step is excluded with a reason code and a sentence; never dropped
    silently, never ``None``.
+7. The fallback branch (a step counting from ``CONNECTION_NOT_ACCEPTED``) is kept only for a
+   lead that gets the connection request and has an email address; it is dropped otherwise,
+   and :func:`fallback_dropped` says why (the campaign preview shows it). It counts from the
+   moment the request is declined or times out, never from the previous step.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "CadenceStep",
     "Exclusion",
     "ExclusionReason",
+    "fallback_dropped",
     "lead_channels",
     "resolve_cadence",
 ]
@@ -84,6 +89,12 @@ class CadenceStep:
     def needs_draft(self) -> bool:
         """Whether the step sends drafted text (every message; a request only with a note)."""
         return self.action is not Action.LINKEDIN_CONNECT or self.with_note
+
+    @property
+    def is_fallback(self) -> bool:
+        """Whether the step is the fallback branch: sent only when the lead's connection
+        request is declined or times out (never alongside an accepted connection)."""
+        return self.counts_from is WaitAnchor.CONNECTION_NOT_ACCEPTED
 
 
 @attrs.frozen(kw_only=True)
@@ -202,12 +213,32 @@ def resolve_cadence(shape: SendShape, lead: Lead) -> Cadence | Exclusion:
             continue
         if step.action is Action.LINKEDIN_MESSAGE and not connected and not connect_before:
             continue
+        if step.is_fallback and not any(k.action is Action.LINKEDIN_CONNECT for k in kept):
+            continue  # no request goes out, so none can be left unaccepted
         kept.append(_cadence_step(step, connected=connected, skipped_connect=skipped_connect))
     if not kept:
         return _exclusion(shape, lead, channels)
     first = kept[0]
     kept[0] = attrs.evolve(first, wait_days=0, counts_from=WaitAnchor.PREVIOUS_STEP)
     return Cadence(lead_id=lead.id, shape_key=shape.key, steps=tuple(kept))
+
+
+def fallback_dropped(shape: SendShape, lead: Lead) -> str:
+    """Why the shape's fallback branch is dropped for ``lead`` ("" when the shape has none or
+    the lead keeps it): the lead has no email address, is already connected, or has no
+    LinkedIn profile (no request goes out)."""
+    fallback = next((step for step in shape.steps if step.is_fallback), None)
+    if fallback is None:
+        return ""
+    channels = lead_channels(lead)
+    what = f"step {fallback.number} (email if the connection request is not accepted) dropped"
+    if Channel.EMAIL not in channels:
+        return f"{what}: the lead has no email address"
+    if Channel.LINKEDIN not in channels:
+        return f"{what}: the lead has no LinkedIn profile, so no request is sent"
+    if lead.linkedin_connected:
+        return f"{what}: the lead is already connected, so no request is sent"
+    return ""
 
 
 def _cadence_step(step: Step, *, connected: bool, skipped_connect: Step | None) -> CadenceStep:

@@ -7,6 +7,8 @@ when a step will not be sent (reply, skip, cancel). ``available`` never goes bel
 :func:`estimate_credits` resolves each lead's cadence with
 :func:`~starlight_sequences.cadence.resolve_cadence`, so the estimate follows the same rules the
 service charges by: one draft per step that sends drafted text, one send price per step.
+A lead with a fallback branch (an email sent when its connection request is not accepted) is
+reserved the most expensive of its two paths, not both: see :func:`send_reservations`.
 :class:`CreditAccount` holds the rules a credit ledger applies; storage adapters journal
 :class:`CreditMovement` values and fold them with :meth:`CreditAccount.apply`.
 """
@@ -14,11 +16,11 @@ service charges by: one draft per step that sends drafted text, one send price p
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import attrs
 
-from starlight_sequences.cadence import Cadence, Exclusion, resolve_cadence
+from starlight_sequences.cadence import Cadence, CadenceStep, Exclusion, resolve_cadence
 from starlight_sequences.channels import Action
 from starlight_sequences.errors import InsufficientCredits, InvalidInput, InvalidSettings
 from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
@@ -36,7 +38,9 @@ __all__ = [
     "PriceTable",
     "estimate_credits",
     "estimate_lead",
+    "fallback_borrow",
     "replay",
+    "send_reservations",
 ]
 
 
@@ -112,9 +116,10 @@ class LeadEstimate:
         lead_id: the lead.
         drafts: how many messages are drafted for it.
         drafting_cost: ``drafts`` times the draft price.
-        sends: how many steps it can be sent.
-        max_send_cost: the send prices of all its steps (what approval reserves; less is
-            charged when a reply, a skip or a cancel stops it early).
+        sends: how many steps it can be sent at most (a lead with a fallback takes either the
+            LinkedIn messages or the fallback email, never both).
+        max_send_cost: the send prices of its most expensive path (what approval reserves;
+            less is charged when a reply, a skip, a cancel or the cheaper branch stops it).
     """
 
     lead_id: LeadId
@@ -171,15 +176,63 @@ class CreditEstimate:
         return self.drafting_cost + self.max_send_cost
 
 
+def send_reservations(
+    steps: Sequence[CadenceStep], prices: PriceTable = DEFAULT_PRICES
+) -> dict[int, int]:
+    """What approval reserves for each step of one lead, by step number.
+
+    Every step reserves its send price, except a fallback (see ``CadenceStep.is_fallback``):
+    it reserves only what its price exceeds the LinkedIn messages it replaces (the steps
+    gated on the acceptance), so the lead's reservation is the most expensive of its two
+    paths. When the fallback is taken, it borrows the rest from the gated steps'
+    reservations (:func:`fallback_borrow`); when the connection is accepted, its own part is
+    released.
+    """
+    gated = sum(prices.price_of(s.action) for s in steps if s.gated_on_acceptance)
+    return {
+        s.number: max(0, prices.price_of(s.action) - gated)
+        if s.is_fallback
+        else prices.price_of(s.action)
+        for s in steps
+    }
+
+
+def fallback_borrow(
+    steps: Sequence[CadenceStep], prices: PriceTable = DEFAULT_PRICES
+) -> dict[int, int]:
+    """How much of each gated step's reservation the fallback takes over once it is taken
+    (the request declined or timed out), by step number; empty when the lead has no fallback.
+
+    The fallback needs its price minus its own reservation (:func:`send_reservations`): that
+    much is kept back from the gated steps' releases, from the first gated step on. A gated
+    step skipped because the request was not accepted releases its price minus its share; the
+    fallback then holds its whole price.
+    """
+    fallback = next((s for s in steps if s.is_fallback), None)
+    if fallback is None:
+        return {}
+    wanted = prices.price_of(fallback.action) - send_reservations(steps, prices)[fallback.number]
+    shares: dict[int, int] = {}
+    for step in steps:
+        if step.gated_on_acceptance:
+            share = min(wanted, prices.price_of(step.action))
+            shares[step.number] = share
+            wanted -= share
+    return shares
+
+
 def estimate_lead(cadence: Cadence, prices: PriceTable = DEFAULT_PRICES) -> LeadEstimate:
-    """The most one lead's cadence costs: a draft per drafted step, a send price per step."""
+    """The most one lead's cadence costs: a draft per drafted step (the fallback's too: it is
+    drafted ahead like every step), the send prices of its most expensive path."""
     drafts = cadence.drafts_needed
+    branch = any(step.is_fallback for step in cadence.steps)
+    gated = sum(1 for step in cadence.steps if step.gated_on_acceptance)
     return LeadEstimate(
         lead_id=cadence.lead_id,
         drafts=drafts,
         drafting_cost=drafts * prices.draft,
-        sends=len(cadence.steps),
-        max_send_cost=sum(prices.price_of(step.action) for step in cadence.steps),
+        sends=len(cadence.steps) - (min(gated, 1) if branch else 0),
+        max_send_cost=sum(send_reservations(cadence.steps, prices).values()),
     )
 
 

@@ -92,6 +92,7 @@ ol.timeline li.wait.has-now{width:160px}
 ol.timeline li.wait .line{display:block;height:0;border-top:2px solid #546e7a;
 margin:0 10px 4px 0;position:relative}
 ol.timeline li.wait.gated .line{border-top-style:dashed}
+ol.timeline li.wait.fork .line{border-top-style:dotted}
 ol.timeline li.wait .line::after{content:"";position:absolute;right:-10px;top:-7px;
 border-style:solid;border-width:6px 0 6px 10px;
 border-color:transparent transparent transparent #546e7a}
@@ -364,9 +365,14 @@ def _step_item(node: TimelineNode) -> str:
 def _wait_item(connector: TimelineConnector, now_label: str) -> str:
     classes = "wait" + (" gated" if connector.gated_on_acceptance else "")
     classes += " has-now" if now_label else ""
+    label = connector.label
+    if connector.fork_from is not None:
+        # The fallback branch forks from the connection request, not from the step before.
+        classes += " fork"
+        label = f"from step {connector.fork_from}: {label}"
     return (
         f'<li class="{classes}"><span class="line"></span>'
-        f'<span class="label">{_h(connector.label)}</span>{now_label}</li>'
+        f'<span class="label">{_h(label)}</span>{now_label}</li>'
     )
 
 

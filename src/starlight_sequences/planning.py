@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.calendar import BusinessCalendar, BusinessHours
+from starlight_sequences.channels import Action
 from starlight_sequences.leads import Lead
 
 __all__ = ["calendar_for", "forecast", "step_moment"]
@@ -66,9 +67,16 @@ def forecast(
     """Forecast instants for every step, the first at ``first`` (already placed).
 
     A step gated on an acceptance is forecast as if the request were accepted the moment it
-    was sent: the earliest it can go.
+    was sent: the earliest it can go. The fallback branch (which comes last) is forecast as if
+    the request were declined the moment it was sent, for the same reason: its wait counts
+    from the connection request's moment, not from the gated messages'.
     """
     moments = [first.astimezone(dt.UTC)]
     for step in steps[1:]:
-        moments.append(step_moment(calendar, moments[-1], step.wait_days))
+        anchor = moments[-1]
+        if step.is_fallback:
+            actions = [s.action for s in steps]
+            if Action.LINKEDIN_CONNECT in actions:
+                anchor = moments[actions.index(Action.LINKEDIN_CONNECT)]
+        moments.append(step_moment(calendar, anchor, step.wait_days))
     return moments

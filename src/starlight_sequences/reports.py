@@ -102,6 +102,9 @@ class RecipientPreview:
             country's only or principal zone, or the campaign's default); None when the lead
             gave its own. Dates of ``steps`` are in this zone.
         timezone_reason: why that zone was assumed ("" when the lead gave its own).
+        fallback_dropped: why the shape's fallback branch (an email if the connection request
+            is not accepted) is not in this lead's steps ("" when the shape has none or the
+            lead keeps it; see :func:`~starlight_sequences.cadence.fallback_dropped`).
     """
 
     lead: Lead
@@ -111,6 +114,7 @@ class RecipientPreview:
     steps: tuple[PlannedStep, ...]
     assumed_timezone: str | None = None
     timezone_reason: str = ""
+    fallback_dropped: str = ""
 
 
 @attrs.frozen(kw_only=True)

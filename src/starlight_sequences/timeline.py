@@ -26,7 +26,7 @@ from starlight_sequences.campaigns import SendStatus
 from starlight_sequences.channels import Action
 from starlight_sequences.errors import InvalidInput
 from starlight_sequences.locations import load_timezone
-from starlight_sequences.shapes import SendShape, WaitAnchor
+from starlight_sequences.shapes import SendShape, Step, WaitAnchor
 
 __all__ = [
     "LeadStepState",
@@ -112,13 +112,18 @@ class TimelineConnector:
         label: the wait for people: ``"3 business days"``, ``"1 business day"``,
             ``"next business moment"`` (a wait of 0), ``"waits for acceptance, then 1 business
             day"`` (counted from the acceptance), ``"2 business days, not before acceptance"``
-            (counted from the previous step, but gated).
+            (counted from the previous step, but gated), ``"if not accepted, then 2 business
+            days"`` (the fallback branch).
+        fork_from: for the fallback branch (a step counting from ``CONNECTION_NOT_ACCEPTED``),
+            the position of the connection request's node the arrow forks from instead of the
+            previous node; None for every other wait.
     """
 
     wait_days: int
     counts_from: WaitAnchor
     gated_on_acceptance: bool
     label: str
+    fork_from: int | None = None
 
 
 def _nodes_tuple(nodes: Sequence[TimelineNode]) -> tuple[TimelineNode, ...]:
@@ -164,6 +169,13 @@ class Timeline:
                 f"timeline {self.title!r}: {len(self.nodes)} nodes need "
                 f"{len(self.nodes) - 1} connectors, not {len(self.connectors)}"
             )
+        for index, connector in enumerate(self.connectors, start=2):
+            fork = connector.fork_from
+            if fork is not None and not 1 <= fork < index - 1:
+                raise InvalidInput(
+                    f"timeline {self.title!r}: the connector to node {index} forks from node "
+                    f"{fork}; a fork starts from an earlier node than the previous one"
+                )
 
     @property
     def is_for_lead(self) -> bool:
@@ -190,8 +202,18 @@ def _wait_phrase(wait_days: int) -> str:
     return f"{wait_days} business days"
 
 
-def _connector(wait_days: int, counts_from: WaitAnchor, *, gated: bool) -> TimelineConnector:
+def _connector(
+    wait_days: int, counts_from: WaitAnchor, *, gated: bool, fork_from: int | None = None
+) -> TimelineConnector:
     phrase = _wait_phrase(wait_days)
+    if counts_from is WaitAnchor.CONNECTION_NOT_ACCEPTED:
+        return TimelineConnector(
+            wait_days=wait_days,
+            counts_from=counts_from,
+            gated_on_acceptance=False,
+            label=f"if not accepted, then {phrase}",
+            fork_from=fork_from,
+        )
     if counts_from is WaitAnchor.CONNECTION_ACCEPTED:
         label = f"waits for acceptance, then {phrase}"
         gated = True
@@ -232,6 +254,7 @@ def timeline_of_shape(shape: SendShape) -> Timeline:
             step.wait_days,
             step.counts_from,
             gated=step.action is Action.LINKEDIN_MESSAGE and not shape.for_connected_leads,
+            fork_from=_connect_position(shape.steps),
         )
         for step in shape.steps[1:]
     )
@@ -307,10 +330,23 @@ def timeline_of_lead(
             )
         )
     connectors = tuple(
-        _connector(step.wait_days, step.counts_from, gated=step.gated_on_acceptance)
+        _connector(
+            step.wait_days,
+            step.counts_from,
+            gated=step.gated_on_acceptance,
+            fork_from=_connect_position(steps),
+        )
         for step in steps[1:]
     )
     return Timeline(title=title, nodes=tuple(nodes), connectors=connectors)
+
+
+def _connect_position(steps: Sequence[Step | CadenceStep]) -> int | None:
+    """The position of the connection request among ``steps`` (the fallback forks from it)."""
+    actions = [step.action for step in steps]
+    if Action.LINKEDIN_CONNECT in actions:
+        return actions.index(Action.LINKEDIN_CONNECT) + 1
+    return None
 
 
 # --------------------------------------------------------------------------- shared rendering
@@ -399,12 +435,36 @@ def render_text(timeline: Timeline, *, unicode: bool = False, width: int = 100) 
             characters count two) before they go one per line.
     """
     replacement = "\ufffd" if unicode else "?"
-    steps = [
+    every = [
         f"{node.position} {_clean(node.label, replacement)}{_node_detail(node, replacement)}"
         for node in timeline.nodes
     ]
-    waits = [_clean(connector.label, replacement) for connector in timeline.connectors]
+    # The main path leaves out a forked branch, drawn after it from the node it forks from.
+    forks = [
+        (index + 2, connector)
+        for index, connector in enumerate(timeline.connectors)
+        if connector.fork_from is not None
+    ]
+    forked = {position for position, _ in forks}
+    steps = [text for position, text in enumerate(every, start=1) if position not in forked]
+    waits = [
+        _clean(connector.label, replacement)
+        for connector in timeline.connectors
+        if connector.fork_from is None
+    ]
     lines = [_clean(timeline.title, replacement)]
+    _path_lines(lines, steps, waits, unicode=unicode, width=width)
+    for position, connector in forks:
+        assert connector.fork_from is not None
+        wait = _clean(connector.label, replacement)
+        arrow = f" └─ {wait} ──▶ " if unicode else f" \\-- {wait} --> "
+        lines.append(f"from {connector.fork_from}{arrow}{every[position - 1]}")
+    return "\n".join(lines) + "\n"
+
+
+def _path_lines(
+    lines: list[str], steps: list[str], waits: list[str], *, unicode: bool, width: int
+) -> None:
     if unicode:
         joiners = [f" ── {wait} ──▶ " for wait in waits]
     else:
@@ -417,7 +477,6 @@ def render_text(timeline: Timeline, *, unicode: bool = False, width: int = 100) 
         lines.append(steps[0])
         for wait, step in zip(waits, steps[1:], strict=True):
             lines.extend((f"{bar}   {wait}", head, step))
-    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- SVG
@@ -431,6 +490,7 @@ _DETOUR = 115  # how far the row-wrapping path passes right/left of the end node
 _TITLE_Y = 34
 _FIRST_ROW_TOP = 52
 _LINE = 15  # line height of node texts
+_FORK_BAND = 30  # room above a row for the fallback branch's arrow
 _EDGE = "#546e7a"
 _INK = "#263238"
 _MUTED = "#546e7a"
@@ -558,9 +618,11 @@ def render_svg(timeline: Timeline) -> str:
     # and (if another row follows) a corridor for the path to the next row.
     centres: list[tuple[float, float]] = []
     corridors: list[float] = []
+    # A forked branch runs above the rows: each row gets a band for it.
+    band = _FORK_BAND if any(c.fork_from is not None for c in timeline.connectors) else 0
     top = float(_FIRST_ROW_TOP)
     for index, row in enumerate(rows):
-        cy = top + 40
+        cy = top + 40 + band
         centres.extend((left + column * _SPACING, cy) for column in range(len(row)))
         bottom = cy + _RADIUS + 18 + (row_lines[index] - 1) * _LINE + 6
         if index < len(rows) - 1:
@@ -582,7 +644,10 @@ def render_svg(timeline: Timeline) -> str:
     ]
     for index, connector in enumerate(timeline.connectors):
         (x1, y1), (x2, y2) = centres[index], centres[index + 1]
-        if y1 == y2:
+        if connector.fork_from is not None:
+            (x1, y1) = centres[connector.fork_from - 1]
+            out.extend(_fork_edge(connector, x1, y1, x2, y2, width))
+        elif y1 == y2:
             out.extend(_straight_edge(connector, x1, x2, y1))
         else:
             out.extend(_wrapping_edge(connector, x1, y1, x2, y2, corridors[index // _PER_ROW]))
@@ -631,6 +696,31 @@ def _wrapping_edge(
     return parts
 
 
+def _fork_edge(
+    connector: TimelineConnector, x1: float, y1: float, x2: float, y2: float, width: int
+) -> list[str]:
+    """The fallback branch: up from the connection request, along above its row (and down the
+    right edge to the target's row, when it wrapped), and down onto the fallback node."""
+    above1, above2 = y1 - _FORK_BAND - 8, y2 - _FORK_BAND - 8
+    end = y2 - _RADIUS - 3
+    if y1 == y2:
+        path = f"M{x1:g},{y1 - _RADIUS - 4:g} V{above1:g} H{x2:g} V{end - 8:g}"
+        mid = (x1 + x2) / 2
+    else:
+        edge = width - 14
+        path = (
+            f"M{x1:g},{y1 - _RADIUS - 4:g} V{above1:g} H{edge:g} V{above2:g} H{x2:g} V{end - 8:g}"
+        )
+        mid = (x1 + edge) / 2
+    dash = ' stroke-dasharray="2 4"'
+    head = f"{x2:g},{end:g} {x2 - 5:g},{end - 9:g} {x2 + 5:g},{end - 9:g}"
+    return [
+        f'<path d="{path}" fill="none" stroke="{_EDGE}" stroke-width="2"{dash}/>',
+        f'<polygon points="{head}" fill="{_EDGE}"/>',
+        _text(mid, above1 - 6, connector.label, text_anchor="middle", font_size="11", fill=_INK),
+    ]
+
+
 def _node(node: TimelineNode, cx: float, cy: float) -> list[str]:
     style = _style(node.status)
     detail = _node_detail(node, "\ufffd")
@@ -659,7 +749,8 @@ def _node(node: TimelineNode, cx: float, cy: float) -> list[str]:
 
 
 def _legend_items(timeline: Timeline) -> list[tuple[str, str]]:
-    """(kind, text) pairs: kind is a status value, ``"step"``, ``"wait"`` or ``"gated"``."""
+    """(kind, text) pairs: kind is a status value, ``"step"``, ``"wait"``, ``"gated"`` or
+    ``"fork"``."""
     items: list[tuple[str, str]] = []
     if timeline.is_for_lead:
         items.extend((status.value, _STYLES[status].name) for status in SendStatus)
@@ -671,6 +762,8 @@ def _legend_items(timeline: Timeline) -> list[tuple[str, str]]:
         items.append(("wait", "wait in the recipient's business days"))
     if any(connector.gated_on_acceptance for connector in timeline.connectors):
         items.append(("gated", "waits for the LinkedIn connection to be accepted"))
+    if any(connector.fork_from is not None for connector in timeline.connectors):
+        items.append(("fork", "branch taken only if the connection request is not accepted"))
     return items
 
 
@@ -681,8 +774,10 @@ def _legend(items: list[tuple[str, str]], top: float, width: int) -> tuple[list[
         advance = 26 + _chars_px(label, 11) + 22
         if x > 24 and x + advance > width - 16:
             x, y = 24.0, y + 20
-        if kind in ("wait", "gated"):
-            dash = ' stroke-dasharray="6 4"' if kind == "gated" else ""
+        if kind in ("wait", "gated", "fork"):
+            dash = {"wait": "", "gated": ' stroke-dasharray="6 4"'}.get(
+                kind, ' stroke-dasharray="2 4"'
+            )
             parts.append(
                 f'<line x1="{x:g}" y1="{y - 4:g}" x2="{x + 20:g}" y2="{y - 4:g}" '
                 f'stroke="{_EDGE}" stroke-width="2"{dash}/>'

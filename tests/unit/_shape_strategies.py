@@ -30,7 +30,9 @@ def custom_shapes(draw: st.DrawFn) -> SendShape:
         action = draw(st.sampled_from(allowed))
         anchor = WaitAnchor.PREVIOUS_STEP
         if action is Action.LINKEDIN_MESSAGE and connect_seen:
-            anchor = draw(st.sampled_from(WaitAnchor))
+            anchor = draw(
+                st.sampled_from([WaitAnchor.PREVIOUS_STEP, WaitAnchor.CONNECTION_ACCEPTED])
+            )
         with_note = action is Action.LINKEDIN_CONNECT and draw(st.booleans())
         connect_seen = connect_seen or action is Action.LINKEDIN_CONNECT
         steps.append(
@@ -43,6 +45,16 @@ def custom_shapes(draw: st.DrawFn) -> SendShape:
                 with_note=with_note,
             )
         )
+    if _may_fall_back(steps) and draw(st.booleans()):
+        steps.append(
+            Step(
+                number=len(steps) + 1,
+                action=Action.EMAIL,
+                wait_days=draw(waits),
+                counts_from=WaitAnchor.CONNECTION_NOT_ACCEPTED,
+                guidance=draw(guidance),
+            )
+        )
     return SendShape(
         key=draw(st.from_regex(r"[a-z][a-z0-9-]{0,15}", fullmatch=True)),
         name=draw(st.text(max_size=20)),
@@ -50,6 +62,15 @@ def custom_shapes(draw: st.DrawFn) -> SendShape:
         steps=tuple(steps),
         for_connected_leads=for_connected,
     )
+
+
+def _may_fall_back(steps: list[Step]) -> bool:
+    """Whether a fallback can end ``steps``: a connect followed by one or more messages only."""
+    actions = [step.action for step in steps]
+    if Action.LINKEDIN_CONNECT not in actions:
+        return False
+    after = actions[actions.index(Action.LINKEDIN_CONNECT) + 1 :]
+    return bool(after) and all(a is Action.LINKEDIN_MESSAGE for a in after)
 
 
 stock_shapes = st.sampled_from(list(STOCK.values()))

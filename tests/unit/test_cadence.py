@@ -117,6 +117,7 @@ def test_cadence_module_exports_exactly_its_public_names() -> None:
         "CadenceStep",
         "Exclusion",
         "ExclusionReason",
+        "fallback_dropped",
         "lead_channels",
         "resolve_cadence",
     }

@@ -58,7 +58,9 @@ def test_credits_module_exports_exactly_its_public_names() -> None:
         "PriceTable",
         "estimate_credits",
         "estimate_lead",
+        "fallback_borrow",
         "replay",
+        "send_reservations",
     }
 
 
@@ -204,8 +206,16 @@ def test_each_lead_costs_its_resolved_steps(
             assert one.id not in lines
             continue
         line = lines[one.id]
-        assert line.max_send_cost == sum(table.price_of(s.action) for s in resolved.steps)
-        assert line.sends == len(resolved.steps)
+        # Two paths when the lead keeps a fallback: accepted (every step but the fallback) or
+        # not accepted (every step but the gated messages); the dearer one is reserved.
+        accepted = [s for s in resolved.steps if not s.is_fallback]
+        paths = [accepted]
+        if any(s.is_fallback for s in resolved.steps):
+            paths.append([s for s in resolved.steps if not s.gated_on_acceptance])
+        assert line.max_send_cost == max(
+            sum(table.price_of(s.action) for s in path) for path in paths
+        )
+        assert line.sends == max(len(path) for path in paths)
         assert line.drafts == sum(
             1 for s in resolved.steps if s.action is not Action.LINKEDIN_CONNECT or s.with_note
         )

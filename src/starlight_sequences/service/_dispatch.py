@@ -42,9 +42,11 @@ from starlight_sequences.service._finishing import SendFinisher
 from starlight_sequences.service._lanes import LanePool, PassState, sender_lanes
 from starlight_sequences.service._shared import (
     CHANNEL_ACTIONS,
+    FALLBACK_NOT_NEEDED,
     ServiceContext,
     bump,
     complete_if_done,
+    complete_if_nothing_left,
     contact_keys,
     lead_calendar,
     sender_limits,
@@ -170,6 +172,30 @@ def _fields(send: ScheduledSend, worker_id: str) -> dict[str, object]:
     }
 
 
+def _after_pass(ctx: ServiceContext, claimed: Sequence[ScheduledSend]) -> None:
+    """Check each campaign this pass claimed sends of."""
+    for workspace, campaign_id in sorted({(s.workspace_id, s.campaign_id) for s in claimed}):
+        try:
+            complete_if_done(ctx, workspace, campaign_id)
+        except Exception:  # checked again on the campaign's next dispatched send
+            log.warning(
+                "could not check completion of campaign %s",
+                campaign_id,
+                exc_info=True,
+                extra={"workspace_id": workspace, "campaign_id": campaign_id},
+            )
+        # A/B variants: a winner rule whose sends are in picks now (service/_variants.py).
+        try:
+            pick_due_winners(ctx, workspace, campaign_id)
+        except Exception:  # decided again after the campaign's next dispatched send
+            log.warning(
+                "could not apply the A/B winner rules of campaign %s",
+                campaign_id,
+                exc_info=True,
+                extra={"workspace_id": workspace, "campaign_id": campaign_id},
+            )
+
+
 class Dispatcher:
     """Claims due sends and sends them, each checked again at send time."""
 
@@ -222,7 +248,7 @@ class Dispatcher:
             report = self._lanes.run(
                 in_flight, lanes, lambda lane: self._run_lane(lane, state, reads)
             )
-        self._after_pass(claimed)
+        _after_pass(self._ctx, claimed)
         return report
 
     def _run_lane(
@@ -286,30 +312,6 @@ class Dispatcher:
                 log.debug("deferred %s", _describe(send), extra=_fields(send, worker_id))
             report = report.count(outcome)
         return report
-
-    def _after_pass(self, claimed: Sequence[ScheduledSend]) -> None:
-        """Check each campaign this pass claimed sends of."""
-        ctx = self._ctx
-        for workspace, campaign_id in sorted({(s.workspace_id, s.campaign_id) for s in claimed}):
-            try:
-                complete_if_done(ctx, workspace, campaign_id)
-            except Exception:  # checked again on the campaign's next dispatched send
-                log.warning(
-                    "could not check completion of campaign %s",
-                    campaign_id,
-                    exc_info=True,
-                    extra={"workspace_id": workspace, "campaign_id": campaign_id},
-                )
-            # A/B variants: a winner rule whose sends are in picks now (service/_variants.py).
-            try:
-                pick_due_winners(ctx, workspace, campaign_id)
-            except Exception:  # decided again after the campaign's next dispatched send
-                log.warning(
-                    "could not apply the A/B winner rules of campaign %s",
-                    campaign_id,
-                    exc_info=True,
-                    extra={"workspace_id": workspace, "campaign_id": campaign_id},
-                )
 
     def _hand_back_all(
         self, sends: Sequence[ScheduledSend], worker_id: str, report: DispatchReport
@@ -565,6 +567,11 @@ class Dispatcher:
                 send, worker_id, now, reason, enrolment, timed_out=True, campaign=campaign
             )
             return DispatchOutcome.TIMED_OUT
+        if step.is_fallback and enrolment.accepted_at is not None:
+            # fallback branch: never alongside an accepted connection (accepted meanwhile)
+            self._finish.skipped(send, worker_id, now, FALLBACK_NOT_NEEDED)
+            complete_if_nothing_left(self._ctx, enrolment, now, FALLBACK_NOT_NEEDED)
+            return DispatchOutcome.SKIPPED
         return None
 
     def _back_from_absence(

@@ -39,6 +39,7 @@ from starlight_sequences.service._shared import (
     bump,
     continue_after,
     lead_ended,
+    not_accepted_reason,
     releases,
     send_activity,
     slot,
@@ -101,13 +102,17 @@ class SendFinisher:
         """Skip the send (and, on an acceptance timeout, every gated step of the lead, whose
         other steps carry on from now); release what will not be sent."""
         ctx = self._ctx
+        others: list[ScheduledSend] = []
+        if timed_out and enrolment is not None and campaign is not None:
+            others = ctx.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
+            # fallback branch: marks the reason when the lead's fallback takes over
+            reason = not_accepted_reason(reason, enrolment, others)
         skipped = bump(
             send, status=SendStatus.SKIPPED, reason=reason, lease_owner=None, lease_expires_at=None
         )
         extra: list[ScheduledSend] = []
         enrolments: tuple[Enrolment, ...] = ()
         if timed_out and enrolment is not None and campaign is not None:
-            others = ctx.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
             gated = {s.number for s in enrolment.steps if s.gated_on_acceptance}
             extra = [
                 bump(o, status=SendStatus.SKIPPED, reason=reason)
@@ -365,15 +370,20 @@ class SendFinisher:
         waiting for the acceptance; the lead completes when no step is left."""
         if enrolment.status.is_final:
             return enrolment, []  # stopped while this send was in flight: schedule nothing
-        index = next(i for i, s in enumerate(enrolment.steps) if s.number == send.step)
-        if index + 1 >= len(enrolment.steps):
+        # The fallback branch is never the next step of a send: it follows a decline or a
+        # timeout (continue_after), so the path here leaves it out unless it was this send.
+        path = [s for s in enrolment.steps if s.number == send.step or not s.is_fallback]
+        index = next(i for i, s in enumerate(path) if s.number == send.step)
+        if index + 1 >= len(path):
             if any(not s.status.is_final for s in later):
                 return enrolment, []
             return enrolment.stop(EnrolmentStatus.COMPLETED, "every step sent"), []
-        nxt_step = enrolment.steps[index + 1]
+        nxt_step = path[index + 1]
         nxt = next((s for s in later if s.step == nxt_step.number), None)
         if nxt is None:
-            return enrolment, []
+            # The next step was dropped already (a decline before the request went out): the
+            # lead's next pending step (a fallback) follows from now, or the lead completes.
+            return continue_after(self._ctx, campaign, enrolment, later, now, "every step sent")
         if nxt_step.gated_on_acceptance and enrolment.accepted_at is None:
             deadline = acceptance_deadline(campaign, calendar, now)
             return (

@@ -31,6 +31,7 @@ from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.planning import step_moment
 from starlight_sequences.ports.storage import Changes
 from starlight_sequences.service._shared import (
+    FALLBACK_NOT_NEEDED,
     OPEN_UNCLAIMED,
     RETRIES,
     ServiceContext,
@@ -39,6 +40,7 @@ from starlight_sequences.service._shared import (
     continue_after,
     lead_calendar,
     lead_ended,
+    not_accepted_reason,
     releases,
     send_activity,
     slot,
@@ -156,7 +158,7 @@ class InboundEvents:
             suppress = (event.lead_id, *sorted(emails))
         elif kind is EventKind.CONNECTION_ACCEPTED:
             befores = [e for e in scoped if e.accepted_at is None and not e.status.is_final]
-            changes = [self._accepted(e, event.at, now) for e in befores]
+            changes = [self._accepted(e, event.at, now, released) for e in befores]
         elif kind is EventKind.CONNECTION_DECLINED:
             befores = [e for e in scoped if not e.status.is_final]
             changes = [self._declined(e, released, now) for e in befores]
@@ -261,13 +263,26 @@ class InboundEvents:
         campaign = self._ctx.storage.get_campaign(enrolment.workspace_id, enrolment.campaign_id)
         return campaign, lead_calendar(campaign, enrolment)
 
-    def _accepted(self, enrolment: Enrolment, at: dt.datetime, now: dt.datetime) -> _Change:
+    def _accepted(
+        self,
+        enrolment: Enrolment,
+        at: dt.datetime,
+        now: dt.datetime,
+        released: list[ScheduledSend],
+    ) -> _Change:
         campaign, calendar = self._calendar_of(enrolment)
         steps = {s.number: s for s in enrolment.steps}
         sends = []
-        for send in self._ctx.storage.list_sends(
+        every = self._ctx.storage.list_sends(
             enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id
-        ):
+        )
+        for send in every:
+            if steps[send.step].is_fallback and send.status in OPEN_UNCLAIMED:
+                # Never alongside an accepted connection: its reservation goes back.
+                skipped = bump(send, status=SendStatus.SKIPPED, reason=FALLBACK_NOT_NEEDED)
+                released.append(skipped)
+                sends.append(skipped)
+                continue
             if send.status is not SendStatus.WAITING:
                 continue
             earliest = max(
@@ -281,7 +296,14 @@ class InboundEvents:
             if enrolment.status is EnrolmentStatus.WAITING_ON_CONNECTION
             else enrolment.status
         )
-        return bump(enrolment, accepted_at=at.astimezone(dt.UTC), status=status), sends
+        updated = bump(enrolment, accepted_at=at.astimezone(dt.UTC), status=status)
+        latest = {s.id: s for s in (*every, *sends)}
+        if any(s.reason == FALLBACK_NOT_NEEDED for s in sends) and all(
+            s.status.is_final for s in latest.values()
+        ):
+            # Accepted after the fallback took over: nothing is left for the lead.
+            updated = updated.stop(EnrolmentStatus.COMPLETED, FALLBACK_NOT_NEEDED)
+        return updated, sends
 
     def _declined(
         self, enrolment: Enrolment, released: list[ScheduledSend], now: dt.datetime
@@ -295,8 +317,9 @@ class InboundEvents:
             # the revision (the event is still journalled).
             return bump(enrolment), []
         gated = {s.number for s in enrolment.steps if s.gated_on_acceptance}
+        reason = not_accepted_reason("connection request declined", enrolment, all_sends)
         sends = [
-            bump(s, status=SendStatus.SKIPPED, reason="connection request declined")
+            bump(s, status=SendStatus.SKIPPED, reason=reason)
             for s in all_sends
             if s.step in gated and s.status in OPEN_UNCLAIMED
         ]

@@ -36,6 +36,7 @@ from starlight_sequences.credits import (
     CreditMovement,
     MovementKind,
     estimate_credits,
+    send_reservations,
 )
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import (
@@ -458,7 +459,9 @@ class OutboundBuilder:
         ctx, workspace_id, campaign_id = self._ctx, campaign.workspace_id, campaign.id
         now = ctx.clock.now()
         prices = ctx.prices_of(campaign)
-        cost = sum(prices.price_of(s.action) for s in sends)
+        held = {e.lead_id: send_reservations(e.steps, prices) for e in enrolments}
+        # A lead with a fallback reserves its most expensive path, not both (credits.py).
+        cost = sum(held[s.lead_id].get(s.step, prices.price_of(s.action)) for s in sends)
         # One key per attempt: two concurrent approvals each reserve, and the one whose
         # commit loses gives back only its own reservation, never the winner's.
         hold_key = f"approve:{campaign_id}:{campaign.revision}:{uuid.uuid4().hex[:16]}"

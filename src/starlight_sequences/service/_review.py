@@ -12,6 +12,7 @@ import uuid
 
 import attrs
 
+from starlight_sequences.cadence import fallback_dropped
 from starlight_sequences.campaigns import (
     Campaign,
     CampaignStatus,
@@ -131,6 +132,7 @@ class Review:
             steps=tuple(rows),
             assumed_timezone=lead.timezone if lead.timezone_reason else None,
             timezone_reason=lead.timezone_reason,
+            fallback_dropped=fallback_dropped(campaign.shape, lead),
         )
 
     def edit_draft(

@@ -30,7 +30,13 @@ from starlight_sequences.campaigns import (
     SendStatus,
 )
 from starlight_sequences.channels import Action, Channel
-from starlight_sequences.credits import CreditMovement, MovementKind, PriceTable
+from starlight_sequences.credits import (
+    CreditMovement,
+    MovementKind,
+    PriceTable,
+    fallback_borrow,
+    send_reservations,
+)
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import ConcurrentUpdate, DraftNotFound
 from starlight_sequences.events import Activity, ActivityKind, ActivityReason
@@ -218,15 +224,21 @@ def releases(
 ) -> list[CreditMovement]:
     """The keyed movements that give back the reservations of sends that will not go out."""
     prices: dict[tuple[WorkspaceId, CampaignId], PriceTable] = {}
+    branched: dict[tuple[WorkspaceId, CampaignId], bool] = {}
     movements = []
     for s in sends:
         key = (s.workspace_id, s.campaign_id)
         if key not in prices:
-            prices[key] = ctx.prices_of(ctx.storage.get_campaign(*key))
+            campaign = ctx.storage.get_campaign(*key)
+            prices[key] = ctx.prices_of(campaign)
+            branched[key] = any(step.is_fallback for step in campaign.shape.steps)
+        amount = prices[key].price_of(s.action)
+        if branched[key]:
+            amount = held_by(ctx, s, prices[key])
         movements.append(
             CreditMovement(
                 kind=MovementKind.RELEASE,
-                amount=prices[key].price_of(s.action),
+                amount=amount,
                 campaign_id=s.campaign_id,
                 lead_id=s.lead_id,
                 key=f"release:{s.workspace_id}:{s.id}",
@@ -234,6 +246,70 @@ def releases(
             )
         )
     return movements
+
+
+FALLBACK_TAKES_OVER = "; the fallback email takes over"
+"""How the skip reason of a gated step ends when the connection request was declined or timed
+out and the lead's fallback is still to go: such a step hands part of its reservation to the
+fallback (see ``credits.fallback_borrow``)."""
+
+FALLBACK_NOT_NEEDED = "connection accepted: the fallback is not needed"
+"""The skip reason of a fallback step once the lead accepted the connection request."""
+
+
+def not_accepted_reason(reason: str, enrolment: Enrolment, sends: Iterable[ScheduledSend]) -> str:
+    """The skip reason of the lead's gated steps on a decline or a timeout: ``reason``, marked
+    with :data:`FALLBACK_TAKES_OVER` when the lead's fallback is still open (it takes over)."""
+    fallback = {s.number for s in enrolment.steps if s.is_fallback}
+    if any(s.step in fallback and s.status in OPEN_UNCLAIMED for s in sends):
+        return reason + FALLBACK_TAKES_OVER
+    return reason
+
+
+def complete_if_nothing_left(
+    ctx: ServiceContext, enrolment: Enrolment, now: dt.datetime, reason: str
+) -> None:
+    """Complete a lead that has no step left to go (its fallback skipped by the dispatcher
+    because the connection was accepted while it was claimed). Another writer's change
+    meanwhile wins: the lead is then left as that writer made it."""
+    stored = ctx.storage.get_enrolment(
+        enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id
+    )
+    sends = ctx.storage.list_sends(enrolment.workspace_id, enrolment.campaign_id, enrolment.lead_id)
+    if stored.status.is_final or not all(s.status.is_final for s in sends):
+        return
+    done = bump(stored.stop(EnrolmentStatus.COMPLETED, reason))
+    with contextlib.suppress(ConcurrentUpdate):
+        ctx.commit(
+            enrolment.workspace_id,
+            Changes(enrolments=(done,), activities=lead_ended(stored, done, now)),
+        )
+
+
+def held_by(ctx: ServiceContext, send: ScheduledSend, prices: PriceTable) -> int:
+    """What the reservation of ``send`` (which will not go out) holds now, for a campaign whose
+    shape has a fallback branch: its approval reservation (``credits.send_reservations``),
+    minus what a gated step handed to the fallback when the request was not accepted, plus
+    what the fallback took over from them (``credits.fallback_borrow``)."""
+    steps = ctx.storage.get_enrolment(send.workspace_id, send.campaign_id, send.lead_id).steps
+    own = send_reservations(steps, prices).get(send.step, prices.price_of(send.action))
+    borrow = fallback_borrow(steps, prices)
+    if not borrow:
+        return own
+    # The stored sends: the caller's copy of a send may predate its skip reason.
+    stored = ctx.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
+    handed = {
+        o.step
+        for o in stored
+        if o.step in borrow
+        and o.status is SendStatus.SKIPPED
+        and o.reason.endswith(FALLBACK_TAKES_OVER)
+    }
+    if send.step in borrow:
+        return own - borrow[send.step] if send.step in handed else own
+    if any(step.number == send.step and step.is_fallback for step in steps) and handed:
+        return own + sum(borrow.values())
+    return own
 
 
 def complete_if_done(

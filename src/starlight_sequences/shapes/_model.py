@@ -73,6 +73,10 @@ class WaitAnchor(enum.StrEnum):
     """The actual send of the lead's previous step (enrolment, for the first step)."""
     CONNECTION_ACCEPTED = "connection_accepted"
     """The acceptance of the lead's LinkedIn connection request."""
+    CONNECTION_NOT_ACCEPTED = "connection_not_accepted"
+    """The moment the lead's LinkedIn connection request is declined or times out: the step is
+    the shape's fallback branch, sent only to leads that do not accept (see
+    :attr:`Step.is_fallback`)."""
 
 
 VARIANT_KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -161,6 +165,12 @@ class Step:
         return self.action.channel
 
     @property
+    def is_fallback(self) -> bool:
+        """Whether the step is the fallback branch: sent only when the connection request is
+        declined or times out (it counts from ``CONNECTION_NOT_ACCEPTED``)."""
+        return self.counts_from is WaitAnchor.CONNECTION_NOT_ACCEPTED
+
+    @property
     def variant_keys(self) -> tuple[str, ...]:
         """The keys of the step's variants, in order (empty: no A/B test)."""
         return tuple(v.key for v in self.variants)
@@ -214,7 +224,10 @@ class SendShape:
       not a short name, a variant with empty guidance, variants on a step that sends no
       drafted text (a ``linkedin_connect`` without note), or a winner rule without variants
       or with ``after_sends`` below 1 (the error names the step and, where one is at fault,
-      the variant).
+      the variant);
+    * a step counts from ``CONNECTION_NOT_ACCEPTED`` (the fallback branch) but is not an
+      ``email``, is not the last step, or does not follow a ``linkedin_connect`` with only
+      ``linkedin_message`` steps (at least one) between them; there is one fallback at most.
 
     Attributes:
         key: short machine name (``"email-sequence"``).
@@ -338,6 +351,44 @@ def _validate(shape: SendShape) -> None:
                 "connection_accepted",
                 step=n,
             )
+    _validate_fallback(key, shape.steps)
+
+
+def _validate_fallback(key: str, steps: tuple[Step, ...]) -> None:
+    """The fallback branch: one ``email``, the last step, after a ``linkedin_connect`` and the
+    LinkedIn messages it gates (so it is reached only by a timeout or a decline)."""
+    fallbacks = [step for step in steps if step.is_fallback]
+    if not fallbacks:
+        return
+    step = fallbacks[0]
+    n = step.number
+    if step.action is not Action.EMAIL:
+        raise InvalidShape(
+            key,
+            f"a fallback (counts_from connection_not_accepted) must be an email, not "
+            f"{step.action}: it is the channel a lead that does not connect can still get",
+            step=n,
+        )
+    if step is not steps[-1] or len(fallbacks) > 1:
+        raise InvalidShape(
+            key,
+            "a fallback (counts_from connection_not_accepted) must be the last step, and "
+            "there is one at most",
+            step=n,
+        )
+    connects = [s for s in steps if s.action is Action.LINKEDIN_CONNECT]
+    if not connects:
+        raise InvalidShape(
+            key, "a fallback needs a linkedin_connect before it: nothing to not accept", step=n
+        )
+    between = steps[connects[0].number : n - 1]
+    if not between or any(s.action is not Action.LINKEDIN_MESSAGE for s in between):
+        raise InvalidShape(
+            key,
+            "a fallback must follow the linkedin_connect and the linkedin_message steps it "
+            "gates (at least one, and nothing else between them)",
+            step=n,
+        )
 
 
 def _validate_numbering(key: str, steps: tuple[Step, ...]) -> None:
