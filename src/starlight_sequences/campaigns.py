@@ -12,6 +12,7 @@ import hashlib
 
 import attrs
 
+from starlight_sequences.bounce_breaker import BounceBreaker
 from starlight_sequences.cadence import CadenceStep, ExclusionReason
 from starlight_sequences.calendar import BusinessHours
 from starlight_sequences.channels import Action, Channel
@@ -167,6 +168,9 @@ class EmailIdentity:
         timezone: where the mailbox's day and week are counted for caps.
         min_spacing: shortest gap between two emails of this mailbox.
         daily_cap: most emails per mailbox-local day.
+        bounce_breaker: when the mailbox is held for hard bounces (``docs/deliverability.md``).
+            On the identity, not the campaign, because the hold is the mailbox's: it stops
+            the mailbox in every campaign that uses it.
 
     Raises:
         InvalidIdentity: naming the identity and the field (``id``, ``address``,
@@ -179,6 +183,7 @@ class EmailIdentity:
     timezone: str = "UTC"
     min_spacing: dt.timedelta = dt.timedelta(minutes=3)
     daily_cap: int = 40
+    bounce_breaker: BounceBreaker = attrs.field(factory=BounceBreaker)
 
     def __attrs_post_init__(self) -> None:
         _check_sender_id(self.id)
