@@ -161,6 +161,10 @@ class ActivityKind(enum.StrEnum):
     """The lead accepted the LinkedIn connection request."""
     COMPLETED = "completed"
     """With a lead: the lead's sequence finished. Without: the campaign completed."""
+    SENDER_HELD = "sender_held"
+    """The bounce breaker held a mailbox (``detail`` names it and says why)."""
+    SENDER_RESUMED = "sender_resumed"
+    """The host resumed a mailbox the bounce breaker held."""
 
 
 class ActivityReason(enum.StrEnum):
@@ -188,6 +192,8 @@ class ActivityReason(enum.StrEnum):
     SEND_FAILED = "send_failed"
     EVERY_STEP_SENT = "every_step_sent"
     EVERY_LEAD_FINISHED = "every_lead_finished"
+    BOUNCE_RATE = "bounce_rate"
+    """A mailbox's hard-bounce rate passed its bounce breaker's threshold."""
 
 
 @attrs.frozen(kw_only=True)

@@ -88,6 +88,27 @@ _POSITION_TAG = "mem"
 """How the in-memory journal's positions begin."""
 
 
+_SentIndex = dict[tuple[WorkspaceId, SenderId], list[tuple[dt.datetime, str]]]
+
+
+def _index_sent(
+    index: _SentIndex,
+    entries: dict[tuple[WorkspaceId, str], tuple[dt.datetime, str]],
+    key: tuple[WorkspaceId, str],
+    send: ScheduledSend,
+) -> None:
+    """Keep the send's place among its sender's sent sends (``index``, sorted by instant)
+    in step with its status; ``entries`` holds each send's place."""
+    sent = index.setdefault((key[0], send.sender_id), [])
+    previous = entries.pop(key, None)
+    if previous is not None:
+        del sent[bisect.bisect_left(sent, previous)]
+    if send.status is SendStatus.SENT and send.sent_at is not None:
+        entry = (send.sent_at, send.id)
+        bisect.insort(sent, entry)
+        entries[key] = entry
+
+
 class InMemoryStorage:
     """The storage port in process memory. See :class:`~starlight_sequences.ports.Storage`."""
 
@@ -126,8 +147,7 @@ class InMemoryStorage:
         self._last_sent: dict[tuple[WorkspaceId, SenderId, Action], dt.datetime] = {}
         self._cursors: dict[tuple[WorkspaceId, str], str] = {}
         # Per (workspace, sender): sorted (sent_at, send id) of SENT sends; each send's entry.
-        self._sent_of_sender: dict[tuple[WorkspaceId, SenderId], list[tuple[dt.datetime, str]]]
-        self._sent_of_sender = {}
+        self._sent_of_sender: _SentIndex = {}
         self._sent_entry: dict[tuple[WorkspaceId, str], tuple[dt.datetime, str]] = {}
         self._holds: dict[tuple[WorkspaceId, SenderId], SenderHold] = {}
 
@@ -236,18 +256,7 @@ class InMemoryStorage:
         if booking is not None:
             bisect.insort(bookings, booking)
             self._booked[key] = booking
-        self._index_sent(key, send)
-
-    def _index_sent(self, key: tuple[WorkspaceId, str], send: ScheduledSend) -> None:
-        """Keep the send's place among its sender's sent sends in step with its status."""
-        sent = self._sent_of_sender.setdefault((key[0], send.sender_id), [])
-        previous = self._sent_entry.pop(key, None)
-        if previous is not None:
-            del sent[bisect.bisect_left(sent, previous)]
-        if send.status is SendStatus.SENT and send.sent_at is not None:
-            entry = (send.sent_at, send.id)
-            bisect.insort(sent, entry)
-            self._sent_entry[key] = entry
+        _index_sent(self._sent_of_sender, self._sent_entry, key, send)
 
     def _requeue(self, key: tuple[WorkspaceId, str], send: ScheduledSend) -> None:
         """Keep the send's place in the claim queues in step with its status."""

@@ -37,6 +37,7 @@ from starlight_sequences.ports.senders import (
 )
 from starlight_sequences.ports.storage import Storage
 from starlight_sequences.reports import DispatchOutcome, DispatchReport
+from starlight_sequences.service._breaker import HELD_RECHECK, held_sender
 from starlight_sequences.service._finishing import SendFinisher
 from starlight_sequences.service._shared import (
     CHANNEL_ACTIONS,
@@ -473,6 +474,12 @@ class Dispatcher:
         if campaign.status is not CampaignStatus.ACTIVE:
             # Paused after the claim: hand it back as it was (a waiting step stays waiting).
             self.hand_back(send, worker_id)
+            return DispatchOutcome.DEFERRED
+        if held_sender(self._ctx, send.workspace_id, send.sender_id):
+            # Held by the bounce breaker: re-timed, not failed nor charged, until resumed.
+            later = now + HELD_RECHECK
+            due = slot(self._ctx, campaign, send, lead_calendar(campaign, enrolment), later)
+            self._finish.retimed(send, worker_id, now, due, deferral=True)
             return DispatchOutcome.DEFERRED
         suppressed = reads.suppressed(send.workspace_id, contact_keys(enrolment.lead))
         if suppressed:
