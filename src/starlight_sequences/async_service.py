@@ -413,8 +413,8 @@ class AsyncCampaignService:
         return await self._call(self._service.resume_campaign, workspace_id, campaign_id)
 
     async def resume_sender(self, workspace_id: str, sender_id: str) -> SenderHold:
-        """Let a mailbox the bounce breaker held send again; its waiting sends go out within
-        an hour. Raises ``SenderNotHeld`` when it is not held. Journals SENDER_RESUMED.
+        """Let a held mailbox send again (its sends are checked again within the hour).
+        Raises ``SenderNotHeld`` when it is not held; journals SENDER_RESUMED.
 
         Blocks on storage. See :meth:`CampaignService.resume_sender`.
         """

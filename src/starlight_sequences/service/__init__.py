@@ -509,8 +509,8 @@ class CampaignService:
         )
 
     def resume_sender(self, workspace_id: str, sender_id: str) -> SenderHold:
-        """Let a mailbox the bounce breaker held send again; its waiting sends go out within
-        an hour. Raises ``SenderNotHeld`` when it is not held. Journals SENDER_RESUMED."""
+        """Let a held mailbox send again (its sends are checked again within the hour).
+        Raises ``SenderNotHeld`` when it is not held; journals SENDER_RESUMED."""
         return self._breaker.resume(WorkspaceId(workspace_id), SenderId(sender_id))
 
     def sender_holds(self, workspace_id: str) -> tuple[SenderHold, ...]:
