@@ -4,7 +4,7 @@ message when its recent hard-bounce rate passes its threshold; resume it when th
 Owns sender holds (storage's ``sender_holds``) and the SENDER_HELD / SENDER_RESUMED journal
 lines. It decides with the pure :func:`~starlight_sequences.bounce_breaker.evaluate_breaker`,
 never sends, and never changes campaigns, leads or sends: a held mailbox's sends wait at the
-dispatcher (``_dispatch``), which asks :func:`held_sender`.
+dispatcher (``_dispatch``), which asks :func:`held_senders` once per pass.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from starlight_sequences.channels import Action
 from starlight_sequences.errors import ConcurrentUpdate, SenderNotHeld
 from starlight_sequences.events import Activity, ActivityKind, ActivityReason
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
-from starlight_sequences.ports.storage import Changes
+from starlight_sequences.ports.storage import Changes, Storage
 from starlight_sequences.service._shared import RETRIES, ServiceContext
 
 log = logging.getLogger("starlight_sequences.breaker")
@@ -34,10 +34,9 @@ HELD_RECHECK = dt.timedelta(hours=1)
 """How long a claimed send of a held mailbox waits before the dispatcher looks again."""
 
 
-def held_sender(ctx: ServiceContext, workspace_id: WorkspaceId, sender_id: SenderId) -> bool:
-    """True while the bounce breaker holds this sender (one indexed read)."""
-    hold = ctx.storage.get_sender_hold(workspace_id, sender_id)
-    return hold is not None and hold.held
+def held_senders(storage: Storage, workspace_id: WorkspaceId) -> frozenset[SenderId]:
+    """The senders the bounce breaker holds now in the workspace (one read)."""
+    return frozenset(h.sender_id for h in storage.list_sender_holds(workspace_id) if h.held)
 
 
 class BounceBreakerRoom:
