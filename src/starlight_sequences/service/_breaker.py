@@ -111,6 +111,8 @@ class BounceBreakerRoom:
             limit=breaker.window,
             after=None if stored is None else stored.resumed_at,
         )
+        # Emails only: a LinkedIn account that shares the id has no bounces to count.
+        recent = [s for s in recent if s.action is Action.EMAIL]
         keys = [(s.campaign_id, s.lead_id) for s in recent]
         bounced = {
             (e.campaign_id, e.lead_id)
