@@ -8,6 +8,7 @@ from __future__ import annotations
 from starlight_sequences import adapters, calendar, credits, ports, shapes, variants
 from starlight_sequences.async_service import AsyncCampaignService
 from starlight_sequences.async_worker import run_worker_async
+from starlight_sequences.bounce_breaker import BounceBreaker, SenderHold
 from starlight_sequences.cadence import (
     Cadence,
     CadenceStep,
@@ -69,6 +70,7 @@ __all__ = [
     "ActivityPage",
     "ActivityReason",
     "AsyncCampaignService",
+    "BounceBreaker",
     "Cadence",
     "CadenceStep",
     "Campaign",
@@ -100,6 +102,7 @@ __all__ = [
     "SendId",
     "SendShape",
     "SendStatus",
+    "SenderHold",
     "SenderId",
     "StarlightError",
     "Step",

@@ -744,6 +744,13 @@ def cmd_control(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resume_sender(session: Session, args: argparse.Namespace) -> int:
+    """Resume a mailbox the bounce breaker held."""
+    hold = session.service().resume_sender(session.workspace, args.sender)
+    say(f"Sender {hold.sender_id} resumed; it was held for {hold.reason}")
+    return 0
+
+
 def cmd_campaigns(session: Session, args: argparse.Namespace) -> int:
     """List the workspace's campaigns."""
     service = session.service()
@@ -856,6 +863,12 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
         f"Campaign {campaign.id} ({plain(campaign.name)}): {campaign.status.value}, shape "
         f"{campaign.shape.key}, {len(report.contacts)} contact(s)"
     )
+    for hold in report.held_senders:
+        say(
+            f"Sender {hold.sender_id} is held by the bounce breaker since "
+            f"{format_utc(hold.held_at)}: {hold.reason}; nothing goes out from it until "
+            f"`starlight resume-sender {hold.sender_id}`"
+        )
     contacts = report.contacts if not args.limit else report.contacts[: args.limit]
     if contacts:
         say()
@@ -1182,6 +1195,7 @@ COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
     "regenerate": cmd_regenerate,
     "report": cmd_report,
     "resume": cmd_control,
+    "resume-sender": cmd_resume_sender,
     "run": cmd_run,
     "status": cmd_status,
     "tasks": cmd_tasks,

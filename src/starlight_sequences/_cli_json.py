@@ -179,6 +179,17 @@ def status_json(report: CampaignStatusReport, waiting: int) -> JSONObject:
             }
             for r in report.variants
         ],
+        "held_senders": [
+            {
+                "sender_id": h.sender_id,
+                "held_utc": instant(h.held_at),
+                "sends": h.sends,
+                "hard_bounces": h.hard_bounces,
+                "threshold": h.threshold,
+                "reason": h.reason,
+            }
+            for h in report.held_senders
+        ],
     }
 
 

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, Self, TypeVar
 
+from starlight_sequences.bounce_breaker import SenderHold
 from starlight_sequences.campaigns import (
     Campaign,
     CampaignSettings,
@@ -415,6 +416,21 @@ class AsyncCampaignService:
         Blocks on storage. See :meth:`CampaignService.resume_campaign`.
         """
         return await self._call(self._service.resume_campaign, workspace_id, campaign_id)
+
+    async def resume_sender(self, workspace_id: str, sender_id: str) -> SenderHold:
+        """Let a held mailbox send again (its sends are checked again within the hour).
+        Raises ``SenderNotHeld`` when it is not held; journals SENDER_RESUMED.
+
+        Blocks on storage. See :meth:`CampaignService.resume_sender`.
+        """
+        return await self._call(self._service.resume_sender, workspace_id, sender_id)
+
+    async def sender_holds(self, workspace_id: str) -> tuple[SenderHold, ...]:
+        """The mailboxes the bounce breaker holds now, by sender id, each with its reason.
+
+        Blocks on storage. See :meth:`CampaignService.sender_holds`.
+        """
+        return await self._call(self._service.sender_holds, workspace_id)
 
     async def cancel_campaign(self, workspace_id: str, campaign_id: str) -> Campaign:
         """Stop for good: every pending step is skipped and its reserved credits released.

@@ -12,6 +12,7 @@ import hashlib
 
 import attrs
 
+from starlight_sequences.bounce_breaker import BounceBreaker
 from starlight_sequences.cadence import CadenceStep, ExclusionReason
 from starlight_sequences.calendar import BusinessHours, WarmUp
 from starlight_sequences.channels import Action, Channel
@@ -170,6 +171,10 @@ class EmailIdentity:
         warm_up: a ramp of the daily cap for a new mailbox, or None (``docs/settings.md``):
             the cap on a mailbox-local date is then :meth:`cap_on` of it. Its ceiling may not
             exceed ``daily_cap``.
+        daily_cap: most emails per mailbox-local day.
+        bounce_breaker: when the mailbox is held for hard bounces (``docs/deliverability.md``).
+            On the identity, not the campaign, because the hold is the mailbox's: it stops
+            the mailbox in every campaign that uses it.
 
     Raises:
         InvalidIdentity: naming the identity and the field (``id``, ``address``,
@@ -183,6 +188,7 @@ class EmailIdentity:
     min_spacing: dt.timedelta = dt.timedelta(minutes=3)
     daily_cap: int = 40
     warm_up: WarmUp | None = None
+    bounce_breaker: BounceBreaker = attrs.field(factory=BounceBreaker)
 
     def __attrs_post_init__(self) -> None:
         _check_sender_id(self.id)

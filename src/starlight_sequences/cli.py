@@ -253,7 +253,8 @@ def _warm_up_options(create: argparse.ArgumentParser) -> None:
 
 
 def _review_commands(add: _Add) -> None:
-    """preview, edit, regenerate, exclude, approve, pause, resume, cancel, campaigns."""
+    """preview, edit, regenerate, exclude, approve, pause, resume, cancel, resume-sender,
+    campaigns."""
     preview = add("preview", "recipients, their steps, planned dates and drafts")
     preview.add_argument("campaign", metavar="CAMPAIGN")
     preview.add_argument("--lead", metavar="ID", help="one recipient, with the full drafts")
@@ -289,6 +290,9 @@ def _review_commands(add: _Add) -> None:
         ("cancel", "stop for good and release the reserved credits"),
     ):
         add(name, what).add_argument("campaign", metavar="CAMPAIGN")
+
+    resume_sender = add("resume-sender", "let a mailbox the bounce breaker held send again")
+    resume_sender.add_argument("sender", metavar="SENDER", help="the mailbox's sender id")
 
     _json_option(add("campaigns", "list the workspace's campaigns"))
 

@@ -16,7 +16,8 @@ builtin that fits, so ``except ValueError`` in a host app keeps working::
     │   ├── InvalidDraft                          a draft breaks its channel's limits
     │   ├── InvalidSettings                       campaign or workspace settings
     │   │   ├── InvalidIdentity                   a sender identity's field (names both)
-    │   │   └── InvalidWarmUp                     a mailbox warm-up ramp's field
+    │   │   ├── InvalidWarmUp                     a mailbox warm-up ramp's field
+    │   │   └── InvalidBreakerSettings            a bounce breaker's field (names it)
     │   ├── InvalidEvent                          an inbound event that cannot apply
     │   └── InvalidUnsubscribeToken               an unsubscribe link not signed by us
     ├── NotFound (LookupError)                    something asked for does not exist
@@ -24,7 +25,8 @@ builtin that fits, so ``except ValueError`` in a host app keeps working::
     │   ├── CampaignNotFound
     │   ├── EnrolmentNotFound
     │   ├── DraftNotFound
-    │   └── UnknownContact                        an inbound event for nobody we wrote to
+    │   ├── UnknownContact                        an inbound event for nobody we wrote to
+    │   └── SenderNotHeld                         resuming a sender the breaker does not hold
     ├── InsufficientCredits                       carries needed and available
     ├── IllegalTransition (RuntimeError)          e.g. approving a cancelled campaign
     │   └── DraftsNeedAttention                   approval refused; lists the drafts
@@ -161,6 +163,15 @@ class InvalidWarmUp(InvalidSettings):
         super().__init__(f"warm-up ramp: {field}: {reason}")
 
 
+class InvalidBreakerSettings(InvalidSettings):
+    """A bounce breaker setting out of range; the message names the field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"bounce breaker: {field}: {reason}")
+
+
 class InvalidEvent(InvalidInput):
     """An inbound event that cannot apply (wrong channel, bad dates...)."""
 
@@ -196,6 +207,15 @@ class DraftNotFound(NotFound):
 
 class UnknownContact(NotFound):
     """An inbound event names a contact that no campaign of the workspace wrote to."""
+
+
+class SenderNotHeld(NotFound):
+    """A sender the bounce breaker does not hold in this workspace (nothing to resume)."""
+
+    def __init__(self, workspace: str, sender: str) -> None:
+        self.workspace = workspace
+        self.sender = sender
+        super().__init__(f"workspace {workspace!r}: sender {sender!r} is not held")
 
 
 class InsufficientCredits(StarlightError):

@@ -164,6 +164,10 @@ class ActivityKind(enum.StrEnum):
     VARIANT_PICKED = "variant_picked"
     """An A/B step's winner rule picked a variant; ``step`` is the step, ``detail`` says which
     variant, with each variant's results, and how many leads moved to it."""
+    SENDER_HELD = "sender_held"
+    """The bounce breaker held a mailbox (``detail`` names it and says why)."""
+    SENDER_RESUMED = "sender_resumed"
+    """The host resumed a mailbox the bounce breaker held."""
 
 
 class ActivityReason(enum.StrEnum):
@@ -191,6 +195,8 @@ class ActivityReason(enum.StrEnum):
     SEND_FAILED = "send_failed"
     EVERY_STEP_SENT = "every_step_sent"
     EVERY_LEAD_FINISHED = "every_lead_finished"
+    BOUNCE_RATE = "bounce_rate"
+    """A mailbox's hard-bounce rate passed its bounce breaker's threshold."""
 
 
 @attrs.frozen(kw_only=True)

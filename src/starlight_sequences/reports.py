@@ -7,6 +7,7 @@ import enum
 
 import attrs
 
+from starlight_sequences.bounce_breaker import SenderHold
 from starlight_sequences.campaigns import Campaign, EnrolmentStatus, Excluded, SendStatus
 from starlight_sequences.channels import Action
 from starlight_sequences.drafts import Draft
@@ -184,12 +185,16 @@ class CampaignStatusReport:
         counts: ``(step, send status, how many)``, sorted by step then status.
         variants: per A/B step and variant, sent, replied, bounced and the reply rate with its
             Wilson interval (empty when the shape has no A/B step).
+        held_senders: the campaign's senders the bounce breaker holds, each saying why (its
+            ``reason``: the rate, the window, the threshold) and since when (``held_at``);
+            their sends wait until ``CampaignService.resume_sender``.
     """
 
     campaign: Campaign
     contacts: tuple[ContactStatus, ...]
     counts: tuple[tuple[int, SendStatus, int], ...]
     variants: tuple[VariantResult, ...] = ()
+    held_senders: tuple[SenderHold, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

@@ -13,6 +13,7 @@ import pytest
 
 from starlight_sequences.adapters import sqlite as sqlite_adapter
 from starlight_sequences.adapters.sqlite import MIGRATIONS, SQLiteCreditLedger, SQLiteStorage
+from starlight_sequences.bounce_breaker import BounceBreaker, SenderHold
 from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.calendar import BusinessHours, WarmUp
 from starlight_sequences.campaigns import (
@@ -197,9 +198,11 @@ KNOWN_FIELDS = {
     "closures connection_timeout_days stop_scope stop_company_on_reply allow_overlap "
     "out_of_office_days max_attempts seed",
     BusinessHours: "open close weekdays",
-    EmailIdentity: "id address display_name timezone min_spacing daily_cap warm_up",
+    EmailIdentity: "id address display_name timezone min_spacing daily_cap warm_up bounce_breaker",
     # _calendar is derived from country and subdivision on construction, not stored.
     WarmUp: "start step ceiling since country subdivision _calendar",
+    BounceBreaker: "enabled window minimum_sends threshold",
+    SenderHold: "workspace_id sender_id held_at sends hard_bounces threshold resumed_at revision",
     LinkedInIdentity: "id profile_url premium notes_exhausted send_without_note_when_exhausted "
     "timezone min_spacing weekly_connect_cap daily_message_cap",
     Excluded: "lead_id reason message",

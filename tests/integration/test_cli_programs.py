@@ -151,10 +151,11 @@ def test_status_json_gives_each_contact_its_next_send_in_utc_and_local_time(
     approved: Path,
 ) -> None:
     document = _json(starlight(approved, "status", "q1", "--json"))
-    assert set(document) == {"campaign", "contacts", "counts", "waiting_on_connections"} | {
-        "variants"
+    assert set(document) == {
+        *("campaign", "contacts", "counts", "waiting_on_connections", "variants", "held_senders"),
     }
     assert document["variants"] == []  # no A/B step in this shape
+    assert document["held_senders"] == []
     contacts = {c["lead_id"]: c for c in document["contacts"]}
     assert set(contacts) == {"maya", "james", "lukas"}
     james = contacts["james"]

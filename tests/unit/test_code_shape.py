@@ -149,7 +149,19 @@ def test_no_module_imports_itself_through_a_circle() -> None:
 MAX_CLASS_LINES = 500
 MAX_FUNCTION_LINES = 80
 
-SIZE_ALLOWLIST: dict[str, str] = {}
+_PORT_ADAPTER = (
+    "one short method per operation of the Storage port (over 30 of them, each a few lines of "
+    "query and decoding); splitting one adapter of one port across classes would hide which "
+    "class owns a query. Kept just over the limit, not growing without a look."
+)
+SIZE_ALLOWLIST: dict[str, str] = {
+    "starlight_sequences.adapters.memory.InMemoryStorage": _PORT_ADAPTER,
+    "starlight_sequences.adapters.sqlite.SQLiteStorage": _PORT_ADAPTER,
+    "starlight_sequences.service.CampaignService": (
+        "the one public entry point (DESIGN section 4): one documented method per use case, "
+        "each a docstring over a one-line call into its room; the rooms hold the code"
+    ),
+}
 """Qualified name -> why it may stay longer than the limit (empty is the goal)."""
 
 

@@ -7,6 +7,8 @@ EXPECTED_TOP_LEVEL = {
     "CampaignSettings",
     "CampaignStatus",
     "EmailIdentity",
+    "BounceBreaker",
+    "SenderHold",
     "Enrolment",
     "EnrolmentStatus",
     "LinkedInIdentity",

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import attrs
 
+from starlight_sequences.bounce_breaker import BounceBreaker, SenderHold
 from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.calendar import BusinessHours, WarmUp
 from starlight_sequences.campaigns import (
@@ -52,6 +53,7 @@ __all__ = [
     "ENROLMENT_COLUMNS",
     "ENROLMENT_STATUSES",
     "MOVEMENT_COLUMNS",
+    "SENDER_HOLD_COLUMNS",
     "SEND_COLUMNS",
     "SEND_STATUSES",
     "RowCodec",
@@ -78,6 +80,8 @@ __all__ = [
     "optional_utc",
     "send_from_row",
     "send_row",
+    "sender_hold_from_row",
+    "sender_hold_row",
     "settings_from_json",
     "settings_to_json",
     "steps_from_json",
@@ -197,6 +201,7 @@ def email_identity_to_json(identity: EmailIdentity | None) -> str | None:
             "min_spacing_us": _micros(identity.min_spacing),
             "daily_cap": identity.daily_cap,
             **_warm_up_fields(identity.warm_up),
+            "bounce_breaker": attrs.asdict(identity.bounce_breaker),
         }
     )
 
@@ -242,6 +247,8 @@ def email_identity_from_json(text: str | None) -> EmailIdentity | None:
         min_spacing=dt.timedelta(microseconds=data["min_spacing_us"]),
         daily_cap=data["daily_cap"],
         warm_up=_warm_up_from(data.get("warm_up")),
+        # Absent from rows written before the breaker existed: the defaults then.
+        bounce_breaker=BounceBreaker(**data.get("bounce_breaker", {})),
     )
 
 
@@ -661,4 +668,37 @@ def movement_from_row(row: Sequence[Any]) -> CreditMovement:
         lead_id=None if row[4] is None else LeadId(row[4]),
         key=row[5],
         note=row[6],
+    )
+
+
+SENDER_HOLD_COLUMNS: Final = (
+    "workspace_id, sender_id, held_at, sends, hard_bounces, threshold, resumed_at, revision"
+)
+
+
+def sender_hold_row(codec: RowCodec, hold: SenderHold) -> tuple[object, ...]:
+    what = f"sender hold {hold.sender_id!r}"
+    return (
+        hold.workspace_id,
+        hold.sender_id,
+        codec.instant_out(hold.held_at, f"{what}: held_at"),
+        hold.sends,
+        hold.hard_bounces,
+        # As text: the exact decimal the settings gave, whatever the column's float type.
+        repr(float(hold.threshold)),
+        codec.optional_instant_out(hold.resumed_at, f"{what}: resumed_at"),
+        hold.revision,
+    )
+
+
+def sender_hold_from_row(codec: RowCodec, row: Sequence[Any]) -> SenderHold:
+    return SenderHold(
+        workspace_id=WorkspaceId(row[0]),
+        sender_id=SenderId(row[1]),
+        held_at=codec.instant_in(row[2]),
+        sends=row[3],
+        hard_bounces=row[4],
+        threshold=float(row[5]),
+        resumed_at=codec.optional_instant_in(row[6]),
+        revision=row[7],
     )

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from starlight_sequences.bounce_breaker import SenderHold
 from starlight_sequences.campaigns import (
     Campaign,
     CampaignStatus,
@@ -62,7 +63,7 @@ def _email_domain(enrolment: Enrolment) -> str | None:
     return email.rsplit("@", 1)[1].lower() if email else None
 
 
-_Stored = TypeVar("_Stored", Campaign, Enrolment, ScheduledSend, Activity)
+_Stored = TypeVar("_Stored", Campaign, Enrolment, ScheduledSend, Activity, SenderHold)
 
 
 def _in_utc(record: _Stored) -> _Stored:
@@ -85,6 +86,27 @@ _QueueEntry = tuple[dt.datetime, str, WorkspaceId]
 
 _POSITION_TAG = "mem"
 """How the in-memory journal's positions begin."""
+
+
+_SentIndex = dict[tuple[WorkspaceId, SenderId], list[tuple[dt.datetime, str]]]
+
+
+def _index_sent(
+    index: _SentIndex,
+    entries: dict[tuple[WorkspaceId, str], tuple[dt.datetime, str]],
+    key: tuple[WorkspaceId, str],
+    send: ScheduledSend,
+) -> None:
+    """Keep the send's place among its sender's sent sends (``index``, sorted by instant)
+    in step with its status; ``entries`` holds each send's place."""
+    sent = index.setdefault((key[0], send.sender_id), [])
+    previous = entries.pop(key, None)
+    if previous is not None:
+        del sent[bisect.bisect_left(sent, previous)]
+    if send.status is SendStatus.SENT and send.sent_at is not None:
+        entry = (send.sent_at, send.id)
+        bisect.insort(sent, entry)
+        entries[key] = entry
 
 
 class InMemoryStorage:
@@ -124,6 +146,10 @@ class InMemoryStorage:
         self._booked: dict[tuple[WorkspaceId, str], tuple[dt.datetime, str]] = {}
         self._last_sent: dict[tuple[WorkspaceId, SenderId, Action], dt.datetime] = {}
         self._cursors: dict[tuple[WorkspaceId, str], str] = {}
+        # Per (workspace, sender): sorted (sent_at, send id) of SENT sends; each send's entry.
+        self._sent_of_sender: _SentIndex = {}
+        self._sent_entry: dict[tuple[WorkspaceId, str], tuple[dt.datetime, str]] = {}
+        self._holds: dict[tuple[WorkspaceId, SenderId], SenderHold] = {}
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -161,8 +187,18 @@ class InMemoryStorage:
             check_revision(
                 "send", send.id, None if stored_s is None else stored_s.revision, send.revision
             )
+        for hold in changes.sender_holds:
+            stored_h = self._holds.get((workspace_id, hold.sender_id))
+            check_revision(
+                "sender hold",
+                hold.sender_id,
+                None if stored_h is None else stored_h.revision,
+                hold.revision,
+            )
         for campaign in changes.campaigns:
             self._campaigns[(workspace_id, campaign.id)] = _in_utc(campaign)
+        for hold in changes.sender_holds:
+            self._holds[(workspace_id, hold.sender_id)] = _in_utc(hold)
         for enrolment in changes.enrolments:
             key = (workspace_id, enrolment.campaign_id, enrolment.lead_id)
             self._enrolments[key] = _in_utc(enrolment)
@@ -220,6 +256,7 @@ class InMemoryStorage:
         if booking is not None:
             bisect.insort(bookings, booking)
             self._booked[key] = booking
+        _index_sent(self._sent_of_sender, self._sent_entry, key, send)
 
     def _requeue(self, key: tuple[WorkspaceId, str], send: ScheduledSend) -> None:
         """Keep the send's place in the claim queues in step with its status."""
@@ -495,6 +532,37 @@ class InMemoryStorage:
                 if (lane := (workspace_id, sender_id, action)) in self._last_sent
             ]
         return max(instants, default=None)
+
+    def recent_sends(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        *,
+        limit: int,
+        after: dt.datetime | None = None,
+    ) -> list[ScheduledSend]:
+        """See :meth:`Storage.recent_sends`."""
+        with self._lock:
+            sent = self._sent_of_sender.get((workspace_id, sender_id), [])
+            found: list[ScheduledSend] = []
+            for sent_at, send_id in reversed(sent):
+                if len(found) >= limit or (after is not None and sent_at <= after):
+                    break
+                found.append(self._sends[(workspace_id, send_id)])
+        return found
+
+    def get_sender_hold(self, workspace_id: WorkspaceId, sender_id: SenderId) -> SenderHold | None:
+        """See :meth:`Storage.get_sender_hold`."""
+        with self._lock:
+            return self._holds.get((workspace_id, sender_id))
+
+    def list_sender_holds(self, workspace_id: WorkspaceId) -> list[SenderHold]:
+        """See :meth:`Storage.list_sender_holds`."""
+        with self._lock:
+            return sorted(
+                (h for (ws, _), h in self._holds.items() if ws == workspace_id),
+                key=lambda h: h.sender_id,
+            )
 
     def list_activities(
         self,

@@ -55,6 +55,7 @@ from starlight_sequences.adapters._rows import (
     ENROLMENT_COLUMNS,
     MOVEMENT_COLUMNS,
     SEND_COLUMNS,
+    SENDER_HOLD_COLUMNS,
     RowCodec,
     activity_from_row,
     activity_row,
@@ -68,7 +69,10 @@ from starlight_sequences.adapters._rows import (
     movement_row,
     send_from_row,
     send_row,
+    sender_hold_from_row,
+    sender_hold_row,
 )
+from starlight_sequences.bounce_breaker import SenderHold
 from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.campaigns import (
     Campaign,
@@ -290,6 +294,22 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX starlight_drafts_needing_attention ON starlight_drafts"
         " (workspace_id, campaign_id, lead_id, step) WHERE status = 'needs_attention'",
     ),
+    # 7: mailboxes the bounce breaker held, and the index its window of recent sends reads.
+    (
+        """CREATE TABLE starlight_sender_holds (
+            workspace_id text NOT NULL,
+            sender_id text NOT NULL,
+            held_at timestamptz NOT NULL,
+            sends integer NOT NULL,
+            hard_bounces integer NOT NULL,
+            threshold text NOT NULL,
+            resumed_at timestamptz,
+            revision integer NOT NULL,
+            PRIMARY KEY (workspace_id, sender_id)
+        )""",
+        "CREATE INDEX starlight_sends_sent_by_sender ON starlight_sends"
+        " (workspace_id, sender_id, sent_at DESC, id DESC) WHERE status = 'sent'",
+    ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""
@@ -400,6 +420,12 @@ _INSERT_SEND: Final = _insert("starlight_sends", SEND_COLUMNS, conflict=" ON CON
 _UPDATE_SEND: Final = _update("starlight_sends", SEND_COLUMNS, "workspace_id, id")
 _UPSERT_DRAFT: Final = _upsert(
     "starlight_drafts", DRAFT_COLUMNS, "workspace_id, campaign_id, lead_id, step"
+)
+_INSERT_SENDER_HOLD: Final = _insert(
+    "starlight_sender_holds", SENDER_HOLD_COLUMNS, conflict=" ON CONFLICT DO NOTHING"
+)
+_UPDATE_SENDER_HOLD: Final = _update(
+    "starlight_sender_holds", SENDER_HOLD_COLUMNS, "workspace_id, sender_id"
 )
 _INSERT_ACTIVITY: Final = _insert("starlight_activities", ACTIVITY_COLUMNS)
 _INSERT_MOVEMENT: Final = _insert("starlight_credit_movements", MOVEMENT_COLUMNS)
@@ -608,18 +634,23 @@ def _disagree(rows: Iterable[tuple[object, ...]], width: int, revision_at: int) 
 class _ChangeRows:
     """The rows of a :class:`Changes`, encoded before the transaction starts."""
 
-    __slots__ = ("activities", "campaigns", "disagree", "drafts", "enrolments", "sends")
+    __slots__ = ("activities", "campaigns", "disagree", "drafts", "enrolments", "holds", "sends")
 
     def __init__(self, workspace_id: WorkspaceId, changes: Changes) -> None:
         campaigns = [campaign_row(_CODEC, c) for c in changes.campaigns]
         steps: dict[tuple[CadenceStep, ...], str] = {}
         enrolments = [enrolment_row(_CODEC, e, steps) for e in changes.enrolments]
         sends = [send_row(_CODEC, s) for s in changes.sends]
+        holds = [sender_hold_row(_CODEC, h) for h in changes.sender_holds]
+        self.holds = _by_key(holds, 2)
         self.campaigns = _by_key(campaigns, 2)
         self.enrolments = _by_key(enrolments, 3)
         self.sends = _by_key(sends, 2)
         self.disagree = (
-            _disagree(campaigns, 2, 3) or _disagree(enrolments, 3, 10) or _disagree(sends, 2, 17)
+            _disagree(campaigns, 2, 3)
+            or _disagree(enrolments, 3, 10)
+            or _disagree(sends, 2, 17)
+            or _disagree(holds, 2, 7)
         )
         self.drafts = [draft_row(workspace_id, d) for d in changes.drafts]
         self.activities = [activity_row(_CODEC, workspace_id, a) for a in changes.activities]
@@ -726,6 +757,15 @@ def _apply(
             update=_UPDATE_SEND,
             columns=SEND_COLUMNS,
         )
+        _write(
+            cur,
+            rows.holds,
+            key_width=2,
+            revision_at=7,
+            insert=_INSERT_SENDER_HOLD,
+            update=_UPDATE_SENDER_HOLD,
+            columns=SENDER_HOLD_COLUMNS,
+        )
         if rows.drafts:
             _run(cur, _UPSERT_DRAFT, rows.drafts)
         if rows.activities:
@@ -747,6 +787,21 @@ def _diagnose(conn: _Connection, workspace_id: WorkspaceId, changes: Changes) ->
     _check_campaigns(conn, workspace_id, changes.campaigns)
     _check_enrolments(conn, workspace_id, changes.enrolments)
     _check_sends(conn, workspace_id, changes.sends)
+    _check_holds(conn, workspace_id, changes.sender_holds)
+
+
+def _check_holds(conn: _Connection, workspace_id: WorkspaceId, holds: Sequence[SenderHold]) -> None:
+    if not holds:
+        return
+    stored: dict[str, int] = dict(
+        conn.execute(
+            "SELECT sender_id, revision FROM starlight_sender_holds "
+            "WHERE workspace_id = %s AND sender_id = ANY(%s)",
+            (workspace_id, sorted({h.sender_id for h in holds})),
+        ).fetchall()
+    )
+    for hold in holds:
+        check_revision("sender hold", hold.sender_id, stored.get(hold.sender_id), hold.revision)
 
 
 def _check_campaigns(
@@ -1191,6 +1246,47 @@ class PostgresStorage(_PostgresAdapter):
         """
         rows = self._rows("last_sent", query, (workspace_id, sender_id, *kinds))
         return None if not rows or rows[0][0] is None else _utc(rows[0][0])
+
+    def recent_sends(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        *,
+        limit: int,
+        after: dt.datetime | None = None,
+    ) -> list[ScheduledSend]:
+        """See :meth:`Storage.recent_sends`."""
+        query = (
+            f"SELECT {_select(SEND_COLUMNS)} FROM starlight_sends "
+            "WHERE workspace_id = %s AND sender_id = %s AND status = 'sent'"
+        )
+        params: tuple[object, ...] = (workspace_id, sender_id)
+        if after is not None:
+            query += " AND sent_at > %s"
+            params += (_aware(after, "recent_sends: after"),)
+        query += " ORDER BY sent_at DESC, id DESC LIMIT %s"
+        rows = self._rows("recent_sends", query, (*params, limit))
+        return [send_from_row(_CODEC, row) for row in rows]
+
+    def get_sender_hold(self, workspace_id: WorkspaceId, sender_id: SenderId) -> SenderHold | None:
+        """See :meth:`Storage.get_sender_hold`."""
+        rows = self._rows(
+            "get_sender_hold",
+            f"SELECT {SENDER_HOLD_COLUMNS} FROM starlight_sender_holds "
+            "WHERE workspace_id = %s AND sender_id = %s",
+            (workspace_id, sender_id),
+        )
+        return sender_hold_from_row(_CODEC, rows[0]) if rows else None
+
+    def list_sender_holds(self, workspace_id: WorkspaceId) -> list[SenderHold]:
+        """See :meth:`Storage.list_sender_holds`."""
+        rows = self._rows(
+            "list_sender_holds",
+            f"SELECT {SENDER_HOLD_COLUMNS} FROM starlight_sender_holds "
+            "WHERE workspace_id = %s ORDER BY sender_id",
+            (workspace_id,),
+        )
+        return [sender_hold_from_row(_CODEC, row) for row in rows]
 
     def list_activities(
         self,

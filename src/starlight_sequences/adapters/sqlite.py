@@ -39,6 +39,7 @@ from starlight_sequences.adapters._rows import (
     ENROLMENT_COLUMNS,
     MOVEMENT_COLUMNS,
     SEND_COLUMNS,
+    SENDER_HOLD_COLUMNS,
     RowCodec,
     activity_from_row,
     activity_row,
@@ -55,8 +56,11 @@ from starlight_sequences.adapters._rows import (
     optional_utc,
     send_from_row,
     send_row,
+    sender_hold_from_row,
+    sender_hold_row,
     utc,
 )
+from starlight_sequences.bounce_breaker import SenderHold
 from starlight_sequences.cadence import CadenceStep
 from starlight_sequences.campaigns import (
     Campaign,
@@ -246,6 +250,20 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             ON drafts (workspace_id, campaign_id, lead_id, step)
             WHERE status = 'needs_attention'""",
     ),
+    # 6: mailboxes the bounce breaker held (the sends_by_sender_sent index serves its window).
+    (
+        """CREATE TABLE sender_holds (
+            workspace_id TEXT NOT NULL,
+            sender_id TEXT NOT NULL,
+            held_at INTEGER NOT NULL,
+            sends INTEGER NOT NULL,
+            hard_bounces INTEGER NOT NULL,
+            threshold TEXT NOT NULL,
+            resumed_at INTEGER,
+            revision INTEGER NOT NULL,
+            PRIMARY KEY (workspace_id, sender_id)
+        ) WITHOUT ROWID""",
+    ),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""
@@ -297,6 +315,7 @@ _UPSERT_ENROLMENT: Final = _upsert(
 )
 _UPSERT_DRAFT: Final = _upsert("drafts", DRAFT_COLUMNS, "workspace_id, campaign_id, lead_id, step")
 _UPSERT_SEND: Final = _upsert("sends", SEND_COLUMNS, "workspace_id, id")
+_UPSERT_SENDER_HOLD: Final = _upsert("sender_holds", SENDER_HOLD_COLUMNS, "workspace_id, sender_id")
 _INSERT_ACTIVITY: Final = f"INSERT INTO activities ({ACTIVITY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
 _INSERT_MOVEMENT: Final = (
     f"INSERT INTO credit_movements ({MOVEMENT_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
@@ -875,6 +894,45 @@ class SQLiteStorage(_SQLiteAdapter):
             row = conn.execute(query, (workspace_id, sender_id, *kinds)).fetchone()
         return None if row is None or row[0] is None else utc(row[0])
 
+    def recent_sends(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        *,
+        limit: int,
+        after: dt.datetime | None = None,
+    ) -> list[ScheduledSend]:
+        """See :meth:`Storage.recent_sends`."""
+        since = -1 if after is None else instant(after, "recent_sends: after")
+        with self._db.read("recent_sends") as conn:
+            rows = conn.execute(
+                f"SELECT {SEND_COLUMNS} FROM sends "
+                "WHERE workspace_id = ? AND sender_id = ? AND status = 'sent' AND sent_at > ? "
+                "ORDER BY sent_at DESC, id DESC LIMIT ?",
+                (workspace_id, sender_id, since, limit),
+            ).fetchall()
+        return [send_from_row(_CODEC, row) for row in rows]
+
+    def get_sender_hold(self, workspace_id: WorkspaceId, sender_id: SenderId) -> SenderHold | None:
+        """See :meth:`Storage.get_sender_hold`."""
+        with self._db.read("get_sender_hold") as conn:
+            row = conn.execute(
+                f"SELECT {SENDER_HOLD_COLUMNS} FROM sender_holds "
+                "WHERE workspace_id = ? AND sender_id = ?",
+                (workspace_id, sender_id),
+            ).fetchone()
+        return None if row is None else sender_hold_from_row(_CODEC, row)
+
+    def list_sender_holds(self, workspace_id: WorkspaceId) -> list[SenderHold]:
+        """See :meth:`Storage.list_sender_holds`."""
+        with self._db.read("list_sender_holds") as conn:
+            rows = conn.execute(
+                f"SELECT {SENDER_HOLD_COLUMNS} FROM sender_holds "
+                "WHERE workspace_id = ? ORDER BY sender_id",
+                (workspace_id,),
+            ).fetchall()
+        return [sender_hold_from_row(_CODEC, row) for row in rows]
+
     def list_activities(
         self,
         workspace_id: WorkspaceId,
@@ -985,7 +1043,7 @@ class _ChangeRows:
     rolls the transaction back like any other.
     """
 
-    __slots__ = ("activities", "campaigns", "drafts", "enrolments", "sends")
+    __slots__ = ("activities", "campaigns", "drafts", "enrolments", "holds", "sends")
 
     def __init__(self, workspace_id: WorkspaceId, changes: Changes) -> None:
         steps: dict[tuple[CadenceStep, ...], str] = {}
@@ -1012,6 +1070,10 @@ class _ChangeRows:
                 list(self.drafts),
                 list(self.activities),
             )
+        # Few (a hold per tripped mailbox): always a list.
+        self.holds: Iterable[tuple[object, ...]] = [
+            sender_hold_row(_CODEC, h) for h in changes.sender_holds
+        ]
 
 
 def _apply(
@@ -1034,6 +1096,7 @@ def _apply(
     _check_campaigns(conn, workspace_id, changes.campaigns)
     _check_enrolments(conn, workspace_id, changes.enrolments)
     _check_sends(conn, workspace_id, changes.sends)
+    _check_holds(conn, workspace_id, changes.sender_holds)
     if changes.campaigns:
         conn.executemany(_UPSERT_CAMPAIGN, rows.campaigns)
     if changes.enrolments:
@@ -1049,6 +1112,8 @@ def _apply(
             "INSERT OR IGNORE INTO suppression (workspace_id, key) VALUES (?, ?)",
             [(workspace_id, key) for key in changes.suppress],
         )
+    if rows.holds:
+        conn.executemany(_UPSERT_SENDER_HOLD, rows.holds)
     return True
 
 
@@ -1103,6 +1168,19 @@ def _check_sends(
         )
     for send in sends:
         check_revision("send", send.id, stored.get(send.id), send.revision)
+
+
+def _check_holds(
+    conn: sqlite3.Connection, workspace_id: WorkspaceId, holds: Sequence[SenderHold]
+) -> None:
+    for hold in holds:
+        row = conn.execute(
+            "SELECT revision FROM sender_holds WHERE workspace_id = ? AND sender_id = ?",
+            (workspace_id, hold.sender_id),
+        ).fetchone()
+        check_revision(
+            "sender hold", hold.sender_id, None if row is None else row[0], hold.revision
+        )
 
 
 class SQLiteCreditLedger(_SQLiteAdapter):

@@ -9,6 +9,7 @@ from typing import Final, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from starlight_sequences.bounce_breaker import SenderHold
 from starlight_sequences.campaigns import Campaign, Enrolment, ScheduledSend, SendStatus
 from starlight_sequences.channels import Action
 from starlight_sequences.credits import CreditMovement
@@ -57,6 +58,9 @@ class Changes:
             writes nothing and returns False (the event was already applied).
         suppress: contact keys (lead ids, lower-cased email addresses) to add to the
             workspace's suppression list.
+        sender_holds: bounce-breaker holds to insert or update, keyed by sender id, with the
+            same revision rule as campaigns (a new hold has revision 0; resuming or holding
+            again bumps it).
     """
 
     campaigns: tuple[Campaign, ...] = ()
@@ -65,6 +69,7 @@ class Changes:
     drafts: tuple[Draft, ...] = ()
     activities: tuple[Activity, ...] = ()
     suppress: tuple[str, ...] = ()
+    sender_holds: tuple[SenderHold, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(
@@ -74,6 +79,7 @@ class Changes:
             or self.drafts
             or self.activities
             or self.suppress
+            or self.sender_holds
         )
 
 
@@ -98,6 +104,7 @@ def check_workspace(workspace_id: WorkspaceId, changes: Changes) -> None:
         *((f"campaign {c.id!r}", c.workspace_id) for c in changes.campaigns),
         *((f"enrolment {e.lead_id!r}", e.workspace_id) for e in changes.enrolments),
         *((f"send {s.id!r}", s.workspace_id) for s in changes.sends),
+        *((f"sender hold {h.sender_id!r}", h.workspace_id) for h in changes.sender_holds),
     )
     for what, owner in owners:
         if owner != workspace_id:
@@ -381,6 +388,29 @@ class Storage(Protocol):
     ) -> dt.datetime | None:
         """The latest ``sent_at`` of this sender's sent sends (of the given actions only, when
         given), or None. The dispatcher keeps a sender's actual sends apart with it."""
+        ...
+
+    def recent_sends(
+        self,
+        workspace_id: WorkspaceId,
+        sender_id: SenderId,
+        *,
+        limit: int,
+        after: dt.datetime | None = None,
+    ) -> list[ScheduledSend]:
+        """This sender's SENT sends, newest first (by ``sent_at``, then id descending), at most
+        ``limit`` of them, only those sent strictly after ``after`` when given. Across every
+        campaign of the workspace; indexed (the bounce breaker reads it after a hard bounce).
+        """
+        ...
+
+    def get_sender_hold(self, workspace_id: WorkspaceId, sender_id: SenderId) -> SenderHold | None:
+        """The bounce-breaker hold stored for this sender (held or resumed), or None when the
+        breaker never tripped for it. Indexed: the dispatcher reads it before every send."""
+        ...
+
+    def list_sender_holds(self, workspace_id: WorkspaceId) -> list[SenderHold]:
+        """Every hold stored for the workspace (held and resumed), ordered by sender id."""
         ...
 
     def claim_due(

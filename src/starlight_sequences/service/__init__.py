@@ -10,6 +10,7 @@ core, stores, and calls the senders, and reads the time only from the
 - ``_dispatch`` (with ``_finishing``): claim, send-time checks, send, and how each send ends;
 - ``_inbound``: replies, bounces, unsubscribes, acceptances, declines, out-of-office;
 - ``_ingest``: raw inbound mail, classified, matched to a send or contact, applied;
+- ``_breaker``: the bounce breaker: mailboxes held after hard bounces, and resumed;
 - ``_controls``: settings, pause, resume, cancel;
 - ``_monitoring``: status, Waiting on connections, timelines;
 - ``_accounts``: balance, journal, top-ups, campaign credits and their repair;
@@ -25,6 +26,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
+from starlight_sequences.bounce_breaker import SenderHold
 from starlight_sequences.campaigns import (
     Campaign,
     CampaignSettings,
@@ -36,7 +38,7 @@ from starlight_sequences.campaigns import (
 from starlight_sequences.credits import CreditAccount, CreditEstimate, CreditMovement, PriceTable
 from starlight_sequences.drafts import Draft
 from starlight_sequences.events import ActivityPage, InboundEvent
-from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.inbound import normalise_message_id
 from starlight_sequences.leads import Lead
 from starlight_sequences.ports.clock import Clock
@@ -59,6 +61,7 @@ from starlight_sequences.reports import (
     WaitingOnConnection,
 )
 from starlight_sequences.service._accounts import Accounts
+from starlight_sequences.service._breaker import BounceBreakerRoom
 from starlight_sequences.service._controls import Controls
 from starlight_sequences.service._dispatch import Dispatcher
 from starlight_sequences.service._drafting import ProgressCallback
@@ -182,6 +185,7 @@ class CampaignService:
         self._controls = Controls(self._ctx)
         self._monitoring = Monitoring(self._ctx)
         self._accounts = Accounts(self._ctx)
+        self._breaker = BounceBreakerRoom(self._ctx)
 
     # -- outbound: estimate, create, approve -----------------------------------------------
 
@@ -518,6 +522,15 @@ class CampaignService:
         return self._controls.resume_enrolment(
             WorkspaceId(workspace_id), CampaignId(campaign_id), LeadId(lead_id)
         )
+
+    def resume_sender(self, workspace_id: str, sender_id: str) -> SenderHold:
+        """Let a held mailbox send again (its sends are checked again within the hour).
+        Raises ``SenderNotHeld`` when it is not held; journals SENDER_RESUMED."""
+        return self._breaker.resume(WorkspaceId(workspace_id), SenderId(sender_id))
+
+    def sender_holds(self, workspace_id: str) -> tuple[SenderHold, ...]:
+        """The mailboxes the bounce breaker holds now, by sender id, each with its reason."""
+        return self._breaker.holds(WorkspaceId(workspace_id))
 
     # -- monitoring -------------------------------------------------------------------------
 

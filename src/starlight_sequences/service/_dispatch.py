@@ -38,6 +38,7 @@ from starlight_sequences.ports.senders import (
 )
 from starlight_sequences.ports.storage import Storage
 from starlight_sequences.reports import DispatchOutcome, DispatchReport
+from starlight_sequences.service._breaker import HELD_RECHECK, held_senders
 from starlight_sequences.service._finishing import SendFinisher
 from starlight_sequences.service._lanes import LanePool, PassState, sender_lanes
 from starlight_sequences.service._shared import (
@@ -93,9 +94,10 @@ class _Ready:
 class _PassReads:
     """What one pass reads once for its whole batch instead of once per send: each campaign,
     the suppression list for the batch's contacts, each sender's last send (then kept up to
-    date with this worker's own sends).
+    date with this worker's own sends), the senders the bounce breaker holds.
 
-    A pause or a send by another worker that lands during the pass is seen at the next pass;
+    A pause, a hold or a send by another worker that lands during the pass is seen at the next
+    pass;
     a reply, an unsubscribe or a cancellation still stops a send of this pass, because the
     lead's enrolment is read fresh for every send.
 
@@ -111,6 +113,13 @@ class _PassReads:
     listed: dict[WorkspaceId, set[str]] = attrs.Factory(dict)
     last: dict[tuple[WorkspaceId, SenderId, Channel], dt.datetime | None] = attrs.Factory(dict)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
+    held: dict[WorkspaceId, frozenset[SenderId]] = attrs.Factory(dict)
+
+    def sender_held(self, workspace_id: WorkspaceId, sender_id: SenderId) -> bool:
+        """The bounce breaker holds this sender (read once per pass, like a pause)."""
+        if workspace_id not in self.held:
+            self.held[workspace_id] = held_senders(self.storage, workspace_id)
+        return sender_id in self.held[workspace_id]
 
     def campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:
         key = (workspace_id, campaign_id)
@@ -545,6 +554,12 @@ class Dispatcher:
         if campaign.status is not CampaignStatus.ACTIVE:
             # Paused after the claim: hand it back as it was (a waiting step stays waiting).
             self.hand_back(send, worker_id)
+            return DispatchOutcome.DEFERRED
+        if reads.sender_held(send.workspace_id, send.sender_id):
+            # Held by the bounce breaker: re-timed, not failed nor charged, until resumed.
+            later = now + HELD_RECHECK
+            due = slot(self._ctx, campaign, send, lead_calendar(campaign, enrolment), later)
+            self._finish.retimed(send, worker_id, now, due, deferral=True)
             return DispatchOutcome.DEFERRED
         suppressed = reads.suppressed(send.workspace_id, contact_keys(enrolment.lead))
         if suppressed:

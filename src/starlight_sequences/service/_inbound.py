@@ -30,6 +30,7 @@ from starlight_sequences.events import (
 from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.planning import step_moment
 from starlight_sequences.ports.storage import Changes
+from starlight_sequences.service._breaker import BounceBreakerRoom
 from starlight_sequences.service._shared import (
     FALLBACK_NOT_NEEDED,
     OPEN_UNCLAIMED,
@@ -117,11 +118,22 @@ class InboundEvents:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
+        self._breaker = BounceBreakerRoom(ctx)
 
     def report_event(self, workspace_id: WorkspaceId, event: InboundEvent) -> tuple[Enrolment, ...]:
         """Apply one event; a repeat changes nothing (see ``CampaignService.report_event``)."""
         if event.at.utcoffset() is None:
             raise InvalidEvent(f"event {event.kind} for {event.lead_id!r}: 'at' must be aware")
+        changed = self._apply_retrying(workspace_id, event)
+        if event.kind is EventKind.BOUNCE:
+            # After the bounce is stored (the breaker reads committed state), and also when it
+            # was stored before: a repeated event then finishes a trip a crash cut short.
+            self._breaker.after_hard_bounce(workspace_id, event.lead_id, event.campaign_id)
+        return changed
+
+    def _apply_retrying(
+        self, workspace_id: WorkspaceId, event: InboundEvent
+    ) -> tuple[Enrolment, ...]:
         for _ in range(RETRIES):
             try:
                 return self._apply(workspace_id, event)

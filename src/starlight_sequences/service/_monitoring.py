@@ -100,12 +100,18 @@ class Monitoring:
             for send in sends:
                 key = (send.step, send.status)
                 counts[key] = counts.get(key, 0) + 1
+        senders = {i.id for i in (campaign.email_identity, campaign.linkedin_identity) if i}
         return CampaignStatusReport(
             campaign=campaign,
             contacts=tuple(rows),
             counts=tuple(sorted((step, st, n) for (step, st), n in counts.items())),
             variants=variant_results(
                 campaign.shape, enrolments, all_sends, dict(campaign.variant_winners)
+            ),
+            held_senders=tuple(
+                h
+                for h in storage.list_sender_holds(workspace_id)
+                if h.held and h.sender_id in senders
             ),
         )
 
