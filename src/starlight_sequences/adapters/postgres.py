@@ -285,6 +285,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX starlight_activities_by_position ON starlight_activities"
         " (workspace_id, xid, seq)",
     ),
+    # 6: sender pools: each lead's assigned senders (a JSON list; "" for rows from before).
+    ("ALTER TABLE starlight_enrolments ADD COLUMN senders text NOT NULL DEFAULT ''",),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""

@@ -238,6 +238,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE activities ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX activities_by_position ON activities (workspace_id, seq)",
     ),
+    # 5: sender pools: each lead's assigned senders (a JSON list; "" for rows from before).
+    ("ALTER TABLE enrolments ADD COLUMN senders TEXT NOT NULL DEFAULT ''",),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""

@@ -47,12 +47,13 @@ from starlight_sequences.errors import (
     MissingLocation,
 )
 from starlight_sequences.events import Activity, ActivityKind
-from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.leads import Lead, locate
 from starlight_sequences.planning import forecast, step_moment
 from starlight_sequences.ports.storage import Changes
 from starlight_sequences.reports import CreationReport
 from starlight_sequences.service._drafting import ProgressCallback, draft_all
+from starlight_sequences.service._pools import assign_pool
 from starlight_sequences.service._shared import (
     DRAFTER_FAILED_PREFIX,
     ServiceContext,
@@ -106,8 +107,13 @@ class OutboundBuilder:
         settings: CampaignSettings | None,
         campaign_id: CampaignId | None,
         progress: ProgressCallback | None,
+        email_identities: Sequence[EmailIdentity] = (),
+        linkedin_identities: Sequence[LinkedInIdentity] = (),
     ) -> CreationReport:
         """Enrol leads, draft every message, and store the campaign for review."""
+        # Sender pools: the single identity is the pool's first member when only a pool is given.
+        email_identity = email_identity or next(iter(email_identities), None)
+        linkedin_identity = linkedin_identity or next(iter(linkedin_identities), None)
         settings = settings if settings is not None else CampaignSettings()
         the_shape = shape_of(shape)
         campaign_id = campaign_id or CampaignId(f"cmp-{uuid.uuid4().hex[:12]}")
@@ -136,7 +142,10 @@ class OutboundBuilder:
             created_at=self._ctx.clock.now(),
             excluded=tuple(excluded),
             prices=self._ctx.prices,
+            email_identities=tuple(email_identities),
+            linkedin_identities=tuple(linkedin_identities),
         )
+        enrolments = assign_pool(self._ctx, campaign, enrolments, campaign.created_at)
         drafts, made, charged = self._draft_and_store(campaign, enrolments, progress)
         return CreationReport(
             campaign=campaign,
@@ -496,13 +505,14 @@ class OutboundBuilder:
     def _plan(
         self, campaign: Campaign, enrolments: Sequence[Enrolment], start: dt.datetime
     ) -> list[ScheduledSend]:
-        by_action: dict[Action, list[SlotRequest]] = {}
+        by_action: dict[tuple[Action, SenderId], list[SlotRequest]] = {}
         calendars = {}
         for enrolment in enrolments:
             calendar = lead_calendar(campaign, enrolment)
             calendars[enrolment.lead_id] = calendar
             first = enrolment.steps[0]
-            by_action.setdefault(first.action, []).append(
+            lane = (first.action, campaign.sender_for(first.action, enrolment))  # sender pools
+            by_action.setdefault(lane, []).append(
                 SlotRequest(
                     key=enrolment.lead_id,
                     earliest=step_moment(calendar, start, 0),
@@ -511,8 +521,8 @@ class OutboundBuilder:
                 )
             )
         slots: dict[str, dt.datetime] = {}
-        for action, requests in sorted(by_action.items()):
-            slots.update(allocate(self._ctx, campaign, action, requests))
+        for (action, sender), requests in sorted(by_action.items()):
+            slots.update(allocate(self._ctx, campaign, action, requests, sender))
         sends: list[ScheduledSend] = []
         for enrolment in enrolments:
             calendar = calendars[enrolment.lead_id]
@@ -526,7 +536,7 @@ class OutboundBuilder:
                         lead_id=enrolment.lead_id,
                         step=step.number,
                         action=step.action,
-                        sender_id=campaign.sender_for(step.action),
+                        sender_id=campaign.sender_for(step.action, enrolment),
                         due_at=moment,
                         forecast_at=moment,
                         status=SendStatus.SCHEDULED if index == 0 else SendStatus.PENDING,
