@@ -27,6 +27,7 @@ from starlight_sequences._cli_inputs import (
     SMTPServer,
     parse_smtp_url,
     read_leads,
+    read_senders,
     read_shape,
     write_lead_file,
 )
@@ -464,20 +465,7 @@ def cmd_create(session: Session, args: argparse.Namespace) -> int:
         default_timezone=args.default_timezone,
         seed=args.seed,
     )
-    email_identity = None
-    if args.mailbox:
-        if "@" not in args.mailbox or any(c in args.mailbox for c in " \r\n<>"):
-            raise CommandError(f"--mailbox {args.mailbox!r} is not an email address")
-        email_identity = EmailIdentity(
-            id=SenderId(args.mailbox),
-            address=args.mailbox,
-            display_name=args.mailbox_name or "",
-        )
-    linkedin_identity = None
-    if args.linkedin_account:
-        linkedin_identity = LinkedInIdentity(
-            id=SenderId(args.linkedin_account), premium=args.linkedin_premium
-        )
+    mailboxes, accounts = _sender_pools(args)
     service = session.service(create=True, drafter=_drafter(args))
     progress = DraftingProgress(sys.stderr)
     try:
@@ -487,8 +475,8 @@ def cmd_create(session: Session, args: argparse.Namespace) -> int:
             brief=brief,
             shape=shape,
             leads=leads,
-            email_identity=email_identity,
-            linkedin_identity=linkedin_identity,
+            email_identities=mailboxes,
+            linkedin_identities=accounts,
             settings=settings,
             campaign_id=CampaignId(args.campaign_id) if args.campaign_id else None,
             progress=progress,
@@ -510,6 +498,34 @@ def cmd_create(session: Session, args: argparse.Namespace) -> int:
             say(f"    {draft.lead_id} step {draft.step}: {plain(draft.problem)}")
         _more(len(report.needs_attention), args.limit)
     say(f"Next: starlight preview {campaign.id}, then starlight approve {campaign.id}")
+    return 0
+
+
+def _sender_pools(args: argparse.Namespace) -> tuple[list[EmailIdentity], list[LinkedInIdentity]]:
+    """The mailboxes and LinkedIn accounts of ``create``: ``--senders FILE``, then each
+    ``--mailbox`` and ``--linkedin-account`` (repeatable: a pool)."""
+    mailboxes, accounts = read_senders(Path(args.senders)) if args.senders else ([], [])
+    for address in args.mailbox or ():
+        if "@" not in address or any(c in address for c in " \r\n<>"):
+            raise CommandError(f"--mailbox {address!r} is not an email address")
+        mailboxes.append(
+            EmailIdentity(
+                id=SenderId(address), address=address, display_name=args.mailbox_name or ""
+            )
+        )
+    for account in args.linkedin_account or ():
+        accounts.append(LinkedInIdentity(id=SenderId(account), premium=args.linkedin_premium))
+    return mailboxes, accounts
+
+
+def cmd_remove_sender(session: Session, args: argparse.Namespace) -> int:
+    """Take a mailbox or LinkedIn account out of a campaign's pool."""
+    service = session.service()
+    campaign = service.remove_sender(
+        session.workspace, _campaign(args), args.sender, move_started=args.move_started
+    )
+    moved = "every lead" if args.move_started else "leads it has not written to yet"
+    say(f"Removed {args.sender} from campaign {campaign.id}; {moved} moved to the others")
     return 0
 
 
@@ -535,8 +551,9 @@ def cmd_preview(session: Session, args: argparse.Namespace) -> int:
         f"{len(campaign.excluded)} excluded"
     )
     shown = preview.recipients if lead_id or not args.limit else preview.recipients[: args.limit]
+    pooled = len(campaign.email_identities) > 1 or len(campaign.linkedin_identities) > 1
     for recipient in shown:
-        _say_recipient(recipient, full_drafts=lead_id is not None)
+        _say_recipient(recipient, full_drafts=lead_id is not None, pooled=pooled)
     if lead_id is None:
         _more(len(preview.recipients), args.limit)
         if campaign.excluded:
@@ -555,7 +572,7 @@ def cmd_preview(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-def _say_recipient(recipient: RecipientPreview, *, full_drafts: bool) -> None:
+def _say_recipient(recipient: RecipientPreview, *, full_drafts: bool, pooled: bool = False) -> None:
     """One recipient of the preview: its line, its steps, and (``full_drafts``) its drafts."""
     lead = recipient.lead
     say()
@@ -588,12 +605,15 @@ def _say_recipient(recipient: RecipientPreview, *, full_drafts: bool) -> None:
                 step.status.value if step.status else "-",
                 _shorten(text, 60),
                 step.variant or "-",
+                step.sender_id or "-",
             )
         )
-    # the VARIANT column only for a shape with an A/B step
-    width = 7 if any(step.variant for step in recipient.steps) else 6
-    header = ["STEP", "ACTION", "LOCAL", "UTC", "STATUS", "DRAFT", "VARIANT"][:width]
-    for line in table(header, [row[:width] for row in rows]):
+    # the VARIANT column only for a shape with an A/B step, SENDER only with a pool
+    columns = list(range(6))
+    columns += [6] if any(step.variant for step in recipient.steps) else []
+    columns += [7] if pooled else []
+    header = ["STEP", "ACTION", "LOCAL", "UTC", "STATUS", "DRAFT", "VARIANT", "SENDER"]
+    for line in table([header[i] for i in columns], [[row[i] for i in columns] for row in rows]):
         say("  " + line)
     if full_drafts:
         for step in recipient.steps:
@@ -1132,6 +1152,7 @@ COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
     "pause": cmd_control,
     "preview": cmd_preview,
     "regenerate": cmd_regenerate,
+    "remove-sender": cmd_remove_sender,
     "report": cmd_report,
     "resume": cmd_control,
     "run": cmd_run,
