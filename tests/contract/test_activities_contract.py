@@ -231,7 +231,8 @@ def test_a_sqlite_file_of_the_previous_schema_gives_its_old_activities_positions
 ) -> None:
     path = tmp_path / "old.sqlite3"
     with monkeypatch.context() as patched:
-        patched.setattr(sqlite_adapter, "MIGRATIONS", sqlite_adapter.MIGRATIONS[:-1])
+        # The schema before the journal's positions (migration 4; later ones came after).
+        patched.setattr(sqlite_adapter, "MIGRATIONS", sqlite_adapter.MIGRATIONS[:3])
         SQLiteStorage(path).close()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
         for n in (1, 2):
@@ -251,7 +252,8 @@ def test_a_postgres_database_of_the_previous_schema_gives_its_old_activities_pos
     pg_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as patched:
-        patched.setattr(postgres_adapter, "MIGRATIONS", postgres_adapter.MIGRATIONS[:-1])
+        # The schema before the journal's positions (migration 5; later ones came after).
+        patched.setattr(postgres_adapter, "MIGRATIONS", postgres_adapter.MIGRATIONS[:4])
         PostgresStorage(pg_dsn).close()
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         for n in (1, 2):

@@ -235,3 +235,14 @@ def test_removing_the_last_sender_that_leads_still_need_is_refused_and_changes_n
     with pytest.raises(LastSender, match=r"'mbx-b'.*still need"):
         kit.service.remove_sender(WS, "c", "mbx-b")
     assert kit.storage.get_campaign(WS, CampaignId("c")) == before
+
+
+def test_removing_a_sender_before_approval_moves_all_its_leads_and_approval_plans_them_there() -> (
+    None
+):
+    kit = make_kit(credits=100_000)
+    create(kit, "d", [f"r{i}" for i in range(6)], MAILBOXES[:2])
+    kit.service.remove_sender(WS, "d", "mbx-s")
+    assert set(senders_of(kit, "d").values()) == {SenderId("mbx-m")}
+    kit.service.approve(WS, "d")
+    assert {s.sender_id for s in kit.storage.list_sends(WS, CampaignId("d"))} == {"mbx-m"}

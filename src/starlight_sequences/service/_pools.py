@@ -151,11 +151,15 @@ class SenderPools:
         for send in ctx.storage.list_sends(workspace_id, campaign_id):
             if send.action.channel is channel and send.sender_id == sender_id:
                 sends.setdefault(send.lead_id, []).append(send)
+        any_action = Action.EMAIL if channel is Channel.EMAIL else Action.LINKEDIN_MESSAGE
         needing = [
             e
             for e in ctx.storage.list_enrolments(workspace_id, campaign_id)
             if not e.status.is_final
-            and any(not s.status.is_final for s in sends.get(e.lead_id, ()))
+            and any(step.channel is channel for step in e.steps)
+            and campaign.sender_for(any_action, e) == sender_id
+            # before approval a lead has no sends yet: it still needs its sender
+            and (e.lead_id not in sends or any(not s.status.is_final for s in sends[e.lead_id]))
         ]
         retired = bump(campaign, retired_senders=(*campaign.retired_senders, sender_id))
         others = retired.active_pool(channel)
@@ -164,7 +168,7 @@ class SenderPools:
         movers = [
             e
             for e in needing
-            if move_started or not any(s.status in _STARTED for s in sends[e.lead_id])
+            if move_started or not any(s.status in _STARTED for s in sends.get(e.lead_id, ()))
         ]
         enrolments: list[Enrolment] = []
         moved: list[ScheduledSend] = []
@@ -205,7 +209,7 @@ class SenderPools:
         lanes: dict[tuple[Action, SenderId], list[SlotRequest]] = {}
         for enrolment in movers:
             calendar = lead_calendar(campaign, enrolment)
-            for send in sends[enrolment.lead_id]:
+            for send in sends.get(enrolment.lead_id, ()):
                 if send.status.is_final or send.status is SendStatus.CLAIMED:
                     continue
                 moved.append(attrs.evolve(send, sender_id=chosen[enrolment.lead_id]))
