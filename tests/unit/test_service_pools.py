@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from starlight_sequences.campaigns import EmailIdentity, SendStatus
+from starlight_sequences.campaigns import EmailIdentity, LinkedInIdentity, SendStatus
 from starlight_sequences.errors import LastSender, UnknownSender
 from starlight_sequences.ids import CampaignId, LeadId, SenderId
 from tests.service_kit import WS, Kit, lead, make_kit
@@ -246,3 +246,27 @@ def test_removing_a_sender_before_approval_moves_all_its_leads_and_approval_plan
     assert set(senders_of(kit, "d").values()) == {SenderId("mbx-m")}
     kit.service.approve(WS, "d")
     assert {s.sender_id for s in kit.storage.list_sends(WS, CampaignId("d"))} == {"mbx-m"}
+
+
+def test_a_linkedin_pool_sends_each_lead_s_requests_and_messages_from_its_one_account() -> None:
+    kit = make_kit(credits=100_000)
+    accounts = (
+        LinkedInIdentity(id="li-a", weekly_connect_cap=20),
+        LinkedInIdentity(id="li-b", weekly_connect_cap=60),
+    )
+    kit.service.create_campaign(
+        WS,
+        name="li",
+        brief="We cut cloud bills by 30%.",
+        shape="linkedin-note",
+        leads=[lead(f"kay{i}", email=False, linkedin=True) for i in range(8)],
+        linkedin_identities=accounts,
+        campaign_id="li",
+    )
+    assigned = senders_of(kit, "li")
+    assert Counter(assigned.values()) == {SenderId("li-a"): 2, SenderId("li-b"): 6}
+    kit.service.approve(WS, "li")
+    run_for(kit, 5)
+    assert kit.linkedin.sent
+    for action in kit.linkedin.sent.values():
+        assert action.sender_id == assigned[action.lead_id]
