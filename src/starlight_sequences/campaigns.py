@@ -380,7 +380,7 @@ class Campaign:
         """The identity that sends ``action`` (to ``enrolment``'s lead: its assigned sender).
 
         A lead without an assigned sender of the channel (rows stored before pools) is sent
-        from the channel's first identity.
+        from the channel's single identity (``email_identity`` / ``linkedin_identity``).
 
         Raises:
             InvalidSettings: the campaign has no identity for that channel.
@@ -394,7 +394,8 @@ class Campaign:
             for sender in enrolment.senders:
                 if sender in ids:
                     return sender
-        return pool[0].id
+        single = self.email_identity if action.channel is Channel.EMAIL else self.linkedin_identity
+        return single.id if single is not None else pool[0].id
 
     def approve(self, at: dt.datetime) -> Campaign:
         """Approved and scheduled from ``at``."""
