@@ -164,6 +164,9 @@ class ActivityKind(enum.StrEnum):
     VARIANT_PICKED = "variant_picked"
     """An A/B step's winner rule picked a variant; ``step`` is the step, ``detail`` says which
     variant, with each variant's results, and how many leads moved to it."""
+    SENDER_REMOVED = "sender_removed"
+    """A sender was removed from the campaign's pool (``CampaignService.remove_sender``);
+    ``detail`` names it and says how many leads moved and how many kept it."""
 
 
 class ActivityReason(enum.StrEnum):

@@ -13,6 +13,7 @@ import pytest
 
 from starlight_sequences.campaigns import EmailIdentity, LinkedInIdentity, SendStatus
 from starlight_sequences.errors import LastSender, UnknownSender
+from starlight_sequences.events import ActivityKind
 from starlight_sequences.ids import CampaignId, LeadId, SenderId
 from tests.service_kit import WS, Kit, lead, make_kit
 
@@ -196,6 +197,10 @@ def test_removing_a_sender_moves_its_not_started_leads_and_keeps_started_threads
     assigned = senders_of(kit, "c")
     assert {assigned[x] for x in waiting} == {SenderId("mbx-b")}
     assert {assigned[x] for x in started} == {SenderId("mbx-a")}
+    (note,) = [a for a in kit.storage.list_activities(WS) if a.kind is ActivityKind.SENDER_REMOVED]
+    assert note.campaign_id == "c"
+    assert f"{len(waiting)} lead(s) moved" in note.detail
+    assert f"{len(started)} kept it" in note.detail
     run_for(kit, 21)
     for message in kit.email.sent.values():
         if message.lead_id in waiting:

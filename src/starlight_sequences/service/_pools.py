@@ -24,6 +24,7 @@ from starlight_sequences.campaigns import (
 )
 from starlight_sequences.channels import Action, Channel
 from starlight_sequences.errors import ConcurrentUpdate, LastSender, UnknownSender
+from starlight_sequences.events import Activity, ActivityKind
 from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.pools import SenderCapacity, assign_senders
 from starlight_sequences.ports.storage import Changes
@@ -188,10 +189,20 @@ class SenderPools:
                     bump(enrolment, senders=_with_sender(retired, enrolment, channel, new))
                 )
             moved = self._move(retired, movers, sends, chosen, now)
-        ctx.commit(
-            workspace_id,
-            Changes(campaigns=(retired,), enrolments=tuple(enrolments), sends=tuple(moved)),
+        note = Activity(
+            kind=ActivityKind.SENDER_REMOVED,
+            at=now.astimezone(dt.UTC),
+            campaign_id=campaign_id,
+            detail=f"sender {sender_id} removed from the pool: {len(movers)} lead(s) moved to"
+            f" the others, {len(needing) - len(movers)} kept it",
         )
+        changes = Changes(
+            campaigns=(retired,),
+            enrolments=tuple(enrolments),
+            sends=tuple(moved),
+            activities=(note,),
+        )
+        ctx.commit(workspace_id, changes)
         return retired
 
     def _move(
