@@ -5,7 +5,7 @@ The public API is what this module re-exports; see ``docs/`` for the guides.
 
 from __future__ import annotations
 
-from starlight_sequences import adapters, calendar, credits, ports, shapes, variants
+from starlight_sequences import adapters, calendar, credits, pools, ports, shapes, variants
 from starlight_sequences.async_service import AsyncCampaignService
 from starlight_sequences.async_worker import run_worker_async
 from starlight_sequences.bounce_breaker import BounceBreaker, SenderHold
@@ -120,6 +120,7 @@ __all__ = [
     "import_leads",
     "import_leads_csv",
     "locate",
+    "pools",
     "ports",
     "resolve_cadence",
     "run_worker",

@@ -27,6 +27,7 @@ from starlight_sequences._cli_inputs import (
     SMTPServer,
     parse_smtp_url,
     read_leads,
+    read_senders,
     read_shape,
     write_lead_file,
 )
@@ -450,8 +451,8 @@ def cmd_credits(session: Session, args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- create and review
 
 
-def _mailbox(args: argparse.Namespace, now: dt.datetime) -> EmailIdentity | None:
-    """The mailbox of ``create``'s ``--mailbox*`` and ``--warm-up*`` options, or None."""
+def _check_mailbox_options(args: argparse.Namespace) -> None:
+    """The ``--warm-up*`` and ``--mailbox-*`` options of ``create`` need what they refine."""
     ramp_only = ("warm_up_since", "mailbox_country", "mailbox_subdivision")
     for name in ramp_only:
         if getattr(args, name) is not None and args.warm_up is None:
@@ -460,9 +461,12 @@ def _mailbox(args: argparse.Namespace, now: dt.datetime) -> EmailIdentity | None
         for name in ("warm_up", "mailbox_timezone"):
             if getattr(args, name) is not None:
                 raise CommandError(f"--{name.replace('_', '-')} needs --mailbox ADDRESS")
-        return None
-    if "@" not in args.mailbox or any(c in args.mailbox for c in " \r\n<>"):
-        raise CommandError(f"--mailbox {args.mailbox!r} is not an email address")
+
+
+def _mailbox(args: argparse.Namespace, now: dt.datetime, address: str) -> EmailIdentity:
+    """One ``--mailbox`` of ``create``, with the ``--mailbox-*`` and ``--warm-up*`` options."""
+    if "@" not in address or any(c in address for c in " \r\n<>"):
+        raise CommandError(f"--mailbox {address!r} is not an email address")
     timezone = args.mailbox_timezone or "UTC"
     zone = load_timezone(timezone, subject="--mailbox-timezone")
     warm_up = None
@@ -477,8 +481,8 @@ def _mailbox(args: argparse.Namespace, now: dt.datetime) -> EmailIdentity | None
             subdivision=args.mailbox_subdivision,
         )
     mailbox = EmailIdentity(
-        id=SenderId(args.mailbox),
-        address=args.mailbox,
+        id=SenderId(address),
+        address=address,
         display_name=args.mailbox_name or "",
         timezone=timezone,
     )
@@ -504,12 +508,7 @@ def cmd_create(session: Session, args: argparse.Namespace) -> int:
         default_timezone=args.default_timezone,
         seed=args.seed,
     )
-    email_identity = _mailbox(args, session.clock.now())
-    linkedin_identity = None
-    if args.linkedin_account:
-        linkedin_identity = LinkedInIdentity(
-            id=SenderId(args.linkedin_account), premium=args.linkedin_premium
-        )
+    mailboxes, accounts = _sender_pools(args, session.clock.now())
     service = session.service(create=True, drafter=_drafter(args))
     progress = DraftingProgress(sys.stderr)
     try:
@@ -519,8 +518,8 @@ def cmd_create(session: Session, args: argparse.Namespace) -> int:
             brief=brief,
             shape=shape,
             leads=leads,
-            email_identity=email_identity,
-            linkedin_identity=linkedin_identity,
+            email_identities=mailboxes,
+            linkedin_identities=accounts,
             settings=settings,
             campaign_id=CampaignId(args.campaign_id) if args.campaign_id else None,
             progress=progress,
@@ -542,6 +541,32 @@ def cmd_create(session: Session, args: argparse.Namespace) -> int:
             say(f"    {draft.lead_id} step {draft.step}: {plain(draft.problem)}")
         _more(len(report.needs_attention), args.limit)
     say(f"Next: starlight preview {campaign.id}, then starlight approve {campaign.id}")
+    return 0
+
+
+def _sender_pools(
+    args: argparse.Namespace, now: dt.datetime
+) -> tuple[list[EmailIdentity], list[LinkedInIdentity]]:
+    """The mailboxes and LinkedIn accounts of ``create``: ``--senders FILE``, then each
+    ``--mailbox`` (with the ``--mailbox-*`` and ``--warm-up*`` options) and
+    ``--linkedin-account`` (repeatable: a pool)."""
+    _check_mailbox_options(args)
+    mailboxes, accounts = read_senders(Path(args.senders)) if args.senders else ([], [])
+    for address in args.mailbox or ():
+        mailboxes.append(_mailbox(args, now, address))
+    for account in args.linkedin_account or ():
+        accounts.append(LinkedInIdentity(id=SenderId(account), premium=args.linkedin_premium))
+    return mailboxes, accounts
+
+
+def cmd_remove_sender(session: Session, args: argparse.Namespace) -> int:
+    """Take a mailbox or LinkedIn account out of a campaign's pool."""
+    service = session.service()
+    campaign = service.remove_sender(
+        session.workspace, _campaign(args), args.sender, move_started=args.move_started
+    )
+    moved = "every lead" if args.move_started else "leads it has not written to yet"
+    say(f"Removed {args.sender} from campaign {campaign.id}; {moved} moved to the others")
     return 0
 
 
@@ -569,8 +594,9 @@ def cmd_preview(session: Session, args: argparse.Namespace) -> int:
     if lead_id is None and preview.last_send_at is not None:
         say(f"Last send (forecast): {format_utc(preview.last_send_at)}{_ramp_note(campaign)}")
     shown = preview.recipients if lead_id or not args.limit else preview.recipients[: args.limit]
+    pooled = len(campaign.email_identities) > 1 or len(campaign.linkedin_identities) > 1
     for recipient in shown:
-        _say_recipient(recipient, full_drafts=lead_id is not None)
+        _say_recipient(recipient, full_drafts=lead_id is not None, pooled=pooled)
     if lead_id is None:
         _more(len(preview.recipients), args.limit)
         if campaign.excluded:
@@ -600,7 +626,7 @@ def _ramp_note(campaign: Campaign) -> str:
     )
 
 
-def _say_recipient(recipient: RecipientPreview, *, full_drafts: bool) -> None:
+def _say_recipient(recipient: RecipientPreview, *, full_drafts: bool, pooled: bool = False) -> None:
     """One recipient of the preview: its line, its steps, and (``full_drafts``) its drafts."""
     lead = recipient.lead
     say()
@@ -633,12 +659,15 @@ def _say_recipient(recipient: RecipientPreview, *, full_drafts: bool) -> None:
                 step.status.value if step.status else "-",
                 _shorten(text, 60),
                 step.variant or "-",
+                step.sender_id or "-",
             )
         )
-    # the VARIANT column only for a shape with an A/B step
-    width = 7 if any(step.variant for step in recipient.steps) else 6
-    header = ["STEP", "ACTION", "LOCAL", "UTC", "STATUS", "DRAFT", "VARIANT"][:width]
-    for line in table(header, [row[:width] for row in rows]):
+    # the VARIANT column only for a shape with an A/B step, SENDER only with a pool
+    columns = list(range(6))
+    columns += [6] if any(step.variant for step in recipient.steps) else []
+    columns += [7] if pooled else []
+    header = ["STEP", "ACTION", "LOCAL", "UTC", "STATUS", "DRAFT", "VARIANT", "SENDER"]
+    for line in table([header[i] for i in columns], [[row[i] for i in columns] for row in rows]):
         say("  " + line)
     if full_drafts:
         for step in recipient.steps:
@@ -1193,6 +1222,7 @@ COMMANDS: dict[str, Callable[[Session, argparse.Namespace], int]] = {
     "pause": cmd_control,
     "preview": cmd_preview,
     "regenerate": cmd_regenerate,
+    "remove-sender": cmd_remove_sender,
     "report": cmd_report,
     "resume": cmd_control,
     "resume-sender": cmd_resume_sender,

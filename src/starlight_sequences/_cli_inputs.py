@@ -19,7 +19,8 @@ import attrs
 
 from starlight_sequences import shapes
 from starlight_sequences.adapters.smtp import SMTPSecurity
-from starlight_sequences.errors import InvalidInput, InvalidShape, StarlightError
+from starlight_sequences.campaigns import EmailIdentity, LinkedInIdentity
+from starlight_sequences.errors import InvalidInput, InvalidSettings, InvalidShape, StarlightError
 from starlight_sequences.leads import Lead, LeadImport, import_leads, import_leads_csv
 from starlight_sequences.shapes import SendShape
 
@@ -32,6 +33,7 @@ __all__ = [
     "parse_instant",
     "parse_smtp_url",
     "read_leads",
+    "read_senders",
     "read_shape",
     "write_lead_file",
 ]
@@ -166,6 +168,82 @@ def read_shape(value: str) -> SendShape:
             raise InvalidShape(str(path), "a shape file holds one JSON object")
         return SendShape.from_dict(data)
     return shapes.get(value)
+
+
+_MAILBOX_KEYS = {"id", "address", "name", "timezone", "daily_cap", "min_spacing_minutes"}
+_ACCOUNT_KEYS = {
+    "id",
+    "profile_url",
+    "premium",
+    "timezone",
+    "weekly_connect_cap",
+    "daily_message_cap",
+    "min_spacing_minutes",
+}
+
+
+def read_senders(path: Path) -> tuple[list[EmailIdentity], list[LinkedInIdentity]]:
+    """The sender pools in a JSON file (``starlight create --senders``, ``docs/settings.md``)::
+
+        {"mailboxes": [{"address": "ada@acme.example", "name": "Ada", "daily_cap": 20}],
+         "linkedin_accounts": [{"id": "ada-li", "premium": true}]}
+
+    A mailbox's id is its address unless given; ``min_spacing_minutes`` sets the spacing.
+
+    Raises:
+        InvalidSettings: naming the file and the entry (an unknown key, a wrong type, or as
+            the identity's own checks refuse it).
+        OSError: the file cannot be read.
+    """
+    data = read_json(path, lambda reason: InvalidSettings(f"sender file {path}: {reason}"))
+    if not isinstance(data, dict) or set(data) - {"mailboxes", "linkedin_accounts"}:
+        raise InvalidSettings(
+            f"sender file {path}: one JSON object with 'mailboxes' and/or 'linkedin_accounts'"
+        )
+    mailboxes = [
+        EmailIdentity(**_identity_fields(path, "mailboxes", i, entry, _MAILBOX_KEYS))
+        for i, entry in enumerate(_entries(path, data, "mailboxes"))
+    ]
+    accounts = [
+        LinkedInIdentity(**_identity_fields(path, "linkedin_accounts", i, entry, _ACCOUNT_KEYS))
+        for i, entry in enumerate(_entries(path, data, "linkedin_accounts"))
+    ]
+    return mailboxes, accounts
+
+
+def _entries(path: Path, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    entries = data.get(key, [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InvalidSettings(f"sender file {path}: {key!r} must be a list of objects")
+    return entries
+
+
+def _identity_fields(
+    path: Path, key: str, index: int, entry: dict[str, Any], allowed: set[str]
+) -> dict[str, Any]:
+    where = f"sender file {path}: {key}[{index}]"
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise InvalidSettings(f"{where}: unknown key(s) {', '.join(unknown)}")
+    fields = dict(entry)
+    if "name" in fields:
+        fields["display_name"] = fields.pop("name")
+    if key == "mailboxes":
+        fields.setdefault("id", fields.get("address", ""))
+    minutes = fields.pop("min_spacing_minutes", None)
+    if minutes is not None:
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes < 0:
+            raise InvalidSettings(f"{where}: min_spacing_minutes must be a number of at least 0")
+        fields["min_spacing"] = dt.timedelta(minutes=minutes)
+    for name, value in fields.items():
+        wanted = bool if name == "premium" else int if name.endswith("_cap") else None
+        if wanted is int and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidSettings(f"{where}: {name} must be a whole number of at least 1")
+        if wanted is bool and not isinstance(value, bool):
+            raise InvalidSettings(f"{where}: {name} must be true or false")
+        if wanted is None and name != "min_spacing" and not isinstance(value, str):
+            raise InvalidSettings(f"{where}: {name} must be text")
+    return fields
 
 
 def parse_instant(value: str) -> dt.datetime:

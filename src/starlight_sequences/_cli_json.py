@@ -106,6 +106,7 @@ def _step_json(step: PlannedStep) -> JSONObject:
         "reason": step.reason,
         "draft": _draft_json(step.draft),
         "variant": step.variant or None,
+        "sender_id": step.sender_id,
     }
 
 

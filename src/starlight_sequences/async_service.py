@@ -32,7 +32,7 @@ import contextvars
 import datetime as dt
 import functools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, Self, TypeVar
 
@@ -202,6 +202,8 @@ class AsyncCampaignService:
         settings: CampaignSettings | None = None,
         campaign_id: str | None = None,
         progress: ProgressCallback | None = None,
+        email_identities: Sequence[EmailIdentity] = (),
+        linkedin_identities: Sequence[LinkedInIdentity] = (),
     ) -> CreationReport:
         """Enrol leads, draft every message, and store the campaign for review.
 
@@ -219,6 +221,8 @@ class AsyncCampaignService:
             settings=settings,
             campaign_id=campaign_id,
             progress=progress,
+            email_identities=email_identities,
+            linkedin_identities=linkedin_identities,
         )
 
     async def approve(self, workspace_id: str, campaign_id: str) -> Campaign:
@@ -438,6 +442,23 @@ class AsyncCampaignService:
         Blocks on storage and the ledger. See :meth:`CampaignService.cancel_campaign`.
         """
         return await self._call(self._service.cancel_campaign, workspace_id, campaign_id)
+
+    async def remove_sender(
+        self, workspace_id: str, campaign_id: str, sender_id: str, *, move_started: bool = False
+    ) -> Campaign:
+        """Retire a pool sender: its leads not yet started with it (or all, ``move_started``)
+        move to the channel's other senders by remaining capacity, re-timed; sends in flight
+        stay. Raises ``UnknownSender``, or ``LastSender`` when leads would have no sender.
+
+        Blocks on storage. See :meth:`CampaignService.remove_sender`.
+        """
+        return await self._call(
+            self._service.remove_sender,
+            workspace_id,
+            campaign_id,
+            sender_id,
+            move_started=move_started,
+        )
 
     async def pause_enrolment(self, workspace_id: str, campaign_id: str, lead_id: str) -> Enrolment:
         """Hold one lead's remaining steps until :meth:`resume_enrolment`.

@@ -340,6 +340,16 @@ class Campaign:
     was reserved (None: campaigns stored before prices were kept; the service's table applies).
     ``variant_winners`` holds ``(step, variant key)`` for each A/B step whose winner rule has
     picked (see :mod:`starlight_sequences.variants`).
+
+    Sender pools: ``email_identities`` and ``linkedin_identities`` are every mailbox and
+    LinkedIn account the campaign sends from; ``email_identity`` and ``linkedin_identity`` are
+    their first members (either form may be given; the other is filled in).
+    ``retired_senders`` were removed from the pool: they take no new leads but keep the
+    threads they started (see ``CampaignService.remove_sender``).
+
+    Raises:
+        InvalidSettings: a single identity that is not in its pool, or a pool that repeats an
+            id.
     """
 
     workspace_id: WorkspaceId
@@ -359,20 +369,64 @@ class Campaign:
     revision: int = 0
     prices: PriceTable | None = None
     variant_winners: tuple[tuple[int, str], ...] = ()
+    email_identities: tuple[EmailIdentity, ...] = ()
+    linkedin_identities: tuple[LinkedInIdentity, ...] = ()
+    retired_senders: tuple[SenderId, ...] = ()
 
-    def sender_for(self, action: Action) -> SenderId:
-        """The identity that sends ``action``.
+    def __attrs_post_init__(self) -> None:
+        # Sender pools (docs/settings.md): the single identity fields stay the pool's first
+        # member, so code and rows that know only them keep working.
+        for single, pool, what in (
+            ("email_identity", "email_identities", "email"),
+            ("linkedin_identity", "linkedin_identities", "LinkedIn"),
+        ):
+            one, many = getattr(self, single), getattr(self, pool)
+            if one is not None and not many:
+                object.__setattr__(self, pool, (one,))
+            elif one is None and many:
+                object.__setattr__(self, single, many[0])
+            elif one is not None and one not in many:
+                raise InvalidSettings(f"campaign {self.id!r}: {single} {one.id!r} is not in {pool}")
+            ids = [identity.id for identity in getattr(self, pool)]
+            if len(set(ids)) != len(ids):
+                raise InvalidSettings(f"campaign {self.id!r}: {what} pool repeats a sender id")
+
+    def pool(self, channel: Channel) -> tuple[EmailIdentity | LinkedInIdentity, ...]:
+        """Every identity of ``channel`` (retired ones too: they keep their started leads)."""
+        return self.email_identities if channel is Channel.EMAIL else self.linkedin_identities
+
+    def active_pool(self, channel: Channel) -> tuple[EmailIdentity | LinkedInIdentity, ...]:
+        """The identities of ``channel`` that take new leads (not retired)."""
+        return tuple(i for i in self.pool(channel) if i.id not in self.retired_senders)
+
+    def email_identity_of(self, sender_id: SenderId) -> EmailIdentity | None:
+        """The pool's mailbox with id ``sender_id`` (None if not in the pool)."""
+        return next((i for i in self.email_identities if i.id == sender_id), None)
+
+    def linkedin_identity_of(self, sender_id: SenderId) -> LinkedInIdentity | None:
+        """The pool's LinkedIn account with id ``sender_id`` (None if not in the pool)."""
+        return next((i for i in self.linkedin_identities if i.id == sender_id), None)
+
+    def sender_for(self, action: Action, enrolment: Enrolment | None = None) -> SenderId:
+        """The identity that sends ``action`` (to ``enrolment``'s lead: its assigned sender).
+
+        A lead without an assigned sender of the channel (rows stored before pools) is sent
+        from the channel's single identity (``email_identity`` / ``linkedin_identity``).
 
         Raises:
             InvalidSettings: the campaign has no identity for that channel.
         """
-        if action.channel is Channel.EMAIL:
-            if self.email_identity is None:
-                raise InvalidSettings(f"campaign {self.id!r}: no email identity")
-            return self.email_identity.id
-        if self.linkedin_identity is None:
-            raise InvalidSettings(f"campaign {self.id!r}: no LinkedIn identity")
-        return self.linkedin_identity.id
+        pool = self.pool(action.channel)
+        if not pool:
+            name = "email" if action.channel is Channel.EMAIL else "LinkedIn"
+            raise InvalidSettings(f"campaign {self.id!r}: no {name} identity")
+        if enrolment is not None:
+            ids = {identity.id for identity in pool}
+            for sender in enrolment.senders:
+                if sender in ids:
+                    return sender
+        single = self.email_identity if action.channel is Channel.EMAIL else self.linkedin_identity
+        return single.id if single is not None else pool[0].id
 
     def approve(self, at: dt.datetime) -> Campaign:
         """Approved and scheduled from ``at``."""
@@ -414,6 +468,8 @@ class Enrolment:
         accepted_at: when the LinkedIn connection was accepted (or None).
         connect_sent_at: when the connection request went out (or None).
         revision: bumped by every stored change (optimistic concurrency, see ports.Storage).
+        senders: the lead's assigned sender of each channel of its pool (at most one per
+            channel; see :mod:`starlight_sequences.pools`). Empty: the first identity.
     """
 
     workspace_id: WorkspaceId
@@ -427,6 +483,7 @@ class Enrolment:
     accepted_at: dt.datetime | None = None
     connect_sent_at: dt.datetime | None = None
     revision: int = 0
+    senders: tuple[SenderId, ...] = ()
 
     @property
     def lead_id(self) -> LeadId:

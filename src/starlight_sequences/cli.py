@@ -199,10 +199,25 @@ def _campaign_commands(add: _Add) -> None:
     create.add_argument("--shape", required=True, help="a stock shape key, or a shape JSON file")
     create.add_argument("--leads", required=True, metavar="FILE", help=lead_file_help)
     create.add_argument("--skip-invalid", action="store_true", help=skip_help)
-    create.add_argument("--mailbox", metavar="ADDRESS", help="the From address of email steps")
+    create.add_argument(
+        "--mailbox",
+        action="append",
+        metavar="ADDRESS",
+        help="the From address of email steps (repeat for a pool of mailboxes)",
+    )
     create.add_argument("--mailbox-name", metavar="NAME", help="the From name")
     _warm_up_options(create)
-    create.add_argument("--linkedin-account", metavar="ID", help="the LinkedIn account's id")
+    create.add_argument(
+        "--linkedin-account",
+        action="append",
+        metavar="ID",
+        help="the LinkedIn account's id (repeat for a pool of accounts)",
+    )
+    create.add_argument(
+        "--senders",
+        metavar="FILE",
+        help="a JSON file of mailboxes and LinkedIn accounts with their caps (a pool)",
+    )
     create.add_argument(
         "--linkedin-premium", action="store_true", help="notes of 300 characters, not 200"
     )
@@ -293,6 +308,12 @@ def _review_commands(add: _Add) -> None:
 
     resume_sender = add("resume-sender", "let a mailbox the bounce breaker held send again")
     resume_sender.add_argument("sender", metavar="SENDER", help="the mailbox's sender id")
+    remove = add("remove-sender", "take a mailbox or LinkedIn account out of a campaign's pool")
+    remove.add_argument("campaign", metavar="CAMPAIGN")
+    remove.add_argument("sender", metavar="SENDER", help="the sender id (a mailbox's address)")
+    remove.add_argument(
+        "--move-started", action="store_true", help="move the leads it already wrote to, too"
+    )
 
     _json_option(add("campaigns", "list the workspace's campaigns"))
 

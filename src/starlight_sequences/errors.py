@@ -26,10 +26,12 @@ builtin that fits, so ``except ValueError`` in a host app keeps working::
     │   ├── EnrolmentNotFound
     │   ├── DraftNotFound
     │   ├── UnknownContact                        an inbound event for nobody we wrote to
-    │   └── SenderNotHeld                         resuming a sender the breaker does not hold
+    │   ├── SenderNotHeld                         resuming a sender the breaker does not hold
+    │   └── UnknownSender                         a sender id not in a campaign's pools
     ├── InsufficientCredits                       carries needed and available
     ├── IllegalTransition (RuntimeError)          e.g. approving a cancelled campaign
-    │   └── DraftsNeedAttention                   approval refused; lists the drafts
+    │   ├── DraftsNeedAttention                   approval refused; lists the drafts
+    │   └── LastSender                            removing the only sender leads still need
     ├── LeaseLost (RuntimeError)                  a worker's claim expired or was taken
     ├── AdapterError (RuntimeError)               an adapter cannot work (config, auth)
     │   ├── StorageError                          the storage backend failed
@@ -218,6 +220,15 @@ class SenderNotHeld(NotFound):
         super().__init__(f"workspace {workspace!r}: sender {sender!r} is not held")
 
 
+class UnknownSender(NotFound):
+    """A sender id that is not in the campaign's pools (or was already removed)."""
+
+    def __init__(self, campaign: str, sender: str) -> None:
+        self.campaign = campaign
+        self.sender = sender
+        super().__init__(f"campaign {campaign!r}: sender {sender!r} is not in its pools")
+
+
 class InsufficientCredits(StarlightError):
     """A debit or reservation would take a workspace's balance below zero.
 
@@ -249,6 +260,19 @@ class DraftsNeedAttention(IllegalTransition):
         super().__init__(
             f"campaign {campaign!r} cannot be approved: {len(self.problems)} draft(s) need "
             f"attention: {listed}{more}"
+        )
+
+
+class LastSender(IllegalTransition):
+    """Removing a sender would leave leads that still need its channel with no sender."""
+
+    def __init__(self, campaign: str, sender: str, leads: int) -> None:
+        self.campaign = campaign
+        self.sender = sender
+        self.leads = leads
+        super().__init__(
+            f"campaign {campaign!r}: sender {sender!r} is the last active sender of its"
+            f" channel and {leads} lead(s) still need it"
         )
 
 

@@ -168,6 +168,9 @@ class ActivityKind(enum.StrEnum):
     """The bounce breaker held a mailbox (``detail`` names it and says why)."""
     SENDER_RESUMED = "sender_resumed"
     """The host resumed a mailbox the bounce breaker held."""
+    SENDER_REMOVED = "sender_removed"
+    """A sender was removed from the campaign's pool (``CampaignService.remove_sender``);
+    ``detail`` names it and says how many leads moved and how many kept it."""
 
 
 class ActivityReason(enum.StrEnum):

@@ -73,6 +73,8 @@ class PlannedStep:
             a thread, or for LinkedIn steps.
         subject: the subject the email goes out with (None for LinkedIn steps).
         variant: the key of the step's A/B variant this recipient is on ("" for none).
+        sender_id: the mailbox or LinkedIn account of the recipient's pool this step goes
+            out from (None when the campaign has no identity of the step's channel).
     """
 
     step: int
@@ -86,6 +88,7 @@ class PlannedStep:
     thread_of: int | None = None
     subject: str | None = None
     variant: str = ""
+    sender_id: SenderId | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -26,6 +26,7 @@ from hypothesis.stateful import (
 
 from starlight_sequences.campaigns import (
     CampaignStatus,
+    EmailIdentity,
     EnrolmentStatus,
     SendStatus,
 )
@@ -35,9 +36,11 @@ from starlight_sequences.errors import (
     DraftsNeedAttention,
     IllegalTransition,
     InsufficientCredits,
+    LastSender,
+    UnknownSender,
 )
 from starlight_sequences.events import EventKind, InboundEvent
-from starlight_sequences.ids import CampaignId, LeadId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId
 from starlight_sequences.planning import calendar_for, step_moment
 from starlight_sequences.ports.senders import (
     LinkedInAction,
@@ -55,6 +58,7 @@ POOL = (
     lead("weiwei", email=False, linkedin=True, country="CN", timezone="Asia/Shanghai"),
     lead("samuel", linkedin=True, connected=True, country="GB", timezone="Europe/London"),
 )
+MAILBOXES = (MAILBOX, EmailIdentity(id="mbx-2", address="bo@acme.test", daily_cap=3))
 SCOPED = (EventKind.REPLY, EventKind.MEETING_BOOKED)  # stop one campaign, not every one
 CAMPAIGNS = (CampaignId("alpha"), CampaignId("beta"))
 STOPPING = {
@@ -81,6 +85,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         # (campaign or None for every campaign, lead) -> moment after which nothing may go out
         self.stopped: dict[tuple[CampaignId | None, LeadId], dt.datetime] = {}
         self.cancelled_at: dict[CampaignId, dt.datetime] = {}
+        self.retired_at: dict[SenderId, dt.datetime] = {}  # removed from the second campaign
         # A campaign of another workspace with the same lead ids: nothing here may touch it.
         self.kit.service.top_up(OTHER_WS, 100)
         self.kit.service.create_campaign(
@@ -152,7 +157,8 @@ class LifecycleMachine(RuleBasedStateMachine):
                 brief="We cut cloud bills.",
                 shape=shape,
                 leads=leads,
-                email_identity=MAILBOX,
+                # The second campaign sends from a pool that shares MAILBOX with the first.
+                email_identities=(MAILBOX,) if campaign_id == CAMPAIGNS[0] else MAILBOXES,
                 linkedin_identity=LINKEDIN,
                 campaign_id=campaign_id,
             )
@@ -266,6 +272,16 @@ class LifecycleMachine(RuleBasedStateMachine):
         except IllegalTransition:
             return
 
+    @rule(sender=st.sampled_from([m.id for m in MAILBOXES]))
+    def remove_a_pool_sender(self, sender: SenderId) -> None:
+        if CAMPAIGNS[1] not in self._campaign_ids():
+            return
+        try:
+            self.kit.service.remove_sender(WS, CAMPAIGNS[1], sender)
+        except (UnknownSender, LastSender):
+            return
+        self.retired_at[sender] = self.kit.clock.now()
+
     @rule(channel=st.sampled_from(["email", "linkedin"]), permanent=st.booleans())
     def sender_fails_next(self, channel: str, permanent: bool) -> None:
         failure = SendFailure(permanent=permanent, reason="550 no" if permanent else "451 later")
@@ -327,7 +343,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @invariant()
     def a_senders_actual_sends_keep_their_spacing(self) -> None:
         for identity, spacing in (
-            (MAILBOX.id, MAILBOX.min_spacing),
+            *((m.id, m.min_spacing) for m in MAILBOXES),
             (LINKEDIN.id, LINKEDIN.min_spacing),
         ):
             times = sorted(
@@ -336,6 +352,28 @@ class LifecycleMachine(RuleBasedStateMachine):
                 if s.sender_id == identity and s.status is SendStatus.SENT and s.sent_at
             )
             assert all(b - a >= spacing for a, b in itertools.pairwise(times))
+
+    @invariant()
+    def a_lead_hears_from_one_sender_per_channel_and_a_removed_one_starts_no_lead(self) -> None:
+        first: dict[tuple[CampaignId, LeadId, object], tuple[dt.datetime, SenderId]] = {}
+        sent = sorted(
+            (s for s in self._all_sends() if s.status is SendStatus.SENT and s.sent_at),
+            key=lambda s: (s.sent_at, s.id),
+        )
+        for send in sent:
+            assert send.sent_at is not None
+            lane = (send.campaign_id, send.lead_id, send.action.channel)
+            started, sender = first.setdefault(lane, (send.sent_at, send.sender_id))
+            assert send.sender_id == sender, (send.id, sender)
+            retired = self.retired_at.get(send.sender_id)
+            if send.campaign_id == CAMPAIGNS[1] and retired is not None:
+                assert started <= retired, (send.id, "a removed sender started a lead")
+        by_key = {s.idempotency_key: s for s in sent}
+        mailboxes = {m.id: m for m in MAILBOXES}
+        for message in self.kit.email.sent.values():
+            if message.idempotency_key in by_key:
+                mailbox = mailboxes[by_key[message.idempotency_key].sender_id]
+                assert (message.sender_id, message.from_address) == (mailbox.id, mailbox.address)
 
     @invariant()
     def each_lead_step_goes_to_a_sender_at_most_once(self) -> None:

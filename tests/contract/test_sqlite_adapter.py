@@ -193,7 +193,8 @@ def test_a_forked_child_uses_its_own_connection(tmp_path: Path) -> None:
 # silently dropped. When this test fails, teach the adapter the new field, then update it here.
 KNOWN_FIELDS = {
     Campaign: "workspace_id id name brief shape settings email_identity linkedin_identity status "
-    "created_at approved_at paused_at finished_at excluded revision prices variant_winners",
+    "created_at approved_at paused_at finished_at excluded revision prices variant_winners "
+    "email_identities linkedin_identities retired_senders",
     CampaignSettings: "business_hours start default_country default_timezone default_subdivision "
     "closures connection_timeout_days stop_scope stop_company_on_reply allow_overlap "
     "out_of_office_days max_attempts seed",
@@ -207,7 +208,7 @@ KNOWN_FIELDS = {
     "timezone min_spacing weekly_connect_cap daily_message_cap",
     Excluded: "lead_id reason message",
     Enrolment: "workspace_id campaign_id lead steps status approved reason resume_at accepted_at "
-    "connect_sent_at revision",
+    "connect_sent_at revision senders",
     Lead: "id first_name last_name company title email linkedin_url country subdivision timezone "
     "linkedin_connected fields timezone_reason",
     CadenceStep: "number action wait_days counts_from guidance with_note gated_on_acceptance "

@@ -184,8 +184,10 @@ def test_preview_json_has_every_step_with_its_draft_and_the_timezone_source(
         "reason",
         "draft",
         "variant",
+        "sender_id",
     }
     assert first["variant"] is None
+    assert first["sender_id"] == "ada@nimbus.example.com"
     assert first["due_local"] == "2026-11-30T09:00:00+02:00"
     assert set(first["draft"]) == {"subject", "body", "version", "edited", "needs_attention"} | {
         "problem"

@@ -65,6 +65,7 @@ EXPECTED_TOP_LEVEL = {
     "WinnerRule",
     "WorkspaceId",
     "variants",
+    "pools",
 }
 
 
@@ -149,3 +150,9 @@ def test_the_variants_module_surface_is_pinned() -> None:
         "variant_results",
         "wilson_interval",
     }
+
+
+def test_the_pools_module_surface_is_pinned() -> None:
+    from starlight_sequences import pools
+
+    assert list(pools.__all__) == ["SenderCapacity", "assign_senders", "quotas"]

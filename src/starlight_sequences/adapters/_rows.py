@@ -15,7 +15,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -442,6 +442,8 @@ def campaign_row(codec: RowCodec, campaign: Campaign) -> tuple[object, ...]:
                     if campaign.variant_winners
                     else {}
                 ),
+                # Likewise the sender pools (absent: the single identities alone).
+                **_pools_to_json(campaign),
             }
         ),
         email_identity_to_json(campaign.email_identity),
@@ -470,6 +472,14 @@ def campaign_from_row(codec: RowCodec, row: Sequence[Any]) -> Campaign:
         ),
         email_identity=email_identity_from_json(row[12]),
         linkedin_identity=linkedin_identity_from_json(row[13]),
+        email_identities=tuple(
+            _some(email_identity_from_json(json_text(d))) for d in settings.get("email_pool", ())
+        ),
+        linkedin_identities=tuple(
+            _some(linkedin_identity_from_json(json_text(d)))
+            for d in settings.get("linkedin_pool", ())
+        ),
+        retired_senders=tuple(SenderId(x) for x in settings.get("retired_senders", ())),
         excluded=tuple(
             Excluded(lead_id=LeadId(lead_id), reason=reason, message=message)
             for lead_id, reason, message in json.loads(row[14])
@@ -477,10 +487,36 @@ def campaign_from_row(codec: RowCodec, row: Sequence[Any]) -> Campaign:
     )
 
 
+def _pools_to_json(campaign: Campaign) -> dict[str, object]:
+    """The sender pools, when they hold more than the single identities (or retired ones)."""
+    data: dict[str, object] = {}
+    if len(campaign.email_identities) > 1:
+        data["email_pool"] = [
+            json.loads(_some(email_identity_to_json(i))) for i in campaign.email_identities
+        ]
+    if len(campaign.linkedin_identities) > 1:
+        data["linkedin_pool"] = [
+            json.loads(_some(linkedin_identity_to_json(i))) for i in campaign.linkedin_identities
+        ]
+    if campaign.retired_senders:
+        data["retired_senders"] = list(campaign.retired_senders)
+    return data
+
+
+_Some = TypeVar("_Some")
+
+
+def _some(value: _Some | None) -> _Some:
+    assert value is not None
+    return value
+
+
 ENROLMENT_COLUMNS: Final = (
     "workspace_id, campaign_id, lead_id, email_domain, status, approved, reason, resume_at, "
-    "accepted_at, connect_sent_at, revision, lead, steps"
+    "accepted_at, connect_sent_at, revision, lead, steps, senders"
 )
+"""``senders`` (the lead's assigned pool senders as a JSON list; "" for none) came with the
+sender pools' migration."""
 
 
 def enrolment_row(
@@ -501,6 +537,7 @@ def enrolment_row(
         enrolment.revision,
         json_text(lead_to_json(enrolment.lead)),
         steps_json(enrolment.steps, cache),
+        json_text(list(enrolment.senders)) if enrolment.senders else "",
     )
 
 
@@ -519,6 +556,7 @@ def enrolment_from_row(
         revision=row[10],
         lead=lead_from_json(json.loads(row[11])),
         steps=steps_from_json(row[12], cache),
+        senders=tuple(SenderId(x) for x in (json.loads(row[13]) if row[13] else ())),
     )
 
 

@@ -143,7 +143,10 @@ class InMemoryStorage:
         # Per (workspace, sender, action): sorted (instant, send id) bookings, and last sent.
         self._bookings: dict[tuple[WorkspaceId, SenderId, Action], list[tuple[dt.datetime, str]]]
         self._bookings = {}
-        self._booked: dict[tuple[WorkspaceId, str], tuple[dt.datetime, str]] = {}
+        self._booked: dict[
+            tuple[WorkspaceId, str],
+            tuple[tuple[WorkspaceId, SenderId, Action], tuple[dt.datetime, str]],
+        ] = {}
         self._last_sent: dict[tuple[WorkspaceId, SenderId, Action], dt.datetime] = {}
         self._cursors: dict[tuple[WorkspaceId, str], str] = {}
         # Per (workspace, sender): sorted (sent_at, send id) of SENT sends; each send's entry.
@@ -250,12 +253,12 @@ class InMemoryStorage:
         elif send.status in (SendStatus.SCHEDULED, SendStatus.CLAIMED):
             booking = (send.due_at, send.id)
         previous = self._booked.pop(key, None)
-        bookings = self._bookings.setdefault(lane, [])
-        if previous is not None:
-            del bookings[bisect.bisect_left(bookings, previous)]
+        if previous is not None:  # from its lane then: a pool may move a send to another sender
+            old = self._bookings[previous[0]]
+            del old[bisect.bisect_left(old, previous[1])]
         if booking is not None:
-            bisect.insort(bookings, booking)
-            self._booked[key] = booking
+            bisect.insort(self._bookings.setdefault(lane, []), booking)
+            self._booked[key] = (lane, booking)
         _index_sent(self._sent_of_sender, self._sent_entry, key, send)
 
     def _requeue(self, key: tuple[WorkspaceId, str], send: ScheduledSend) -> None:

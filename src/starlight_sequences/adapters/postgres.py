@@ -310,6 +310,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX starlight_sends_sent_by_sender ON starlight_sends"
         " (workspace_id, sender_id, sent_at DESC, id DESC) WHERE status = 'sent'",
     ),
+    # 8: sender pools: each lead's assigned senders (a JSON list; "" for rows from before).
+    ("ALTER TABLE starlight_enrolments ADD COLUMN senders text NOT NULL DEFAULT ''",),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""

@@ -264,6 +264,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (workspace_id, sender_id)
         ) WITHOUT ROWID""",
     ),
+    # 7: sender pools: each lead's assigned senders (a JSON list; "" for rows from before).
+    ("ALTER TABLE enrolments ADD COLUMN senders TEXT NOT NULL DEFAULT ''",),
 )
 """The schema, as migrations: ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``. Append new migrations; never edit one that shipped."""

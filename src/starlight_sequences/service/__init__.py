@@ -23,7 +23,7 @@ carry the distinct types of :mod:`starlight_sequences.ids`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 from starlight_sequences.bounce_breaker import SenderHold
@@ -70,6 +70,7 @@ from starlight_sequences.service._ingest import MailIngest
 from starlight_sequences.service._journal import ActivityListener, Subscription
 from starlight_sequences.service._monitoring import Monitoring
 from starlight_sequences.service._outbound import OutboundBuilder
+from starlight_sequences.service._pools import SenderPools
 from starlight_sequences.service._review import Review
 from starlight_sequences.service._shared import ServiceContext
 from starlight_sequences.shapes import SendShape
@@ -183,6 +184,7 @@ class CampaignService:
         self._inbound = InboundEvents(self._ctx)
         self._ingest = MailIngest(self._ctx, self._inbound)
         self._controls = Controls(self._ctx)
+        self._pools = SenderPools(self._ctx)
         self._monitoring = Monitoring(self._ctx)
         self._accounts = Accounts(self._ctx)
         self._breaker = BounceBreakerRoom(self._ctx)
@@ -209,12 +211,15 @@ class CampaignService:
         settings: CampaignSettings | None = None,
         campaign_id: str | None = None,
         progress: ProgressCallback | None = None,
+        email_identities: Sequence[EmailIdentity] = (),
+        linkedin_identities: Sequence[LinkedInIdentity] = (),
     ) -> CreationReport:
         """Enrol leads, draft every message, and store the campaign for review.
 
         Nothing is scheduled or sent: that takes :meth:`approve`. Leads that cannot be enrolled
         are excluded with a reason (no channel for the shape, no location, suppressed, active
         in another campaign, listed twice); the rest are enrolled.
+        ``email_identities``/``linkedin_identities``: sender pools (``docs/settings.md``).
 
         Raises:
             InsufficientCredits: the workspace cannot pay for the drafts; nothing is stored.
@@ -233,6 +238,8 @@ class CampaignService:
             settings=settings,
             campaign_id=CampaignId(campaign_id) if campaign_id else None,
             progress=progress,
+            email_identities=tuple(email_identities),
+            linkedin_identities=tuple(linkedin_identities),
         )
 
     def approve(self, workspace_id: str, campaign_id: str) -> Campaign:
@@ -510,6 +517,15 @@ class CampaignService:
     def cancel_campaign(self, workspace_id: str, campaign_id: str) -> Campaign:
         """Stop for good: every pending step is skipped and its reserved credits released."""
         return self._controls.cancel_campaign(WorkspaceId(workspace_id), CampaignId(campaign_id))
+
+    def remove_sender(
+        self, workspace_id: str, campaign_id: str, sender_id: str, *, move_started: bool = False
+    ) -> Campaign:
+        """Retire a pool sender: its leads not yet started with it (or all, ``move_started``)
+        move to the channel's other senders by remaining capacity, re-timed; sends in flight
+        stay. Raises ``UnknownSender``, or ``LastSender`` when leads would have no sender."""
+        ids = WorkspaceId(workspace_id), CampaignId(campaign_id), SenderId(sender_id)
+        return self._pools.remove_sender(*ids, move_started=move_started)
 
     def pause_enrolment(self, workspace_id: str, campaign_id: str, lead_id: str) -> Enrolment:
         """Hold one lead's remaining steps until :meth:`resume_enrolment`."""

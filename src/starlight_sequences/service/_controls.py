@@ -23,7 +23,7 @@ from starlight_sequences.campaigns import (
 from starlight_sequences.channels import Action
 from starlight_sequences.errors import ConcurrentUpdate, IllegalTransition
 from starlight_sequences.events import Activity, ActivityKind
-from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import Changes
 from starlight_sequences.service._inbound import stop_lead
 from starlight_sequences.service._shared import (
@@ -93,13 +93,13 @@ class Controls:
         self, campaign: Campaign, sends: Sequence[ScheduledSend], now: dt.datetime
     ) -> list[ScheduledSend]:
         overdue = [s for s in sends if s.status is SendStatus.SCHEDULED and s.due_at < now]
-        by_action: dict[Action, list[SlotRequest]] = {}
+        by_action: dict[tuple[Action, SenderId], list[SlotRequest]] = {}
         for send in overdue:
             enrolment = self._ctx.storage.get_enrolment(
                 campaign.workspace_id, campaign.id, send.lead_id
             )
             calendar = lead_calendar(campaign, enrolment)
-            by_action.setdefault(send.action, []).append(
+            by_action.setdefault((send.action, send.sender_id), []).append(
                 SlotRequest(
                     key=send.id,
                     earliest=calendar.next_business_moment(now),
@@ -108,8 +108,8 @@ class Controls:
                 )
             )
         slots: dict[str, dt.datetime] = {}
-        for action, requests in sorted(by_action.items()):
-            slots.update(allocate(self._ctx, campaign, action, requests))
+        for (action, sender), requests in sorted(by_action.items()):
+            slots.update(allocate(self._ctx, campaign, action, requests, sender))
         return [bump(s, due_at=slots[s.id]) for s in overdue]
 
     def cancel_campaign(self, workspace_id: WorkspaceId, campaign_id: CampaignId) -> Campaign:

@@ -639,7 +639,7 @@ class Dispatcher:
             return True
         # Keep the sender's actual sends apart too: a worker that polls less often than the
         # spacing would otherwise send everything that fell due since its last pass at once.
-        spacing = sender_limits(campaign, send.action).min_spacing
+        spacing = sender_limits(campaign, send.action, send.sender_id).min_spacing
         last = reads.last_sent(send.workspace_id, send.sender_id, step.channel)
         if last is not None and dt.timedelta(0) <= now - last < spacing:
             due = slot(self._ctx, campaign, send, calendar, last + spacing)
@@ -652,7 +652,7 @@ class Dispatcher:
         lead = ready.enrolment.lead
         name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
         if send.action is Action.EMAIL:
-            mailbox = campaign.email_identity
+            mailbox = campaign.email_identity_of(send.sender_id)  # the lead's pool sender
             if ctx.email_sender is None or mailbox is None or draft is None or not lead.email:
                 return SendFailure(permanent=True, reason="no email sender, mailbox or address")
             thread = ready.thread
@@ -675,7 +675,7 @@ class Dispatcher:
                     workspace_id=send.workspace_id,
                 )
             )
-        account = campaign.linkedin_identity
+        account = campaign.linkedin_identity_of(send.sender_id)  # the lead's pool sender
         if ctx.linkedin_sender is None or account is None or not lead.linkedin_url:
             return SendFailure(permanent=True, reason="no LinkedIn sender, account or profile")
         return ctx.linkedin_sender.send_linkedin(

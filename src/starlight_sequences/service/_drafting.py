@@ -32,9 +32,10 @@ ProgressCallback = Callable[[int, int], None]
 
 def channel_limits(campaign: Campaign, action: Action) -> ChannelLimits:
     """What a draft of ``action`` may hold, for the campaign's LinkedIn account."""
-    identity = campaign.linkedin_identity
+    accounts = campaign.linkedin_identities
+    # A pool's leads may go out from any account: premium limits only when every one is.
     return ChannelLimits.for_action(
-        action, premium_linkedin=identity.premium if identity is not None else False
+        action, premium_linkedin=bool(accounts) and all(a.premium for a in accounts)
     )
 
 
@@ -51,8 +52,9 @@ def draft_request(
     """
     index = enrolment.steps.index(step) + 1
     sender_name = ""
-    if step.action is Action.EMAIL and campaign.email_identity is not None:
-        sender_name = campaign.email_identity.display_name
+    if step.action is Action.EMAIL and campaign.email_identities:  # the lead's pool mailbox
+        mailbox = campaign.email_identity_of(campaign.sender_for(step.action, enrolment))
+        sender_name = mailbox.display_name if mailbox is not None else ""
     return DraftRequest(
         key=f"{enrolment.lead_id}:{step.number}",
         brief=campaign.brief,

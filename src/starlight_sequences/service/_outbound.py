@@ -54,6 +54,7 @@ from starlight_sequences.planning import forecast, step_moment
 from starlight_sequences.ports.storage import Changes
 from starlight_sequences.reports import CreationReport
 from starlight_sequences.service._drafting import ProgressCallback, draft_all
+from starlight_sequences.service._pools import assign_pool
 from starlight_sequences.service._shared import (
     DRAFTER_FAILED_PREFIX,
     ServiceContext,
@@ -141,8 +142,13 @@ class OutboundBuilder:
         settings: CampaignSettings | None,
         campaign_id: CampaignId | None,
         progress: ProgressCallback | None,
+        email_identities: Sequence[EmailIdentity] = (),
+        linkedin_identities: Sequence[LinkedInIdentity] = (),
     ) -> CreationReport:
         """Enrol leads, draft every message, and store the campaign for review."""
+        # Sender pools: the single identity is the pool's first member when only a pool is given.
+        email_identity = email_identity or next(iter(email_identities), None)
+        linkedin_identity = linkedin_identity or next(iter(linkedin_identities), None)
         settings = settings if settings is not None else CampaignSettings()
         the_shape = shape_of(shape)
         campaign_id = campaign_id or CampaignId(f"cmp-{uuid.uuid4().hex[:12]}")
@@ -171,7 +177,10 @@ class OutboundBuilder:
             created_at=self._ctx.clock.now(),
             excluded=tuple(excluded),
             prices=self._ctx.prices,
+            email_identities=tuple(email_identities),
+            linkedin_identities=tuple(linkedin_identities),
         )
+        enrolments = assign_pool(self._ctx, campaign, enrolments, campaign.created_at)
         drafts, made, charged = self._draft_and_store(campaign, enrolments, progress)
         return CreationReport(
             campaign=campaign,
@@ -526,7 +535,7 @@ class OutboundBuilder:
         # (the campaign's hours and closures are the same for all): looked up once per place.
         places: dict[tuple[str | None, ...], tuple[BusinessCalendar, dt.datetime]] = {}
         calendars: dict[LeadId, BusinessCalendar] = {}
-        by_action: dict[Action, list[SlotRequest]] = {}
+        by_action: dict[tuple[Action, SenderId], list[SlotRequest]] = {}
         for enrolment in enrolments:
             lead = enrolment.lead
             place = (lead.country, lead.subdivision, lead.timezone)
@@ -536,21 +545,20 @@ class OutboundBuilder:
                 found = places[place] = (calendar, step_moment(calendar, start, 0))
             calendar, earliest = found
             calendars[lead.id] = calendar
-            by_action.setdefault(enrolment.steps[0].action, []).append(
+            first = enrolment.steps[0]
+            lane = (first.action, campaign.sender_for(first.action, enrolment))  # sender pools
+            by_action.setdefault(lane, []).append(
                 SlotRequest(key=lead.id, earliest=earliest, calendar=calendar, follow_up=False)
             )
         slots: dict[str, dt.datetime] = {}
-        for action, requests in sorted(by_action.items()):
-            slots.update(allocate(self._ctx, campaign, action, requests))
-        senders: dict[Action, SenderId] = {}
+        for (action, sender), requests in sorted(by_action.items()):
+            slots.update(allocate(self._ctx, campaign, action, requests, sender))
         sends: list[ScheduledSend] = []
         for enrolment in enrolments:
             lead_id = enrolment.lead_id
             moments = forecast(calendars[lead_id], enrolment.steps, slots[lead_id])
             for index, (step, moment) in enumerate(zip(enrolment.steps, moments, strict=True)):
                 action = step.action
-                if action not in senders:
-                    senders[action] = campaign.sender_for(action)
                 sends.append(
                     ScheduledSend(
                         id=send_id_for(campaign.id, lead_id, step.number),
@@ -559,7 +567,7 @@ class OutboundBuilder:
                         lead_id=lead_id,
                         step=step.number,
                         action=action,
-                        sender_id=senders[action],
+                        sender_id=campaign.sender_for(action, enrolment),
                         due_at=moment,
                         forecast_at=moment,
                         status=SendStatus.SCHEDULED if index == 0 else SendStatus.PENDING,

@@ -121,6 +121,13 @@ class Review:
                     thread_of=thread_of,
                     subject=subject if step.action is Action.EMAIL else None,
                     variant=step.variant,
+                    sender_id=(
+                        send.sender_id
+                        if send is not None
+                        else campaign.sender_for(step.action, enrolment)
+                        if campaign.pool(step.action.channel)
+                        else None
+                    ),
                 )
             )
         lead = enrolment.lead

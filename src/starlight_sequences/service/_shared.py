@@ -40,7 +40,7 @@ from starlight_sequences.credits import (
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import ConcurrentUpdate, DraftNotFound
 from starlight_sequences.events import Activity, ActivityKind, ActivityReason
-from starlight_sequences.ids import CampaignId, LeadId, WorkspaceId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.leads import Lead
 from starlight_sequences.planning import calendar_for, step_moment
 from starlight_sequences.ports.clock import Clock
@@ -338,11 +338,16 @@ def complete_if_done(
         ctx.commit(workspace_id, Changes(campaigns=(done,), activities=(completed,)))
 
 
-def sender_limits(campaign: Campaign, action: Action) -> SenderLimits:
-    """The spacing and caps of the campaign's identity that performs ``action`` (a mailbox's
-    daily cap ramped by its warm-up, so planning and every re-timing honour the ramp)."""
+def sender_limits(
+    campaign: Campaign, action: Action, sender_id: SenderId | None = None
+) -> SenderLimits:
+    """The spacing and caps of the campaign's identity that performs ``action`` (the pool's
+    ``sender_id``; None: the channel's first identity); a mailbox's daily cap is ramped by its
+    warm-up, so planning and every re-timing honour the ramp."""
     if action is Action.EMAIL:
         mailbox = campaign.email_identity
+        if sender_id is not None:  # sender pools
+            mailbox = campaign.email_identity_of(sender_id) or mailbox
         assert mailbox is not None
         return SenderLimits(
             min_spacing=mailbox.min_spacing,
@@ -352,6 +357,8 @@ def sender_limits(campaign: Campaign, action: Action) -> SenderLimits:
             warm_up=mailbox.warm_up,
         )
     account = campaign.linkedin_identity
+    if sender_id is not None:  # sender pools
+        account = campaign.linkedin_identity_of(sender_id) or account
     assert account is not None
     if action is Action.LINKEDIN_CONNECT:
         return SenderLimits(
@@ -373,11 +380,13 @@ def allocate(
     campaign: Campaign,
     action: Action,
     requests: Sequence[SlotRequest],
+    sender_id: SenderId | None = None,
 ) -> dict[str, dt.datetime]:
-    """Stagger ``requests`` (all of one action) for the campaign's identity of it."""
+    """Stagger ``requests`` (all of one action) for the campaign's identity of it (the pool's
+    ``sender_id``; None: the channel's first identity)."""
     if not requests:
         return {}
-    sender = campaign.sender_for(action)
+    sender = sender_id if sender_id is not None else campaign.sender_for(action)
     earliest = min(r.earliest for r in requests)
     window = (earliest - dt.timedelta(days=8), earliest + dt.timedelta(days=400))
     same = _SAME_CAP_GROUP[action]
@@ -391,7 +400,7 @@ def allocate(
     )
     return allocate_slots(
         requests,
-        sender_limits(campaign, action),
+        sender_limits(campaign, action, sender),
         seed=f"{campaign.settings.seed}:{campaign.id}:{action}",
         booked=booked,
         occupied=occupied,
@@ -412,7 +421,7 @@ def slot(
         calendar=calendar,
         follow_up=send.step > 1,
     )
-    return allocate(ctx, campaign, send.action, [request])[send.id]
+    return allocate(ctx, campaign, send.action, [request], send.sender_id)[send.id]
 
 
 def continue_after(
