@@ -100,20 +100,13 @@ async def run_worker_async(
     backoff = _Backoff(first=error_backoff, cap=max_error_backoff)
     totals = DispatchReport()
     passes = 0
-    refill = continuous and in_flight > 1 and not once
+    sends = (in_flight, continuous and in_flight > 1 and not once)  # in flight; refill
     log.info("worker %s started (asyncio)", worker_id, extra=fields)
     try:
         while not stop.is_set():
             try:
                 report = await _one_pass(
-                    service,
-                    halt,
-                    worker_id,
-                    lease,
-                    batch,
-                    (in_flight, refill),
-                    workspace_id,
-                    fields,
+                    service, halt, worker_id, lease, batch, sends, workspace_id, fields
                 )
             except Exception as exc:
                 if once:
@@ -127,7 +120,7 @@ async def run_worker_async(
                 on_pass(report)
             if once:
                 break
-            if refill or report.handled < batch:  # a continuous run ends when nothing is due
+            if sends[1] or report.handled < batch:  # a continuous run ends when nothing is due
                 await _wait(stop, poll_interval)
     finally:
         relay.cancel()
