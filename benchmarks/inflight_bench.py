@@ -19,6 +19,12 @@ no mailbox ever received two messages closer than the spacing.
 
     PYTHONPATH=src .venv/bin/python benchmarks/inflight_bench.py           # about 4 minutes
     PYTHONPATH=src .venv/bin/python benchmarks/inflight_bench.py --quick   # about 1.5 minutes
+    PYTHONPATH=src .venv/bin/python benchmarks/inflight_bench.py --goal 5  # the goal, 5 runs
+
+``--goal RUNS`` runs only the goal's configuration (one worker, N = 16, L = 200 ms), RUNS
+times, each run with its own c measured just before it, continuous (the worker's default with
+N > 1) and pass by pass (``continuous=False``) side by side; it prints each run's ratio, the
+load average, and the median ratio.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import os
 import platform
 import re
 import socket
+import statistics
 import tempfile
 import threading
 import time
@@ -242,6 +249,7 @@ def worker(
     start: multiprocessing.synchronize.Barrier,
     cpu_path: str,
     batch: int = BATCH,
+    continuous: bool = True,
 ) -> None:
     """Dispatch with ``in_flight`` sends at once until nothing is due or claimed; write the
     CPU seconds the process spent dispatching to ``cpu_path``."""
@@ -275,6 +283,7 @@ def worker(
         handle_signals=False,
         on_pass=on_pass,
         in_flight=in_flight,
+        continuous=continuous,
     )
     Path(cpu_path).write_text(str(time.process_time() - cpu))
     sender.close()
@@ -294,6 +303,7 @@ def run(
     in_flight: int,
     spacing: dt.timedelta = dt.timedelta(0),
     batch: int = BATCH,
+    continuous: bool = True,
 ) -> tuple[float, float, list[tuple[str, str, float]]]:
     """One run: sends per second, the workers' CPU seconds per send, and the relay's log."""
     ctx = multiprocessing.get_context("spawn")
@@ -311,7 +321,17 @@ def run(
         processes = [
             ctx.Process(
                 target=worker,
-                args=(db, port, f"w{w}", in_flight, base, start, f"{folder}/cpu-{w}", batch),
+                args=(
+                    db,
+                    port,
+                    f"w{w}",
+                    in_flight,
+                    base,
+                    start,
+                    f"{folder}/cpu-{w}",
+                    batch,
+                    continuous,
+                ),
             )
             for w in range(workers)
         ]
@@ -347,14 +367,71 @@ def closest_gaps(received: list[tuple[str, str, float]]) -> dict[str, float]:
     }
 
 
+def goal_runs(runs: int, count: int, mailboxes: int) -> None:
+    """The goal, ``runs`` times: each run measures c (L = 0, N = 1, one worker), then one worker
+    with N = 16 at L = 200 ms continuous (the worker loop's default) and pass by pass
+    (``continuous=False``); the ratio of each to 16 ÷ (L + c) of the same run, per run and the
+    median, with the load average before each run."""
+    print(
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs; {count} due sends over {mailboxes} mailboxes, SQLite, "
+        f"batch {BATCH}; one worker, N = 16, L = 200 ms"
+    )
+    print(
+        "| run | load avg (1 min) | c (ms) | bound 16÷(L+c) | continuous sends/s | ratio "
+        "| pass by pass sends/s | ratio |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ratios: list[float] = []
+    barrier: list[float] = []
+    for number in range(1, runs + 1):
+        load = os.getloadavg()[0]
+        rate0, _, _ = run(count=count, mailboxes=mailboxes, latency_ms=0, workers=1, in_flight=1)
+        cost = 1 / rate0
+        bound = 16 / (0.2 + cost)
+        figures = [
+            run(
+                count=count,
+                mailboxes=mailboxes,
+                latency_ms=200,
+                workers=1,
+                in_flight=16,
+                continuous=continuous,
+            )[0]
+            for continuous in (True, False)
+        ]
+        ratios.append(figures[0] / bound)
+        barrier.append(figures[1] / bound)
+        print(
+            f"| {number} | {load:.1f} | {cost * 1000:.1f} | {bound:.1f} | {figures[0]:.1f} "
+            f"| {ratios[-1]:.2f} | {figures[1]:.1f} | {barrier[-1]:.2f} |",
+            flush=True,
+        )
+    print(
+        f"median ratio: continuous {statistics.median(ratios):.2f}, pass by pass "
+        f"{statistics.median(barrier):.2f} (goal: continuous ≥ 0.70); load average now "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--count", type=int, default=600, help="due sends per run (600)")
     parser.add_argument("--mailboxes", type=int, default=64, help="mailboxes (64, at least 16)")
     parser.add_argument("--spacing", type=float, default=1.0, help="spacing run: seconds (1)")
     parser.add_argument("--quick", action="store_true", help="200 sends per run")
+    parser.add_argument(
+        "--goal",
+        type=int,
+        default=0,
+        metavar="RUNS",
+        help="only the goal (1 × 16, L = 200 ms): RUNS runs, each with its own c; the median",
+    )
     args = parser.parse_args()
     count = 200 if args.quick else args.count
+    if args.goal:
+        goal_runs(args.goal, count, args.mailboxes)
+        return
     assert args.mailboxes >= 16, "spread the sends over at least 16 mailboxes"
     print(
         f"{platform.python_implementation()} {platform.python_version()}, "

@@ -2,8 +2,9 @@
 
 :func:`run_worker_async` is the asyncio twin of :func:`~starlight_sequences.worker.run_worker`.
 
-It behaves as ``run_worker`` does, pass for pass: each pass claims due sends with a lease and
-dispatches them through :meth:`AsyncCampaignService.dispatch_due
+It behaves as ``run_worker`` does, pass for pass (with ``in_flight`` above 1, continuous run
+for continuous run: see :mod:`starlight_sequences.worker`): each pass claims due sends with a
+lease and dispatches them through :meth:`AsyncCampaignService.dispatch_due
 <starlight_sequences.async_service.AsyncCampaignService.dispatch_due>` (in one of the async
 service's threads, so the event loop stays free); between passes it waits for the poll
 interval; a failing pass is logged and retried after a backoff that doubles up to a cap; it
@@ -36,7 +37,9 @@ import threading
 from collections.abc import Callable
 
 from starlight_sequences.async_service import AsyncCampaignService
+from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.service import DispatchReport
+from starlight_sequences.service._dispatch import dispatch_continuously
 from starlight_sequences.worker import WorkerStats, _add, _Backoff, _check_settings, _stopped
 
 __all__ = ["run_worker_async"]
@@ -58,6 +61,7 @@ async def run_worker_async(
     error_backoff: float = 1.0,
     max_error_backoff: float = 60.0,
     in_flight: int = 1,
+    continuous: bool = True,
 ) -> WorkerStats:
     """Dispatch due sends until stopped or cancelled.
 
@@ -75,6 +79,8 @@ async def run_worker_async(
             failure in a row.
         max_error_backoff: the most it waits between failed passes.
         in_flight: most sends handed to senders at once (as for ``run_worker``).
+        continuous: with ``in_flight`` above 1 (and not ``once``), claim again as threads
+            free up instead of pass by pass (as for ``run_worker``).
 
     Returns:
         The passes made, the totals of their reports, and how many passes failed.
@@ -94,12 +100,13 @@ async def run_worker_async(
     backoff = _Backoff(first=error_backoff, cap=max_error_backoff)
     totals = DispatchReport()
     passes = 0
+    sends = (in_flight, continuous and in_flight > 1 and not once)  # in flight; refill
     log.info("worker %s started (asyncio)", worker_id, extra=fields)
     try:
         while not stop.is_set():
             try:
                 report = await _one_pass(
-                    service, halt, worker_id, lease, batch, in_flight, workspace_id, fields
+                    service, halt, worker_id, lease, batch, sends, workspace_id, fields
                 )
             except Exception as exc:
                 if once:
@@ -113,7 +120,7 @@ async def run_worker_async(
                 on_pass(report)
             if once:
                 break
-            if report.handled < batch:
+            if sends[1] or report.handled < batch:  # a continuous run ends when nothing is due
                 await _wait(stop, poll_interval)
     finally:
         relay.cancel()
@@ -127,21 +134,36 @@ async def _one_pass(
     worker_id: str,
     lease: dt.timedelta,
     batch: int,
-    in_flight: int,
+    sends: tuple[int, bool],
     workspace_id: str | None,
     fields: dict[str, object],
 ) -> DispatchReport:
-    """One dispatch pass; when cancelled, stop it and wait for its thread before re-raising."""
-    running = asyncio.ensure_future(
-        service.dispatch_due(
+    """One dispatch pass (or continuous run: ``sends`` is ``in_flight`` and whether to refill);
+    when cancelled, stop it and wait for its thread before re-raising."""
+    in_flight, refill = sends
+    running: asyncio.Future[DispatchReport]
+    if refill:
+        running = service._submit(
+            dispatch_continuously,
+            service.service._dispatch,
             worker_id=worker_id,
             lease=lease,
             limit=batch,
-            workspace_id=workspace_id,
+            workspace_id=WorkspaceId(workspace_id) if workspace_id is not None else None,
             should_stop=halt.is_set,
             in_flight=in_flight,
         )
-    )
+    else:
+        running = asyncio.ensure_future(
+            service.dispatch_due(
+                worker_id=worker_id,
+                lease=lease,
+                limit=batch,
+                workspace_id=workspace_id,
+                should_stop=halt.is_set,
+                in_flight=in_flight,
+            )
+        )
     try:
         # Shielded, so that a cancellation reaches this function and not the pass: the pass is
         # told to stop through ``halt`` and waited for.

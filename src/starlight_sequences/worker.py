@@ -9,15 +9,21 @@ SIGTERM and SIGINT stop it gracefully: the sends in hand are finished and record
 of the batch is handed back, and the loop returns.
 
 **Sends in flight.** ``in_flight=N`` keeps up to N sends handed to senders at once, each on a
-thread (see :meth:`~starlight_sequences.service.CampaignService.dispatch_due`): a pass splits
-its batch by sender (mailbox or LinkedIn account), one sender's sends go one after the other
-(so a sender never has two in flight, and its spacing is checked against its actual sends),
-different senders' sends go in parallel. A worker sending at relay latency ``L`` reaches about
+thread: one sender's (mailbox or LinkedIn account) sends go one after the other (so a sender
+never has two in flight, and its spacing is checked against its actual sends), different
+senders' sends go in parallel. With N above 1 the loop runs continuously, with no pass
+barrier: when a thread frees up and no claimed send of an idle sender is waiting, it claims
+again while the other sends are still in flight (at most ``batch`` sends held at once), so
+the threads do not wait for a pass's slowest sender; a "pass" (``on_pass``,
+``WorkerStats.passes``) is then one such run, from its first claim to the claim that comes
+back short and the last send. ``continuous=False`` (or ``once``) makes it pass by pass
+instead (:meth:`~starlight_sequences.service.CampaignService.dispatch_due`, each pass waiting
+for its slowest sender). A worker sending at relay latency ``L`` reaches about
 ``min(N, senders due) / (L + per-send cost)`` sends per second instead of ``1 / (L + cost)``.
-The lease must outlast what a pass holds: about ``ceil(batch / N)`` sends one after the other
-when the due sends are spread over at least N senders, up to one sender's share of the batch
-otherwise; a send whose lease has less left than the pass's slowest send so far is handed back
-instead of started.
+The lease must outlast what the worker holds: up to ``batch`` sends claimed, about
+``ceil(batch / N)`` sends one after the other when the due sends are spread over at least N
+senders, up to one sender's share otherwise; a send whose lease has less left than the
+slowest send so far is handed back instead of started.
 
 The loop survives its faults: a pass that fails (the database unreachable, a failover) is
 logged and retried after a backoff that doubles up to a cap, and the loop resumes by itself
@@ -40,7 +46,9 @@ from types import FrameType
 import attrs
 
 from starlight_sequences.errors import InvalidSettings
+from starlight_sequences.ids import WorkspaceId
 from starlight_sequences.service import CampaignService, DispatchReport
+from starlight_sequences.service._dispatch import dispatch_continuously
 
 __all__ = ["WorkerStats", "run_worker"]
 
@@ -98,6 +106,7 @@ def run_worker(
     error_backoff: float = 1.0,
     max_error_backoff: float = 60.0,
     in_flight: int = 1,
+    continuous: bool = True,
 ) -> WorkerStats:
     """Dispatch due sends until stopped.
 
@@ -120,6 +129,8 @@ def run_worker(
         max_error_backoff: the most it waits between failed passes.
         in_flight: most sends handed to senders at once, from 1 (one at a time, the default)
             to ``batch``; different senders only (see the module's documentation).
+        continuous: with ``in_flight`` above 1 (and not ``once``), claim again as threads
+            free up instead of pass by pass (see the module's documentation).
 
     Returns:
         The passes made, the totals of their reports, and how many passes failed.
@@ -134,17 +145,13 @@ def run_worker(
     backoff = _Backoff(first=error_backoff, cap=max_error_backoff)
     fields: dict[str, object] = {"worker_id": worker_id, "pid": os.getpid()}
     guard = _stop_on_signals(stop) if handle_signals else _nothing()
+    refill = continuous and in_flight > 1 and not once
     log.info("worker %s started", worker_id, extra=fields)
     with guard:
         while not stop.is_set():
             try:
-                report = service.dispatch_due(
-                    worker_id=worker_id,
-                    lease=lease,
-                    limit=batch,
-                    workspace_id=workspace_id,
-                    should_stop=stop.is_set,
-                    in_flight=in_flight,
+                report = _one_run(
+                    service, worker_id, lease, batch, workspace_id, stop, in_flight, refill
                 )
             except Exception as exc:
                 if once:
@@ -158,9 +165,40 @@ def run_worker(
                 on_pass(report)
             if once:
                 break
-            if report.handled < batch:
+            if refill or report.handled < batch:  # a continuous run ends when nothing is due
                 stop.wait(_until_next(service, poll_interval, workspace_id, fields))
     return _stopped(worker_id, passes, totals, backoff, fields)
+
+
+def _one_run(
+    service: CampaignService,
+    worker_id: str,
+    lease: dt.timedelta,
+    batch: int,
+    workspace_id: str | None,
+    stop: threading.Event,
+    in_flight: int,
+    refill: bool,
+) -> DispatchReport:
+    """One pass, or with ``refill`` one continuous run (no pass barrier)."""
+    if refill:
+        return dispatch_continuously(
+            service._dispatch,
+            worker_id=worker_id,
+            lease=lease,
+            limit=batch,
+            workspace_id=WorkspaceId(workspace_id) if workspace_id is not None else None,
+            should_stop=stop.is_set,
+            in_flight=in_flight,
+        )
+    return service.dispatch_due(
+        worker_id=worker_id,
+        lease=lease,
+        limit=batch,
+        workspace_id=workspace_id,
+        should_stop=stop.is_set,
+        in_flight=in_flight,
+    )
 
 
 def _stopped(

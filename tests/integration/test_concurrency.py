@@ -51,6 +51,7 @@ from starlight_sequences.ports.credits import CreditLedger
 from starlight_sequences.ports.senders import OutgoingEmail, SendReceipt
 from starlight_sequences.ports.storage import Changes, Storage
 from starlight_sequences.service import CampaignService
+from starlight_sequences.service._dispatch import dispatch_continuously
 from starlight_sequences.worker import run_worker
 from tests import pg
 from tests.contract.conftest import (
@@ -210,21 +211,32 @@ def _service(
 
 
 def _dispatch_until_idle(service: CampaignService, worker_id: str, in_flight: int = 1) -> int:
-    """run_worker passes until one finds nothing; the number of sends sent."""
+    """run_worker passes until one finds nothing; the number of sends sent. With ``in_flight``
+    above 1, the worker loop's continuous runs (no pass barrier) instead of passes."""
     sent = 0
     while True:
-        stats = run_worker(
-            service,
-            worker_id=worker_id,
-            lease=LEASE,
-            batch=BATCH,
-            once=True,
-            handle_signals=False,
-            in_flight=in_flight,
-        )
-        sent += stats.totals.sent
-        assert stats.totals.lease_lost == 0, f"{worker_id} lost a lease"
-        if stats.totals.handled == 0:
+        if in_flight > 1:
+            totals = dispatch_continuously(
+                service._dispatch,
+                worker_id=worker_id,
+                lease=LEASE,
+                limit=BATCH,
+                workspace_id=None,
+                should_stop=None,
+                in_flight=in_flight,
+            )
+        else:
+            totals = run_worker(
+                service,
+                worker_id=worker_id,
+                lease=LEASE,
+                batch=BATCH,
+                once=True,
+                handle_signals=False,
+            ).totals
+        sent += totals.sent
+        assert totals.lease_lost == 0, f"{worker_id} lost a lease"
+        if totals.handled == 0:
             return sent
 
 

@@ -40,7 +40,13 @@ from starlight_sequences.ports.storage import Storage
 from starlight_sequences.reports import DispatchOutcome, DispatchReport
 from starlight_sequences.service._breaker import HELD_RECHECK, held_senders
 from starlight_sequences.service._finishing import SendFinisher
-from starlight_sequences.service._lanes import LanePool, PassState, sender_lanes
+from starlight_sequences.service._lanes import (
+    Claim,
+    LanePool,
+    PassState,
+    Refilling,
+    sender_lanes,
+)
 from starlight_sequences.service._shared import (
     CHANNEL_ACTIONS,
     FALLBACK_NOT_NEEDED,
@@ -692,3 +698,47 @@ class Dispatcher:
                 workspace_id=send.workspace_id,
             )
         )
+
+
+def dispatch_continuously(
+    dispatcher: Dispatcher,
+    *,
+    worker_id: str,
+    lease: dt.timedelta,
+    limit: int,
+    workspace_id: WorkspaceId | None,
+    should_stop: Callable[[], bool] | None,
+    in_flight: int,
+) -> DispatchReport:
+    """Send what is due with up to ``in_flight`` sends in flight and no pass barrier: claim
+    again (at most ``limit`` sends held at once) whenever a thread would go idle, until a
+    claim comes back short and every send has ended, or until stopped (see
+    ``_lanes.Refilling``). Each send is checked, sent and recorded as in a pass
+    (``Dispatcher.dispatch_due``); each claim's campaigns are checked once its sends have
+    all ended. What the worker loop runs with ``in_flight`` above 1.
+
+    Raises:
+        InvalidSettings: ``in_flight`` is below 1.
+    """
+    if in_flight < 1:
+        raise InvalidSettings(f"dispatch: in_flight must be at least 1, not {in_flight}")
+    ctx = dispatcher._ctx
+    state = PassState(worker_id=worker_id, should_stop=should_stop)
+
+    def claim(room: int) -> Claim:
+        claimed = ctx.storage.claim_due(
+            ctx.clock.now(), worker_id=worker_id, lease=lease, limit=room, workspace_id=workspace_id
+        )
+        if claimed:
+            log.debug("claimed %d sends", len(claimed), extra={"worker_id": worker_id})
+        reads = _PassReads(storage=ctx.storage, batch=claimed)
+        return Claim(
+            sends=claimed,
+            run=lambda send: dispatcher._run_lane([send], state, reads),
+            finished=lambda: dispatcher._after_pass(claimed),
+        )
+
+    def hand_back(sends: Sequence[ScheduledSend]) -> DispatchReport:
+        return dispatcher._hand_back_all(sends, worker_id, DispatchReport())
+
+    return Refilling(dispatcher._lanes, in_flight, limit, state, claim, hand_back).run()
