@@ -735,7 +735,7 @@ def dispatch_continuously(
         return Claim(
             sends=claimed,
             run=lambda send: dispatcher._run_lane([send], state, reads),
-            finished=lambda: dispatcher._after_pass(claimed),
+            finished=lambda: _after_pass(ctx, claimed),
         )
 
     def hand_back(sends: Sequence[ScheduledSend]) -> DispatchReport:
