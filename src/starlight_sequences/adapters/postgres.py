@@ -402,7 +402,6 @@ _UPSERT_DRAFT: Final = _upsert(
     "starlight_drafts", DRAFT_COLUMNS, "workspace_id, campaign_id, lead_id, step"
 )
 _INSERT_ACTIVITY: Final = _insert("starlight_activities", ACTIVITY_COLUMNS)
-_INSERT_MOVEMENT: Final = _insert("starlight_credit_movements", MOVEMENT_COLUMNS)
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -1351,22 +1350,30 @@ class PostgresCreditLedger(_PostgresAdapter):
         return [movement_from_row(row) for row in rows]
 
 
-def _locked_account(conn: _Connection, workspace_id: WorkspaceId) -> CreditAccount:
-    """The account, its row locked until the transaction ends (created at zero if new)."""
+def _locked_account(
+    conn: _Connection, workspace_id: WorkspaceId, keys: list[str]
+) -> tuple[CreditAccount, set[str]]:
+    """The account, its row locked until the transaction ends (created at zero if new), and
+    which of ``keys`` the journal holds already: one round trip when the account exists."""
+    # The hot path (one charge per send): a plain equality, so every plan, generic ones
+    # included, probes the unique index instead of scanning the workspace's journal.
+    posted, value = ("key = %s", keys[0]) if len(keys) == 1 else ("key = ANY(%s)", keys)
     select = (
-        "SELECT available, reserved FROM starlight_credit_accounts "
-        "WHERE workspace_id = %s FOR UPDATE"
+        "SELECT a.available, a.reserved, ARRAY(SELECT m.key FROM starlight_credit_movements "
+        f"AS m WHERE m.workspace_id = a.workspace_id AND m.key <> '' AND m.{posted}) "
+        "FROM starlight_credit_accounts AS a WHERE a.workspace_id = %s FOR UPDATE OF a"
     )
-    row = conn.execute(select, (workspace_id,)).fetchone()
+    row = conn.execute(select, (value, workspace_id)).fetchone()
     if row is None:
         conn.execute(
             "INSERT INTO starlight_credit_accounts (workspace_id, available, reserved) "
             "VALUES (%s, 0, 0) ON CONFLICT DO NOTHING",
             (workspace_id,),
         )
-        row = conn.execute(select, (workspace_id,)).fetchone()
+        row = conn.execute(select, (value, workspace_id)).fetchone()
     assert row is not None
-    return CreditAccount(workspace=workspace_id, available=row[0], reserved=row[1])
+    account = CreditAccount(workspace=workspace_id, available=row[0], reserved=row[1])
+    return account, set(row[2])
 
 
 def _post(
@@ -1375,28 +1382,9 @@ def _post(
     movements: Sequence[CreditMovement],
     keys: list[str],
 ) -> CreditAccount:
-    account = _locked_account(conn, workspace_id)
-    posted: set[str] = set()
-    if len(keys) == 1:
-        # The hot path (one charge per send): a plain equality, so every plan, generic ones
-        # included, probes the unique index instead of scanning the workspace's journal.
-        posted.update(
-            row[0]
-            for row in conn.execute(
-                "SELECT key FROM starlight_credit_movements WHERE workspace_id = %s "
-                "AND key <> '' AND key = %s",
-                (workspace_id, keys[0]),
-            )
-        )
-    elif keys:
-        posted.update(
-            row[0]
-            for row in conn.execute(
-                "SELECT key FROM starlight_credit_movements WHERE workspace_id = %s "
-                "AND key <> '' AND key = ANY(%s)",
-                (workspace_id, keys),
-            )
-        )
+    """Post ``movements`` inside the caller's transaction: two round trips (the locked
+    account with the known keys; the journal rows and the new balance in one statement)."""
+    account, posted = _locked_account(conn, workspace_id, keys)
     applied: list[CreditMovement] = []
     for movement in movements:
         if movement.key and movement.key in posted:
@@ -1406,11 +1394,23 @@ def _post(
         if movement.key:
             posted.add(movement.key)
     if applied:
-        with conn.cursor() as cur:
-            cur.executemany(_INSERT_MOVEMENT, [movement_row(workspace_id, m) for m in applied])
+        rows = [movement_row(workspace_id, m) for m in applied]
+        insert = _insert_movements(len(rows))
         conn.execute(
-            "UPDATE starlight_credit_accounts SET available = %s, reserved = %s "
-            "WHERE workspace_id = %s",
-            (account.available, account.reserved, workspace_id),
+            f"WITH journal AS ({insert}) UPDATE starlight_credit_accounts "
+            "SET available = %s, reserved = %s WHERE workspace_id = %s",
+            (
+                *(value for row in rows for value in row),
+                account.available,
+                account.reserved,
+                workspace_id,
+            ),
         )
     return account
+
+
+def _insert_movements(count: int) -> str:
+    """The INSERT of ``count`` journal rows, parameters row after row."""
+    marks = ", ".join("%s" for _ in _columns(MOVEMENT_COLUMNS))
+    values = ", ".join(f"({marks})" for _ in range(count))
+    return f"INSERT INTO starlight_credit_movements ({MOVEMENT_COLUMNS}) VALUES {values}"
