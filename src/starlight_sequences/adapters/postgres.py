@@ -92,6 +92,7 @@ from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
     check_cursor,
+    check_lead_filter,
     check_lease,
     check_one_filter,
     check_page_limit,
@@ -739,6 +740,107 @@ def _apply(
     return True
 
 
+def _positional_update(table: str, columns: str, key: str) -> tuple[str, list[int]]:
+    """The UPDATE of :func:`_update` with positional parameters, and the index in a row of
+    ``columns`` of each parameter in order (the last one the revision)."""
+    names = _columns(columns)
+    keys = _columns(key)
+    sets = [i for i, name in enumerate(names) if name not in keys]
+    assignments = ", ".join(
+        f"{names[i]} = %s::json" if names[i] in _JSON_COLUMNS else f"{names[i]} = %s" for i in sets
+    )
+    where = " AND ".join(f"{name} = %s" for name in keys)
+    order = [*sets, *(names.index(name) for name in keys), names.index("revision")]
+    return f"UPDATE {table} SET {assignments} WHERE {where} AND revision = %s - 1", order
+
+
+_AT_ONCE: Final = (
+    # (which rows, key width, revision index, INSERT, positional UPDATE)
+    (
+        "campaigns",
+        2,
+        3,
+        _INSERT_CAMPAIGN,
+        _positional_update("starlight_campaigns", CAMPAIGN_COLUMNS, "workspace_id, id"),
+    ),
+    (
+        "enrolments",
+        3,
+        10,
+        _INSERT_ENROLMENT,
+        _positional_update(
+            "starlight_enrolments", ENROLMENT_COLUMNS, "workspace_id, campaign_id, lead_id"
+        ),
+    ),
+    (
+        "sends",
+        2,
+        17,
+        _INSERT_SEND,
+        _positional_update("starlight_sends", SEND_COLUMNS, "workspace_id, id"),
+    ),
+)
+_LEASE_GUARD: Final = " AND status = 'claimed' AND lease_owner = %s AND lease_expires_at > %s"
+
+
+class _Statement:
+    """One statement made of data-modifying WITH parts; the parts that must touch exactly
+    one row each are counted by its final SELECT."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[object] = []
+        self.counted: list[str] = []
+
+    def add(self, sql: str, params: Sequence[object], *, counted: bool) -> None:
+        name = f"w{len(self.parts)}"
+        self.parts.append(f"{name} AS ({sql}{' RETURNING 1' if counted else ''})")
+        self.params.extend(params)
+        if counted:
+            self.counted.append(name)
+
+    def run(self, conn: _Connection) -> bool:
+        """Run it; True when every counted part touched its row."""
+        counts = ", ".join(f"(SELECT count(*) FROM {name})" for name in self.counted) or "1"
+        row = conn.execute(f"WITH {', '.join(self.parts)} SELECT {counts}", self.params).fetchone()
+        return row is not None and all(value == 1 for value in row[: len(self.counted)])
+
+
+def _finish_at_once(
+    conn: _Connection,
+    rows: _ChangeRows,
+    lease: tuple[tuple[object, ...], str, dt.datetime],
+    journal: tuple[list[str], list[object]] | None,
+) -> bool:
+    """Write a finished send's rows (and the ledger's, when given) in ONE statement: each
+    insert and revision-checked update a WITH part, the send's own update also checking
+    that ``lease`` (its key, the worker, the moment) still holds. Tables in the order of
+    :func:`_apply`, rows in key order. False when a check failed (nothing kept once the
+    caller rolls back)."""
+    statement = _Statement()
+    key, worker_id, at = lease
+    for table, width, revision_at, insert, (update, order) in _AT_ONCE:
+        table_rows: list[tuple[object, ...]] = getattr(rows, table)
+        for row in (r for r in table_rows if r[revision_at] == 0):
+            statement.add(insert, row, counted=True)
+        for row in sorted(
+            (r for r in table_rows if r[revision_at] != 0), key=lambda r: str(r[:width])
+        ):
+            guarded = table == "sends" and row[:width] == key
+            statement.add(
+                update + (_LEASE_GUARD if guarded else ""),
+                [*(row[i] for i in order), *((worker_id, at) if guarded else ())],
+                counted=True,
+            )
+    for activity in rows.activities:
+        statement.add(_INSERT_ACTIVITY, activity, counted=False)
+    if journal is not None:
+        for sql in journal[0]:
+            statement.add(sql, [], counted=False)
+        statement.params.extend(journal[1])
+    return statement.run(conn)
+
+
 def _diagnose(conn: _Connection, workspace_id: WorkspaceId, changes: Changes) -> None:
     """Raise the ConcurrentUpdate the in-memory adapter would for ``changes`` now: the first
     record, campaigns then enrolments then sends, whose revision does not follow the stored
@@ -832,6 +934,69 @@ def _action_filter(actions: Collection[Action] | None) -> tuple[str, tuple[list[
     if actions is None:
         return "", ()
     return "AND action = ANY(%s)", (sorted({Action(a).value for a in actions}),)
+
+
+def _check_held(
+    conn: _Connection, send: ScheduledSend, worker_id: str, at: dt.datetime, *, lock: bool = False
+) -> None:
+    """Raise LeaseLost unless ``worker_id`` still holds ``send``'s lease at ``at``."""
+    stored = conn.execute(
+        "SELECT status, lease_owner, lease_expires_at FROM starlight_sends "
+        f"WHERE workspace_id = %s AND id = %s{' FOR UPDATE' if lock else ''}",
+        (send.workspace_id, send.id),
+    ).fetchone()
+    check_lease(send.id, worker_id, stored, at)
+
+
+def _finish_joint(
+    conn: _Connection,
+    send: ScheduledSend,
+    worker_id: str,
+    at: dt.datetime,
+    rows: _ChangeRows,
+    charge: CreditMovement | None,
+) -> bool:
+    """Finish ``send`` in the caller's transaction in two statements: the account locked
+    (when charging), then every write with the lease check. False when the ledger refused
+    ``charge`` (recorded without it); :class:`_Conflict` when a check failed."""
+    journal, charged = None, charge is None
+    if charge is not None:
+        try:
+            account, applied = _plan_post(
+                conn, send.workspace_id, (charge,), [charge.key] if charge.key else []
+            )
+        except (InsufficientCredits, InvalidInput):
+            pass  # refused before the ledger wrote anything: record without it
+        else:
+            charged = True
+            if applied:
+                journal = _journal_parts(send.workspace_id, account, applied)
+    lease = ((send.workspace_id, send.id), worker_id, at)
+    if not _finish_at_once(conn, rows, lease, journal):
+        raise _Conflict
+    return charged
+
+
+def _finish_stepwise(
+    conn: _Connection,
+    send: ScheduledSend,
+    worker_id: str,
+    at: dt.datetime,
+    combined: Changes,
+    rows: _ChangeRows,
+    charge: CreditMovement | None,
+) -> bool:
+    """:func:`_finish_joint` for changes the one-statement write does not take (drafts, the
+    suppression list, two revisions of one record): lease check, writes, charge."""
+    _check_held(conn, send, worker_id, at, lock=True)
+    _apply(conn, send.workspace_id, combined, rows)
+    if charge is None:
+        return True
+    try:
+        _post(conn, send.workspace_id, (charge,), [charge.key] if charge.key else [])
+    except (InsufficientCredits, InvalidInput):
+        return False  # refused before the ledger wrote anything: record without it
+    return True
 
 
 class PostgresStorage(_PostgresAdapter):
@@ -976,26 +1141,17 @@ class PostgresStorage(_PostgresAdapter):
         combined = finish_changes(send, changes)
         rows = _ChangeRows(send.workspace_id, combined)
         at = _aware(now, "finish_send: now")
+        stepwise = bool(rows.disagree or combined.drafts or combined.suppress)
 
         def finish(conn: _Connection) -> bool:
-            stored = conn.execute(
-                "SELECT status, lease_owner, lease_expires_at FROM starlight_sends "
-                "WHERE workspace_id = %s AND id = %s FOR UPDATE",
-                (send.workspace_id, send.id),
-            ).fetchone()
-            check_lease(send.id, worker_id, stored, at)
-            _apply(conn, send.workspace_id, combined, rows)
-            if charge is None:
-                return True
-            try:
-                _post(conn, send.workspace_id, (charge,), [charge.key] if charge.key else [])
-            except (InsufficientCredits, InvalidInput):
-                return False  # refused before the ledger wrote anything: record without it
-            return True
+            if stepwise:
+                return _finish_stepwise(conn, send, worker_id, at, combined, rows, charge)
+            return _finish_joint(conn, send, worker_id, at, rows, charge)
 
         try:
             return self._db.transaction("finish_send", finish)
         except _Conflict:
+            self._db.read("finish_send", lambda conn: _check_held(conn, send, worker_id, at))
             self._conflict("finish_send", send.workspace_id, combined)
 
     # -- reads ----------------------------------------------------------------------------
@@ -1093,16 +1249,22 @@ class PostgresStorage(_PostgresAdapter):
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Draft]:
         """See :meth:`Storage.list_drafts`."""
+        check_lead_filter("list_drafts", lead_id, lead_ids)
         query = (
             f"SELECT {DRAFT_COLUMNS} FROM starlight_drafts "
             "WHERE workspace_id = %s AND campaign_id = %s"
         )
-        params: tuple[str, ...] = (workspace_id, campaign_id)
+        params: tuple[object, ...] = (workspace_id, campaign_id)
         if lead_id is not None:
             query += " AND lead_id = %s"
             params += (lead_id,)
+        elif lead_ids is not None:
+            query += " AND lead_id = ANY(%s)"
+            params += (sorted(set(lead_ids)),)
         rows = self._rows("list_drafts", query + " ORDER BY lead_id, step", params)
         return [draft_from_row(_CODEC, row) for row in rows]
 
@@ -1136,16 +1298,22 @@ class PostgresStorage(_PostgresAdapter):
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[ScheduledSend]:
         """See :meth:`Storage.list_sends`."""
+        check_lead_filter("list_sends", lead_id, lead_ids)
         query = (
             f"SELECT {SEND_COLUMNS} FROM starlight_sends "
             "WHERE workspace_id = %s AND campaign_id = %s"
         )
-        params: tuple[str, ...] = (workspace_id, campaign_id)
+        params: tuple[object, ...] = (workspace_id, campaign_id)
         if lead_id is not None:
             query += " AND lead_id = %s"
             params += (lead_id,)
+        elif lead_ids is not None:
+            query += " AND lead_id = ANY(%s)"
+            params += (sorted(set(lead_ids)),)
         rows = self._rows("list_sends", query + " ORDER BY lead_id, step, id", params)
         return [send_from_row(_CODEC, row) for row in rows]
 
@@ -1376,14 +1544,19 @@ def _locked_account(
     return account, set(row[2])
 
 
-def _post(
+def _plan_post(
     conn: _Connection,
     workspace_id: WorkspaceId,
     movements: Sequence[CreditMovement],
     keys: list[str],
-) -> CreditAccount:
-    """Post ``movements`` inside the caller's transaction: two round trips (the locked
-    account with the known keys; the journal rows and the new balance in one statement)."""
+) -> tuple[CreditAccount, list[CreditMovement]]:
+    """Lock the account and decide which of ``movements`` apply (a known key is skipped):
+    the account after them, and those to journal. Writes nothing but a new account row.
+
+    Raises:
+        InsufficientCredits: a movement exceeds what the account holds.
+        InvalidInput: a charge or release exceeds ``reserved``, or a top up overflows.
+    """
     account, posted = _locked_account(conn, workspace_id, keys)
     applied: list[CreditMovement] = []
     for movement in movements:
@@ -1393,19 +1566,42 @@ def _post(
         applied.append(movement)
         if movement.key:
             posted.add(movement.key)
+    return account, applied
+
+
+def _journal_parts(
+    workspace_id: WorkspaceId, account: CreditAccount, applied: Sequence[CreditMovement]
+) -> tuple[list[str], list[object]]:
+    """The two statements (as WITH parts) that journal ``applied`` and store ``account``'s
+    balance, and their parameters."""
+    rows = [movement_row(workspace_id, m) for m in applied]
+    return (
+        [
+            _insert_movements(len(rows)),
+            "UPDATE starlight_credit_accounts SET available = %s, reserved = %s "
+            "WHERE workspace_id = %s",
+        ],
+        [
+            *(value for row in rows for value in row),
+            account.available,
+            account.reserved,
+            workspace_id,
+        ],
+    )
+
+
+def _post(
+    conn: _Connection,
+    workspace_id: WorkspaceId,
+    movements: Sequence[CreditMovement],
+    keys: list[str],
+) -> CreditAccount:
+    """Post ``movements`` inside the caller's transaction: two round trips (the locked
+    account with the known keys; the journal rows and the new balance in one statement)."""
+    account, applied = _plan_post(conn, workspace_id, movements, keys)
     if applied:
-        rows = [movement_row(workspace_id, m) for m in applied]
-        insert = _insert_movements(len(rows))
-        conn.execute(
-            f"WITH journal AS ({insert}) UPDATE starlight_credit_accounts "
-            "SET available = %s, reserved = %s WHERE workspace_id = %s",
-            (
-                *(value for row in rows for value in row),
-                account.available,
-                account.reserved,
-                workspace_id,
-            ),
-        )
+        (insert, update), params = _journal_parts(workspace_id, account, applied)
+        conn.execute(f"WITH journal AS ({insert}) {update}", params)
     return account
 
 
