@@ -77,7 +77,7 @@ from starlight_sequences.campaigns import (
     ScheduledSend,
 )
 from starlight_sequences.channels import Action
-from starlight_sequences.credits import CreditAccount, CreditMovement
+from starlight_sequences.credits import CreditAccount, CreditMovement, MovementKind
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import (
     CampaignNotFound,
@@ -784,45 +784,88 @@ _LEASE_GUARD: Final = " AND status = 'claimed' AND lease_owner = %s AND lease_ex
 
 
 class _Statement:
-    """One statement made of data-modifying WITH parts; the parts that must touch exactly
-    one row each are counted by its final SELECT."""
+    """One statement made of WITH parts. Its final SELECT returns the row count of each
+    ``reported`` part, then of each ``checked`` part (each must have touched one row)."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.params: list[object] = []
-        self.counted: list[str] = []
+        self.reported: list[str] = []
+        self.checked: list[str] = []
 
-    def add(self, sql: str, params: Sequence[object], *, counted: bool) -> None:
+    def add(
+        self, sql: str, params: Sequence[object], *, checked: bool = False, returning: bool = False
+    ) -> str:
+        """Add a part (``RETURNING 1`` appended when checked or ``returning``); its name."""
         name = f"w{len(self.parts)}"
-        self.parts.append(f"{name} AS ({sql}{' RETURNING 1' if counted else ''})")
+        tail = " RETURNING 1" if checked or returning else ""
+        self.parts.append(f"{name} AS ({sql}{tail})")
         self.params.extend(params)
-        if counted:
-            self.counted.append(name)
+        if checked:
+            self.checked.append(name)
+        return name
 
-    def run(self, conn: _Connection) -> bool:
-        """Run it; True when every counted part touched its row."""
-        counts = ", ".join(f"(SELECT count(*) FROM {name})" for name in self.counted) or "1"
+    def run(self, conn: _Connection) -> tuple[bool, list[int]]:
+        """Run it: whether every checked part touched its row, and the reported counts."""
+        names = [*self.reported, *self.checked]
+        counts = ", ".join(f"(SELECT count(*) FROM {name})" for name in names) or "1"
         row = conn.execute(f"WITH {', '.join(self.parts)} SELECT {counts}", self.params).fetchone()
-        return row is not None and all(value == 1 for value in row[: len(self.counted)])
+        assert row is not None
+        reported = [int(value) for value in row[: len(self.reported)]]
+        return all(value == 1 for value in row[len(self.reported) : len(names)]), reported
+
+
+def _charge_parts(statement: _Statement, workspace_id: WorkspaceId, charge: CreditMovement) -> None:
+    """Add a keyed CHARGE to ``statement``: the account row locked, the journal row inserted
+    unless its key is known or the reservation is short, the reservation moved when it was.
+    Reports (first) whether the key was known and whether the row went in: either means the
+    charge is in the journal."""
+    known = statement.add(
+        "SELECT 1 FROM starlight_credit_movements WHERE workspace_id = %s AND key <> '' "
+        "AND key = %s",
+        [workspace_id, charge.key],
+    )
+    account = statement.add(
+        "SELECT reserved FROM starlight_credit_accounts WHERE workspace_id = %s FOR UPDATE",
+        [workspace_id],
+    )
+    marks = ", ".join("%s" for _ in _columns(MOVEMENT_COLUMNS))
+    journal = statement.add(
+        f"INSERT INTO starlight_credit_movements ({MOVEMENT_COLUMNS}) SELECT {marks} "
+        f"FROM {account} WHERE {account}.reserved >= %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {known}) ON CONFLICT DO NOTHING",
+        [*movement_row(workspace_id, charge), charge.amount],
+        returning=True,
+    )
+    statement.add(
+        "UPDATE starlight_credit_accounts SET reserved = reserved - %s "
+        f"WHERE workspace_id = %s AND EXISTS (SELECT 1 FROM {journal})",
+        [charge.amount, workspace_id],
+    )
+    statement.reported += [known, journal]
 
 
 def _finish_at_once(
     conn: _Connection,
     rows: _ChangeRows,
     lease: tuple[tuple[object, ...], str, dt.datetime],
-    journal: tuple[list[str], list[object]] | None,
-) -> bool:
+    ledger: tuple[list[str], list[object]] | tuple[WorkspaceId, CreditMovement] | None,
+) -> tuple[bool, bool]:
     """Write a finished send's rows (and the ledger's, when given) in ONE statement: each
     insert and revision-checked update a WITH part, the send's own update also checking
     that ``lease`` (its key, the worker, the moment) still holds. Tables in the order of
-    :func:`_apply`, rows in key order. False when a check failed (nothing kept once the
-    caller rolls back)."""
+    :func:`_apply`, rows in key order, after the ledger's account. ``ledger`` is either the
+    :func:`_journal_parts` of movements already decided, or a keyed CHARGE decided in the
+    statement (:func:`_charge_parts`). Whether every check passed (nothing is kept
+    otherwise once the caller rolls back), and whether such a CHARGE is in the journal."""
     statement = _Statement()
+    if ledger is not None and isinstance(ledger[1], CreditMovement):
+        _charge_parts(statement, WorkspaceId(str(ledger[0])), ledger[1])
     key, worker_id, at = lease
     for table, width, revision_at, insert, (update, order) in _AT_ONCE:
         table_rows: list[tuple[object, ...]] = getattr(rows, table)
         for row in (r for r in table_rows if r[revision_at] == 0):
-            statement.add(insert, row, counted=True)
+            statement.add(insert, row, checked=True)
         for row in sorted(
             (r for r in table_rows if r[revision_at] != 0), key=lambda r: str(r[:width])
         ):
@@ -830,15 +873,16 @@ def _finish_at_once(
             statement.add(
                 update + (_LEASE_GUARD if guarded else ""),
                 [*(row[i] for i in order), *((worker_id, at) if guarded else ())],
-                counted=True,
+                checked=True,
             )
     for activity in rows.activities:
-        statement.add(_INSERT_ACTIVITY, activity, counted=False)
-    if journal is not None:
-        for sql in journal[0]:
-            statement.add(sql, [], counted=False)
-        statement.params.extend(journal[1])
-    return statement.run(conn)
+        statement.add(_INSERT_ACTIVITY, activity)
+    if ledger is not None and isinstance(ledger[0], list):
+        for part in ledger[0]:
+            statement.add(part, [])
+        statement.params.extend(ledger[1])
+    ok, reported = statement.run(conn)
+    return ok, any(reported)
 
 
 def _diagnose(conn: _Connection, workspace_id: WorkspaceId, changes: Changes) -> None:
@@ -956,9 +1000,18 @@ def _finish_joint(
     rows: _ChangeRows,
     charge: CreditMovement | None,
 ) -> bool:
-    """Finish ``send`` in the caller's transaction in two statements: the account locked
-    (when charging), then every write with the lease check. False when the ledger refused
-    ``charge`` (recorded without it); :class:`_Conflict` when a check failed."""
+    """Finish ``send`` in the caller's transaction: ONE statement for a keyed CHARGE (the
+    hot path: record, lease check, activity, journal row and balance), else two (the account
+    locked and the movement decided here, then every write). False when ``charge`` is not in
+    the journal (refused: recorded without it, for the caller to post); :class:`_Conflict`
+    when a check failed."""
+    lease = ((send.workspace_id, send.id), worker_id, at)
+    if charge is not None and charge.kind is MovementKind.CHARGE and charge.key:
+        # The hot path: the charge decided in the same statement as the record.
+        ok, charged = _finish_at_once(conn, rows, lease, (send.workspace_id, charge))
+        if not ok:
+            raise _Conflict
+        return charged
     journal, charged = None, charge is None
     if charge is not None:
         try:
@@ -971,8 +1024,7 @@ def _finish_joint(
             charged = True
             if applied:
                 journal = _journal_parts(send.workspace_id, account, applied)
-    lease = ((send.workspace_id, send.id), worker_id, at)
-    if not _finish_at_once(conn, rows, lease, journal):
+    if not _finish_at_once(conn, rows, lease, journal)[0]:
         raise _Conflict
     return charged
 
