@@ -84,6 +84,7 @@ class _Ready:
     calendar: BusinessCalendar
     draft: Draft | None
     now: dt.datetime
+    lead_sends: Sequence[ScheduledSend] = ()
     thread: ThreadHeaders | None = None
 
 
@@ -478,7 +479,7 @@ class Dispatcher:
             worker_id,
             result,
             ready.stored,
-            reads.sends(send),
+            ready.lead_sends,
         )
         reads.sent(send, self._ctx.clock.now())
         log.info(
@@ -521,6 +522,7 @@ class Dispatcher:
             calendar=calendar,
             draft=_draft_of(drafts, send, send.step) if needs_draft else None,
             now=now,
+            lead_sends=reads.sends(send),  # read before the sender is called
             thread=_thread(send, enrolment, drafts, reads) if step.action is Action.EMAIL else None,
         )
 
