@@ -187,7 +187,9 @@ def test_a_mailboxs_breaker_settings_are_stored_with_its_campaign(storage: Stora
     assert campaign.email_identity is not None
     breaker = BounceBreaker(enabled=False, window=50, minimum_sends=10, threshold=0.025)
     identity = attrs.evolve(campaign.email_identity, bounce_breaker=breaker)
-    storage.commit(WS, Changes(campaigns=(attrs.evolve(campaign, email_identity=identity),)))
+    # The campaign's pool holds the mailbox too (a pool of one): both name the new identity.
+    with_breaker = attrs.evolve(campaign, email_identity=identity, email_identities=(identity,))
+    storage.commit(WS, Changes(campaigns=(with_breaker,)))
 
     stored = storage.get_campaign(WS, campaign.id).email_identity
 

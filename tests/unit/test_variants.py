@@ -559,8 +559,8 @@ class ClaimsWhileDrafting:
         return getattr(self.inner, name)
 
     def list_drafts(self, *args: object, **kwargs: object) -> object:
-        # the redraft reads the whole campaign's drafts; a send reads its lead's only
-        whole_campaign = len(args) == 2 and kwargs.get("lead_id") is None
+        # the redraft reads the whole campaign's drafts; a pass reads its batch's leads' only
+        whole_campaign = len(args) == 2 and not {"lead_id", "lead_ids"} & kwargs.keys()
         if whole_campaign and not self.claimed:
             self.claimed = self.inner.claim_due(
                 self.clock.now(), worker_id="other", lease=dt.timedelta(minutes=5), limit=100

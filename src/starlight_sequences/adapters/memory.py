@@ -40,6 +40,7 @@ from starlight_sequences.ports.senders import (
 from starlight_sequences.ports.storage import (
     Changes,
     check_cursor,
+    check_lead_filter,
     check_lease,
     check_one_filter,
     check_page_limit,
@@ -454,9 +455,20 @@ class InMemoryStorage:
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Draft]:
         """See :meth:`Storage.list_drafts`."""
+        check_lead_filter("list_drafts", lead_id, lead_ids)
         with self._lock:
+            if lead_ids is not None:
+                return [
+                    self._drafts[(workspace_id, campaign_id, lid, step)]
+                    for lid in sorted(set(lead_ids))
+                    for step in sorted(
+                        self._drafts_of_lead.get((workspace_id, campaign_id, lid), {})
+                    )
+                ]
             if lead_id is not None:
                 steps = self._drafts_of_lead.get((workspace_id, campaign_id, lead_id), {})
                 return [
@@ -491,10 +503,19 @@ class InMemoryStorage:
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[ScheduledSend]:
         """See :meth:`Storage.list_sends`."""
+        check_lead_filter("list_sends", lead_id, lead_ids)
         with self._lock:
-            if lead_id is None:
+            if lead_ids is not None:
+                ids = {
+                    send_id: None
+                    for lid in set(lead_ids)
+                    for send_id in self._sends_of_lead.get((workspace_id, campaign_id, lid), {})
+                }
+            elif lead_id is None:
                 ids = self._sends_of_campaign.get((workspace_id, campaign_id), {})
             else:
                 ids = self._sends_of_lead.get((workspace_id, campaign_id, lead_id), {})

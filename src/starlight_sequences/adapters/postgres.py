@@ -81,7 +81,7 @@ from starlight_sequences.campaigns import (
     ScheduledSend,
 )
 from starlight_sequences.channels import Action
-from starlight_sequences.credits import CreditAccount, CreditMovement
+from starlight_sequences.credits import CreditAccount, CreditMovement, MovementKind
 from starlight_sequences.drafts import Draft
 from starlight_sequences.errors import (
     CampaignNotFound,
@@ -96,6 +96,7 @@ from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
     check_cursor,
+    check_lead_filter,
     check_lease,
     check_one_filter,
     check_page_limit,
@@ -430,7 +431,6 @@ _UPDATE_SENDER_HOLD: Final = _update(
     "starlight_sender_holds", SENDER_HOLD_COLUMNS, "workspace_id, sender_id"
 )
 _INSERT_ACTIVITY: Final = _insert("starlight_activities", ACTIVITY_COLUMNS)
-_INSERT_MOVEMENT: Final = _insert("starlight_credit_movements", MOVEMENT_COLUMNS)
 
 
 # --- the database ----------------------------------------------------------------------------
@@ -782,6 +782,159 @@ def _apply(
     return True
 
 
+def _positional_update(table: str, columns: str, key: str) -> tuple[str, list[int]]:
+    """The UPDATE of :func:`_update` with positional parameters, and the index in a row of
+    ``columns`` of each parameter in order (the last one the revision)."""
+    names = _columns(columns)
+    keys = _columns(key)
+    sets = [i for i, name in enumerate(names) if name not in keys]
+    assignments = ", ".join(
+        f"{names[i]} = %s::json" if names[i] in _JSON_COLUMNS else f"{names[i]} = %s" for i in sets
+    )
+    where = " AND ".join(f"{name} = %s" for name in keys)
+    order = [*sets, *(names.index(name) for name in keys), names.index("revision")]
+    return f"UPDATE {table} SET {assignments} WHERE {where} AND revision = %s - 1", order
+
+
+_AT_ONCE: Final = (
+    # (which rows, key width, revision index, INSERT, positional UPDATE)
+    (
+        "campaigns",
+        2,
+        3,
+        _INSERT_CAMPAIGN,
+        _positional_update("starlight_campaigns", CAMPAIGN_COLUMNS, "workspace_id, id"),
+    ),
+    (
+        "enrolments",
+        3,
+        10,
+        _INSERT_ENROLMENT,
+        _positional_update(
+            "starlight_enrolments", ENROLMENT_COLUMNS, "workspace_id, campaign_id, lead_id"
+        ),
+    ),
+    (
+        "sends",
+        2,
+        17,
+        _INSERT_SEND,
+        _positional_update("starlight_sends", SEND_COLUMNS, "workspace_id, id"),
+    ),
+)
+_LEASE_GUARD: Final = " AND status = 'claimed' AND lease_owner = %s AND lease_expires_at > %s"
+
+
+class _Statement:
+    """One statement made of WITH parts. Its final SELECT returns the row count of each
+    ``reported`` part, then of each ``checked`` part (each must have touched one row)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[object] = []
+        self.reported: list[str] = []
+        self.checked: list[str] = []
+
+    def add(
+        self, sql: str, params: Sequence[object], *, checked: bool = False, returning: bool = False
+    ) -> str:
+        """Add a part (``RETURNING 1`` appended when checked or ``returning``); its name."""
+        name = f"w{len(self.parts)}"
+        tail = " RETURNING 1" if checked or returning else ""
+        self.parts.append(f"{name} AS ({sql}{tail})")
+        self.params.extend(params)
+        if checked:
+            self.checked.append(name)
+        return name
+
+    def run(self, conn: _Connection) -> tuple[bool, list[int]]:
+        """Run it: whether every checked part touched its row, and the reported counts."""
+        names = [*self.reported, *self.checked]
+        counts = ", ".join(f"(SELECT count(*) FROM {name})" for name in names) or "1"
+        row = conn.execute(f"WITH {', '.join(self.parts)} SELECT {counts}", self.params).fetchone()
+        assert row is not None
+        reported = [int(value) for value in row[: len(self.reported)]]
+        return all(value == 1 for value in row[len(self.reported) : len(names)]), reported
+
+
+def _charge_parts(statement: _Statement, workspace_id: WorkspaceId, charge: CreditMovement) -> None:
+    """Add a keyed CHARGE to ``statement``: the account row locked, the journal row inserted
+    unless its key is known or the reservation is short, the reservation moved when it was.
+    Reports (first) whether the key was known and whether the row went in: either means the
+    charge is in the journal."""
+    known = statement.add(
+        "SELECT 1 FROM starlight_credit_movements WHERE workspace_id = %s AND key <> '' "
+        "AND key = %s",
+        [workspace_id, charge.key],
+    )
+    account = statement.add(
+        "SELECT reserved FROM starlight_credit_accounts WHERE workspace_id = %s FOR UPDATE",
+        [workspace_id],
+    )
+    marks = ", ".join("%s" for _ in _columns(MOVEMENT_COLUMNS))
+    journal = statement.add(
+        f"INSERT INTO starlight_credit_movements ({MOVEMENT_COLUMNS}) SELECT {marks} "
+        f"FROM {account} WHERE {account}.reserved >= %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {known}) ON CONFLICT DO NOTHING",
+        [*movement_row(workspace_id, charge), charge.amount],
+        returning=True,
+    )
+    statement.add(
+        "UPDATE starlight_credit_accounts SET reserved = reserved - %s "
+        f"WHERE workspace_id = %s AND EXISTS (SELECT 1 FROM {journal})",
+        [charge.amount, workspace_id],
+    )
+    statement.reported += [known, journal]
+
+
+def _finish_at_once(
+    conn: _Connection,
+    rows: _ChangeRows,
+    lease: tuple[tuple[object, ...], str, dt.datetime],
+    ledger: tuple[list[str], list[object]] | tuple[WorkspaceId, CreditMovement] | None,
+) -> tuple[bool, bool]:
+    """Write a finished send's rows (and the ledger's, when given) in ONE statement: each
+    insert and revision-checked update a WITH part, the send's own update also checking
+    that ``lease`` (its key, the worker, the moment) still holds. Tables in the order of
+    :func:`_apply`, rows in key order, after the ledger's account. ``ledger`` is either the
+    :func:`_journal_parts` of movements already decided, or a keyed CHARGE decided in the
+    statement (:func:`_charge_parts`). Whether every check passed (nothing is kept
+    otherwise once the caller rolls back), and whether such a CHARGE is in the journal."""
+    statement = _Statement()
+    if ledger is not None and isinstance(ledger[1], CreditMovement):
+        _charge_parts(statement, WorkspaceId(str(ledger[0])), ledger[1])
+    key, worker_id, at = lease
+    for table, width, revision_at, insert, (update, order) in _AT_ONCE:
+        table_rows: list[tuple[object, ...]] = getattr(rows, table)
+        for row in (r for r in table_rows if r[revision_at] == 0):
+            statement.add(insert, row, checked=True)
+        for row in sorted(
+            (r for r in table_rows if r[revision_at] != 0), key=lambda r: str(r[:width])
+        ):
+            guarded = table == "sends" and row[:width] == key
+            statement.add(
+                update + (_LEASE_GUARD if guarded else ""),
+                [*(row[i] for i in order), *((worker_id, at) if guarded else ())],
+                checked=True,
+            )
+    if rows.activities:
+        # One INSERT for them all: the parts of a WITH run in no set order, and a commit's
+        # activities must take their seq (their journal position) in the order given.
+        marks = _INSERT_ACTIVITY.split(" VALUES ", 1)[1]
+        statement.add(
+            _INSERT_ACTIVITY.split(" VALUES ", 1)[0]
+            + " VALUES "
+            + ", ".join(marks for _ in rows.activities),
+            [value for activity in rows.activities for value in activity],
+        )
+    if ledger is not None and isinstance(ledger[0], list):
+        for part in ledger[0]:
+            statement.add(part, [])
+        statement.params.extend(ledger[1])
+    ok, reported = statement.run(conn)
+    return ok, any(reported)
+
+
 def _diagnose(conn: _Connection, workspace_id: WorkspaceId, changes: Changes) -> None:
     """Raise the ConcurrentUpdate the in-memory adapter would for ``changes`` now: the first
     record, campaigns then enrolments then sends, whose revision does not follow the stored
@@ -890,6 +1043,77 @@ def _action_filter(actions: Collection[Action] | None) -> tuple[str, tuple[list[
     if actions is None:
         return "", ()
     return "AND action = ANY(%s)", (sorted({Action(a).value for a in actions}),)
+
+
+def _check_held(
+    conn: _Connection, send: ScheduledSend, worker_id: str, at: dt.datetime, *, lock: bool = False
+) -> None:
+    """Raise LeaseLost unless ``worker_id`` still holds ``send``'s lease at ``at``."""
+    stored = conn.execute(
+        "SELECT status, lease_owner, lease_expires_at FROM starlight_sends "
+        f"WHERE workspace_id = %s AND id = %s{' FOR UPDATE' if lock else ''}",
+        (send.workspace_id, send.id),
+    ).fetchone()
+    check_lease(send.id, worker_id, stored, at)
+
+
+def _finish_joint(
+    conn: _Connection,
+    send: ScheduledSend,
+    worker_id: str,
+    at: dt.datetime,
+    rows: _ChangeRows,
+    charge: CreditMovement | None,
+) -> bool:
+    """Finish ``send`` in the caller's transaction: ONE statement for a keyed CHARGE (the
+    hot path: record, lease check, activity, journal row and balance), else two (the account
+    locked and the movement decided here, then every write). False when ``charge`` is not in
+    the journal (refused: recorded without it, for the caller to post); :class:`_Conflict`
+    when a check failed."""
+    lease = ((send.workspace_id, send.id), worker_id, at)
+    if charge is not None and charge.kind is MovementKind.CHARGE and charge.key:
+        # The hot path: the charge decided in the same statement as the record.
+        ok, charged = _finish_at_once(conn, rows, lease, (send.workspace_id, charge))
+        if not ok:
+            raise _Conflict
+        return charged
+    journal, charged = None, charge is None
+    if charge is not None:
+        try:
+            account, applied = _plan_post(
+                conn, send.workspace_id, (charge,), [charge.key] if charge.key else []
+            )
+        except (InsufficientCredits, InvalidInput):
+            pass  # refused before the ledger wrote anything: record without it
+        else:
+            charged = True
+            if applied:
+                journal = _journal_parts(send.workspace_id, account, applied)
+    if not _finish_at_once(conn, rows, lease, journal)[0]:
+        raise _Conflict
+    return charged
+
+
+def _finish_stepwise(
+    conn: _Connection,
+    send: ScheduledSend,
+    worker_id: str,
+    at: dt.datetime,
+    combined: Changes,
+    rows: _ChangeRows,
+    charge: CreditMovement | None,
+) -> bool:
+    """:func:`_finish_joint` for changes the one-statement write does not take (drafts, the
+    suppression list, two revisions of one record): lease check, writes, charge."""
+    _check_held(conn, send, worker_id, at, lock=True)
+    _apply(conn, send.workspace_id, combined, rows)
+    if charge is None:
+        return True
+    try:
+        _post(conn, send.workspace_id, (charge,), [charge.key] if charge.key else [])
+    except (InsufficientCredits, InvalidInput):
+        return False  # refused before the ledger wrote anything: record without it
+    return True
 
 
 class PostgresStorage(_PostgresAdapter):
@@ -1034,26 +1258,19 @@ class PostgresStorage(_PostgresAdapter):
         combined = finish_changes(send, changes)
         rows = _ChangeRows(send.workspace_id, combined)
         at = _aware(now, "finish_send: now")
+        stepwise = bool(
+            rows.disagree or combined.drafts or combined.suppress or combined.sender_holds
+        )
 
         def finish(conn: _Connection) -> bool:
-            stored = conn.execute(
-                "SELECT status, lease_owner, lease_expires_at FROM starlight_sends "
-                "WHERE workspace_id = %s AND id = %s FOR UPDATE",
-                (send.workspace_id, send.id),
-            ).fetchone()
-            check_lease(send.id, worker_id, stored, at)
-            _apply(conn, send.workspace_id, combined, rows)
-            if charge is None:
-                return True
-            try:
-                _post(conn, send.workspace_id, (charge,), [charge.key] if charge.key else [])
-            except (InsufficientCredits, InvalidInput):
-                return False  # refused before the ledger wrote anything: record without it
-            return True
+            if stepwise:
+                return _finish_stepwise(conn, send, worker_id, at, combined, rows, charge)
+            return _finish_joint(conn, send, worker_id, at, rows, charge)
 
         try:
             return self._db.transaction("finish_send", finish)
         except _Conflict:
+            self._db.read("finish_send", lambda conn: _check_held(conn, send, worker_id, at))
             self._conflict("finish_send", send.workspace_id, combined)
 
     # -- reads ----------------------------------------------------------------------------
@@ -1151,16 +1368,22 @@ class PostgresStorage(_PostgresAdapter):
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Draft]:
         """See :meth:`Storage.list_drafts`."""
+        check_lead_filter("list_drafts", lead_id, lead_ids)
         query = (
             f"SELECT {DRAFT_COLUMNS} FROM starlight_drafts "
             "WHERE workspace_id = %s AND campaign_id = %s"
         )
-        params: tuple[str, ...] = (workspace_id, campaign_id)
+        params: tuple[object, ...] = (workspace_id, campaign_id)
         if lead_id is not None:
             query += " AND lead_id = %s"
             params += (lead_id,)
+        elif lead_ids is not None:
+            query += " AND lead_id = ANY(%s)"
+            params += (sorted(set(lead_ids)),)
         rows = self._rows("list_drafts", query + " ORDER BY lead_id, step", params)
         return [draft_from_row(_CODEC, row) for row in rows]
 
@@ -1194,16 +1417,22 @@ class PostgresStorage(_PostgresAdapter):
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[ScheduledSend]:
         """See :meth:`Storage.list_sends`."""
+        check_lead_filter("list_sends", lead_id, lead_ids)
         query = (
             f"SELECT {SEND_COLUMNS} FROM starlight_sends "
             "WHERE workspace_id = %s AND campaign_id = %s"
         )
-        params: tuple[str, ...] = (workspace_id, campaign_id)
+        params: tuple[object, ...] = (workspace_id, campaign_id)
         if lead_id is not None:
             query += " AND lead_id = %s"
             params += (lead_id,)
+        elif lead_ids is not None:
+            query += " AND lead_id = ANY(%s)"
+            params += (sorted(set(lead_ids)),)
         rows = self._rows("list_sends", query + " ORDER BY lead_id, step, id", params)
         return [send_from_row(_CODEC, row) for row in rows]
 
@@ -1449,52 +1678,46 @@ class PostgresCreditLedger(_PostgresAdapter):
         return [movement_from_row(row) for row in rows]
 
 
-def _locked_account(conn: _Connection, workspace_id: WorkspaceId) -> CreditAccount:
-    """The account, its row locked until the transaction ends (created at zero if new)."""
+def _locked_account(
+    conn: _Connection, workspace_id: WorkspaceId, keys: list[str]
+) -> tuple[CreditAccount, set[str]]:
+    """The account, its row locked until the transaction ends (created at zero if new), and
+    which of ``keys`` the journal holds already: one round trip when the account exists."""
+    # The hot path (one charge per send): a plain equality, so every plan, generic ones
+    # included, probes the unique index instead of scanning the workspace's journal.
+    posted, value = ("key = %s", keys[0]) if len(keys) == 1 else ("key = ANY(%s)", keys)
     select = (
-        "SELECT available, reserved FROM starlight_credit_accounts "
-        "WHERE workspace_id = %s FOR UPDATE"
+        "SELECT a.available, a.reserved, ARRAY(SELECT m.key FROM starlight_credit_movements "
+        f"AS m WHERE m.workspace_id = a.workspace_id AND m.key <> '' AND m.{posted}) "
+        "FROM starlight_credit_accounts AS a WHERE a.workspace_id = %s FOR UPDATE OF a"
     )
-    row = conn.execute(select, (workspace_id,)).fetchone()
+    row = conn.execute(select, (value, workspace_id)).fetchone()
     if row is None:
         conn.execute(
             "INSERT INTO starlight_credit_accounts (workspace_id, available, reserved) "
             "VALUES (%s, 0, 0) ON CONFLICT DO NOTHING",
             (workspace_id,),
         )
-        row = conn.execute(select, (workspace_id,)).fetchone()
+        row = conn.execute(select, (value, workspace_id)).fetchone()
     assert row is not None
-    return CreditAccount(workspace=workspace_id, available=row[0], reserved=row[1])
+    account = CreditAccount(workspace=workspace_id, available=row[0], reserved=row[1])
+    return account, set(row[2])
 
 
-def _post(
+def _plan_post(
     conn: _Connection,
     workspace_id: WorkspaceId,
     movements: Sequence[CreditMovement],
     keys: list[str],
-) -> CreditAccount:
-    account = _locked_account(conn, workspace_id)
-    posted: set[str] = set()
-    if len(keys) == 1:
-        # The hot path (one charge per send): a plain equality, so every plan, generic ones
-        # included, probes the unique index instead of scanning the workspace's journal.
-        posted.update(
-            row[0]
-            for row in conn.execute(
-                "SELECT key FROM starlight_credit_movements WHERE workspace_id = %s "
-                "AND key <> '' AND key = %s",
-                (workspace_id, keys[0]),
-            )
-        )
-    elif keys:
-        posted.update(
-            row[0]
-            for row in conn.execute(
-                "SELECT key FROM starlight_credit_movements WHERE workspace_id = %s "
-                "AND key <> '' AND key = ANY(%s)",
-                (workspace_id, keys),
-            )
-        )
+) -> tuple[CreditAccount, list[CreditMovement]]:
+    """Lock the account and decide which of ``movements`` apply (a known key is skipped):
+    the account after them, and those to journal. Writes nothing but a new account row.
+
+    Raises:
+        InsufficientCredits: a movement exceeds what the account holds.
+        InvalidInput: a charge or release exceeds ``reserved``, or a top up overflows.
+    """
+    account, posted = _locked_account(conn, workspace_id, keys)
     applied: list[CreditMovement] = []
     for movement in movements:
         if movement.key and movement.key in posted:
@@ -1503,12 +1726,47 @@ def _post(
         applied.append(movement)
         if movement.key:
             posted.add(movement.key)
-    if applied:
-        with conn.cursor() as cur:
-            cur.executemany(_INSERT_MOVEMENT, [movement_row(workspace_id, m) for m in applied])
-        conn.execute(
+    return account, applied
+
+
+def _journal_parts(
+    workspace_id: WorkspaceId, account: CreditAccount, applied: Sequence[CreditMovement]
+) -> tuple[list[str], list[object]]:
+    """The two statements (as WITH parts) that journal ``applied`` and store ``account``'s
+    balance, and their parameters."""
+    rows = [movement_row(workspace_id, m) for m in applied]
+    return (
+        [
+            _insert_movements(len(rows)),
             "UPDATE starlight_credit_accounts SET available = %s, reserved = %s "
             "WHERE workspace_id = %s",
-            (account.available, account.reserved, workspace_id),
-        )
+        ],
+        [
+            *(value for row in rows for value in row),
+            account.available,
+            account.reserved,
+            workspace_id,
+        ],
+    )
+
+
+def _post(
+    conn: _Connection,
+    workspace_id: WorkspaceId,
+    movements: Sequence[CreditMovement],
+    keys: list[str],
+) -> CreditAccount:
+    """Post ``movements`` inside the caller's transaction: two round trips (the locked
+    account with the known keys; the journal rows and the new balance in one statement)."""
+    account, applied = _plan_post(conn, workspace_id, movements, keys)
+    if applied:
+        (insert, update), params = _journal_parts(workspace_id, account, applied)
+        conn.execute(f"WITH journal AS ({insert}) {update}", params)
     return account
+
+
+def _insert_movements(count: int) -> str:
+    """The INSERT of ``count`` journal rows, parameters row after row."""
+    marks = ", ".join("%s" for _ in _columns(MOVEMENT_COLUMNS))
+    values = ", ".join(f"({marks})" for _ in range(count))
+    return f"INSERT INTO starlight_credit_movements ({MOVEMENT_COLUMNS}) VALUES {values}"

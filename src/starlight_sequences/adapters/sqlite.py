@@ -84,6 +84,7 @@ from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.ports.storage import (
     Changes,
     check_cursor,
+    check_lead_filter,
     check_lease,
     check_one_filter,
     check_page_limit,
@@ -800,10 +801,23 @@ class SQLiteStorage(_SQLiteAdapter):
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Draft]:
         """See :meth:`Storage.list_drafts`."""
+        check_lead_filter("list_drafts", lead_id, lead_ids)
         query = f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE workspace_id = ? AND campaign_id = ?"
         params: tuple[str, ...] = (workspace_id, campaign_id)
+        if lead_ids is not None:
+            rows: list[Any] = []
+            with self._db.read("list_drafts", snapshot=True) as conn:
+                for chunk in _chunks(sorted(set(lead_ids))):
+                    rows += conn.execute(
+                        query + f" AND lead_id IN ({_marks(len(chunk))})", (*params, *chunk)
+                    ).fetchall()
+            return sorted(
+                (draft_from_row(_CODEC, row) for row in rows), key=lambda r: (r.lead_id, r.step)
+            )
         if lead_id is not None:
             query += " AND lead_id = ?"
             params += (lead_id,)
@@ -841,10 +855,24 @@ class SQLiteStorage(_SQLiteAdapter):
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[ScheduledSend]:
         """See :meth:`Storage.list_sends`."""
+        check_lead_filter("list_sends", lead_id, lead_ids)
         query = f"SELECT {SEND_COLUMNS} FROM sends WHERE workspace_id = ? AND campaign_id = ?"
         params: tuple[str, ...] = (workspace_id, campaign_id)
+        if lead_ids is not None:
+            rows: list[Any] = []
+            with self._db.read("list_sends", snapshot=True) as conn:
+                for chunk in _chunks(sorted(set(lead_ids))):
+                    rows += conn.execute(
+                        query + f" AND lead_id IN ({_marks(len(chunk))})", (*params, *chunk)
+                    ).fetchall()
+            return sorted(
+                (send_from_row(_CODEC, row) for row in rows),
+                key=lambda r: (r.lead_id, r.step, r.id),
+            )
         if lead_id is not None:
             query += " AND lead_id = ?"
             params += (lead_id,)

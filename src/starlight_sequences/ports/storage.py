@@ -26,6 +26,7 @@ __all__ = [
     "ChargingStorage",
     "Storage",
     "check_cursor",
+    "check_lead_filter",
     "check_lease",
     "check_no_event_keys",
     "check_one_filter",
@@ -230,6 +231,15 @@ def check_one_filter(
         )
 
 
+def check_lead_filter(
+    operation: str, lead_id: LeadId | None, lead_ids: Collection[LeadId] | None
+) -> None:
+    """Raise InvalidInput when both ``lead_id`` and ``lead_ids`` are given to ``operation``
+    (``list_drafts``, ``list_sends``)."""
+    if lead_id is not None and lead_ids is not None:
+        raise InvalidInput(f"{operation}: give lead_id or lead_ids, not both")
+
+
 _Instant = TypeVar("_Instant", int, dt.datetime)
 
 
@@ -334,8 +344,13 @@ class Storage(Protocol):
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[Draft]:
-        """The campaign's drafts (of one lead when given), ordered by lead then step."""
+        """The campaign's drafts, ordered by lead then step: of one lead (``lead_id``), of
+        several leads at once (``lead_ids``: one query for a dispatch batch, whatever the
+        campaign's size), or every draft when neither is given. ``InvalidInput`` when both
+        are given."""
         ...
 
     def drafts_needing_attention(
@@ -355,8 +370,13 @@ class Storage(Protocol):
         workspace_id: WorkspaceId,
         campaign_id: CampaignId,
         lead_id: LeadId | None = None,
+        *,
+        lead_ids: Collection[LeadId] | None = None,
     ) -> list[ScheduledSend]:
-        """The campaign's sends (of one lead when given), ordered by lead then step."""
+        """The campaign's sends, ordered by lead then step: of one lead (``lead_id``), of
+        several leads at once (``lead_ids``: one query for a dispatch batch, whatever the
+        campaign's size), or every send when neither is given. ``InvalidInput`` when both
+        are given."""
         ...
 
     def find_send(self, workspace_id: WorkspaceId, *, message_id: str) -> ScheduledSend | None:

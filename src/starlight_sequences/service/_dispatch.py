@@ -28,7 +28,7 @@ from starlight_sequences.channels import Action, Channel
 from starlight_sequences.drafts import Draft
 from starlight_sequences.email_threads import ThreadHeaders, follow_up_headers, thread_starter
 from starlight_sequences.errors import DraftNotFound, InvalidSettings, LeaseLost, StorageError
-from starlight_sequences.ids import CampaignId, SenderId, WorkspaceId
+from starlight_sequences.ids import CampaignId, LeadId, SenderId, WorkspaceId
 from starlight_sequences.inbound import normalise_message_id
 from starlight_sequences.ports.senders import (
     LinkedInAction,
@@ -93,6 +93,7 @@ class _Ready:
     calendar: BusinessCalendar
     draft: Draft | None
     now: dt.datetime
+    lead_sends: Sequence[ScheduledSend] = ()
     thread: ThreadHeaders | None = None
 
 
@@ -100,12 +101,15 @@ class _Ready:
 class _PassReads:
     """What one pass reads once for its whole batch instead of once per send: each campaign,
     the suppression list for the batch's contacts, each sender's last send (then kept up to
-    date with this worker's own sends), the senders the bounce breaker holds.
+    date with this worker's own sends), the senders the bounce breaker holds, and per campaign
+    the drafts and the earlier sends of the batch's leads (one query each; a lead's sends are
+    read again after this pass sent one of them, for the thread headers of a later step in the
+    same batch).
 
     A pause, a hold or a send by another worker that lands during the pass is seen at the next
     pass;
     a reply, an unsubscribe or a cancellation still stops a send of this pass, because the
-    lead's enrolment is read fresh for every send.
+    lead's enrolment is read fresh for every send, just before its sender is called.
 
     Thread-safe: the lanes of a pass with several sends in flight share one. The batch's
     suppression list is read once, under the lock; a campaign or a sender's last send is read
@@ -118,6 +122,13 @@ class _PassReads:
     asked: dict[WorkspaceId, set[str]] = attrs.Factory(dict)
     listed: dict[WorkspaceId, set[str]] = attrs.Factory(dict)
     last: dict[tuple[WorkspaceId, SenderId, Channel], dt.datetime | None] = attrs.Factory(dict)
+    drafts_of: dict[tuple[WorkspaceId, CampaignId], dict[LeadId, dict[int, Draft]]] = attrs.Factory(
+        dict
+    )
+    sends_of: dict[tuple[WorkspaceId, CampaignId], dict[LeadId, list[ScheduledSend]]] = (
+        attrs.Factory(dict)
+    )
+    stale: set[tuple[WorkspaceId, CampaignId, LeadId]] = attrs.Factory(set)
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
     held: dict[WorkspaceId, frozenset[SenderId]] = attrs.Factory(dict)
 
@@ -137,6 +148,34 @@ class _PassReads:
         campaign = self.storage.get_campaign(workspace_id, campaign_id)
         with self._lock:
             return self.campaigns.setdefault(key, campaign)
+
+    def _leads(self, key: tuple[WorkspaceId, CampaignId]) -> list[LeadId]:
+        return sorted({s.lead_id for s in self.batch if (s.workspace_id, s.campaign_id) == key})
+
+    def drafts(self, send: ScheduledSend) -> dict[int, Draft]:
+        """The drafts of ``send``'s lead, by step (read for the whole batch's leads at once)."""
+        key = (send.workspace_id, send.campaign_id)
+        with self._lock:
+            if key not in self.drafts_of:
+                found: dict[LeadId, dict[int, Draft]] = {}
+                for draft in self.storage.list_drafts(*key, lead_ids=self._leads(key)):
+                    found.setdefault(draft.lead_id, {})[draft.step] = draft
+                self.drafts_of[key] = found
+            return self.drafts_of[key].get(send.lead_id, {})
+
+    def sends(self, send: ScheduledSend) -> list[ScheduledSend]:
+        """The sends of ``send``'s lead (read for the whole batch's leads at once; read
+        again for a lead this pass has sent to since)."""
+        key = (send.workspace_id, send.campaign_id)
+        with self._lock:
+            if (*key, send.lead_id) in self.stale:
+                return self.storage.list_sends(*key, send.lead_id)
+            if key not in self.sends_of:
+                found: dict[LeadId, list[ScheduledSend]] = {}
+                for stored in self.storage.list_sends(*key, lead_ids=self._leads(key)):
+                    found.setdefault(stored.lead_id, []).append(stored)
+                self.sends_of[key] = found
+            return self.sends_of[key].get(send.lead_id, [])
 
     def suppressed(self, workspace_id: WorkspaceId, keys: set[str]) -> set[str]:
         with self._lock:
@@ -166,9 +205,34 @@ class _PassReads:
     def sent(self, send: ScheduledSend, at: dt.datetime) -> None:
         key = (send.workspace_id, send.sender_id, send.action.channel)
         with self._lock:
+            self.stale.add((send.workspace_id, send.campaign_id, send.lead_id))
             if key in self.last:
                 previous = self.last[key]
                 self.last[key] = at if previous is None else max(previous, at)
+
+
+def _thread(
+    send: ScheduledSend, enrolment: Enrolment, drafts: dict[int, Draft], reads: _PassReads
+) -> ThreadHeaders | None:
+    """The headers that make an email follow up its thread, or None when it starts one (or
+    nothing of its thread went out with a Message-ID)."""
+    starter = thread_starter(enrolment.steps, send.step)
+    if starter is None or starter == send.step:
+        return None
+    first = _draft_of(drafts, send, starter)
+    members = {
+        s.number
+        for s in enrolment.steps
+        if s.number < send.step and thread_starter(enrolment.steps, s.number) == starter
+    }
+    earlier = [
+        s.receipt
+        for s in sorted(reads.sends(send), key=lambda s: s.step)
+        if s.step in members
+        and s.status is SendStatus.SENT
+        and normalise_message_id(s.receipt) == s.receipt  # a Message-ID, not a provider id
+    ]
+    return follow_up_headers(first.subject or "", earlier)
 
 
 def _describe(send: ScheduledSend) -> str:
@@ -426,7 +490,14 @@ class Dispatcher:
         except StorageError as exc:
             raise StorageFaultBeforeDelivery(str(exc)) from exc
         self._finish.sent(
-            ready.campaign, ready.enrolment, send, ready.calendar, worker_id, result, ready.stored
+            ready.campaign,
+            ready.enrolment,
+            send,
+            ready.calendar,
+            worker_id,
+            result,
+            ready.stored,
+            ready.lead_sends,
         )
         reads.sent(send, self._ctx.clock.now())
         log.info(
@@ -460,14 +531,7 @@ class Dispatcher:
             step.action is not Action.LINKEDIN_CONNECT or send.with_note
         )
         # The lead's drafts are read once: its own, and a follow-up's thread's first subject.
-        drafts = (
-            {
-                d.step: d
-                for d in storage.list_drafts(send.workspace_id, send.campaign_id, send.lead_id)
-            }
-            if needs_draft or step.action is Action.EMAIL
-            else {}
-        )
+        drafts = reads.drafts(send) if needs_draft or step.action is Action.EMAIL else {}
         return _Ready(
             campaign=campaign,
             stored=stored,
@@ -476,35 +540,9 @@ class Dispatcher:
             calendar=calendar,
             draft=_draft_of(drafts, send, send.step) if needs_draft else None,
             now=now,
-            thread=self._thread(send, enrolment, drafts) if step.action is Action.EMAIL else None,
+            lead_sends=reads.sends(send),  # read before the sender is called
+            thread=_thread(send, enrolment, drafts, reads) if step.action is Action.EMAIL else None,
         )
-
-    def _thread(
-        self, send: ScheduledSend, enrolment: Enrolment, drafts: dict[int, Draft]
-    ) -> ThreadHeaders | None:
-        """The headers that make an email follow up its thread, or None when it starts one
-        (or nothing of its thread went out with a Message-ID)."""
-        starter = thread_starter(enrolment.steps, send.step)
-        if starter is None or starter == send.step:
-            return None
-        storage = self._ctx.storage
-        first = _draft_of(drafts, send, starter)
-        members = {
-            s.number
-            for s in enrolment.steps
-            if s.number < send.step and thread_starter(enrolment.steps, s.number) == starter
-        }
-        earlier = [
-            s.receipt
-            for s in sorted(
-                storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id),
-                key=lambda s: s.step,
-            )
-            if s.step in members
-            and s.status is SendStatus.SENT
-            and normalise_message_id(s.receipt) == s.receipt  # a Message-ID, not a provider id
-        ]
-        return follow_up_headers(first.subject or "", earlier)
 
     def _refused(
         self, ready: _Ready, send: ScheduledSend, worker_id: str, result: SendFailure

@@ -194,8 +194,12 @@ class SendFinisher:
         worker_id: str,
         receipt: SendReceipt,
         stored: Enrolment,
+        lead_sends: Sequence[ScheduledSend] | None = None,
     ) -> None:
         """Record a send the sender accepted, re-time the lead's next step from it, charge.
+
+        ``lead_sends`` are the lead's sends as the dispatch pass read them (read here when not
+        given); a record that meets a concurrent change reads them again before its retry.
 
         The message is out, so it is recorded whatever happened to the lead meanwhile: when
         another writer changed the enrolment (a reply, an acceptance), it is read again and the
@@ -224,12 +228,21 @@ class SendFinisher:
         for attempt in range(RETRIES + 1):
             try:
                 charged = self._record_patiently(
-                    campaign, enrolment, send, calendar, worker_id, receipt, stored, now, joint
+                    campaign,
+                    enrolment,
+                    send,
+                    calendar,
+                    worker_id,
+                    receipt,
+                    (stored, lead_sends),
+                    now,
+                    joint,
                 )
                 break
             except ConcurrentUpdate:
                 if attempt == RETRIES:
                     raise
+                lead_sends = None
                 stored = enrolment = ctx.storage.get_enrolment(
                     send.workspace_id, send.campaign_id, send.lead_id
                 )
@@ -270,7 +283,7 @@ class SendFinisher:
         calendar: BusinessCalendar,
         worker_id: str,
         receipt: SendReceipt,
-        stored: Enrolment,
+        read: tuple[Enrolment, Sequence[ScheduledSend] | None],
         now: dt.datetime,
         charge: CreditMovement | None,
     ) -> bool:
@@ -284,7 +297,7 @@ class SendFinisher:
             nonlocal blipped
             try:
                 return self._record_sent(
-                    campaign, enrolment, send, calendar, worker_id, receipt, stored, now, charge
+                    campaign, enrolment, send, calendar, worker_id, receipt, read, now, charge
                 )
             except StorageError:
                 blipped = True
@@ -311,10 +324,15 @@ class SendFinisher:
         calendar: BusinessCalendar,
         worker_id: str,
         receipt: SendReceipt,
-        stored: Enrolment,
+        read: tuple[Enrolment, Sequence[ScheduledSend] | None],
         now: dt.datetime,
         charge: CreditMovement | None = None,
     ) -> bool:
+        stored, lead_sends = read
+        if lead_sends is None:
+            lead_sends = self._ctx.storage.list_sends(
+                send.workspace_id, send.campaign_id, send.lead_id
+            )
         sent = bump(
             send,
             status=SendStatus.SENT,
@@ -327,11 +345,7 @@ class SendFinisher:
         updated = enrolment
         if send.action is Action.LINKEDIN_CONNECT:
             updated = attrs.evolve(updated, connect_sent_at=now)
-        later = [
-            s
-            for s in self._ctx.storage.list_sends(send.workspace_id, send.campaign_id, send.lead_id)
-            if s.step > send.step and s.status is SendStatus.PENDING
-        ]
+        later = [s for s in lead_sends if s.step > send.step and s.status is SendStatus.PENDING]
         updated, changed = self._next_after(campaign, updated, send, calendar, later, now)
         # Written when anything changed since it was read (including a return from
         # out-of-office that the caller applied).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlight_sequences.testing._storage_activities import StorageActivities
+from starlight_sequences.testing._storage_batches import StorageBatchReads
 from starlight_sequences.testing._storage_bulk import StorageBulkReads
 from starlight_sequences.testing._storage_cursors import StorageCursors
 from starlight_sequences.testing._storage_leases import StorageClaims, StorageFinishing
@@ -19,6 +20,7 @@ class StorageContract(
     StorageCursors,
     StorageActivities,
     StorageBulkReads,
+    StorageBatchReads,
     # A new section joins here, last: a class ``StorageX(StorageSection)`` in
     # ``_storage_x.py``, its tests methods taking ``self`` and the ``storage`` fixture, its data
     # from ``records``.
