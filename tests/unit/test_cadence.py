@@ -260,6 +260,12 @@ def reachable(step: Step, shape: SendShape, lead: Lead) -> bool:
         return False
     if step.action is CONNECT:
         return not connected
+    if step.is_fallback:  # the email sent when a connection request is not accepted
+        return any(
+            s.action is CONNECT and reachable(s, shape, lead)
+            for s in shape.steps
+            if s.number < step.number
+        )
     if step.action is MESSAGE and not connected:
         return any(s.action is CONNECT for s in shape.steps if s.number < step.number)
     return True
