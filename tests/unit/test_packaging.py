@@ -122,7 +122,11 @@ def test_the_core_never_imports_the_testing_package_nor_pytest() -> None:
     done = _run_python(
         "import importlib, sys\n"
         f"for name in {core!r}:\n"
-        "    importlib.import_module(name)\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError as exc:  # an adapter whose extra is not installed here\n"
+        "        if 'extra' not in str(exc):\n"
+        "            raise\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', 'hypothesis')\n"
         "             or m.startswith('starlight_sequences.testing')))\n"
     )
