@@ -140,7 +140,8 @@ class ExclusionReason(enum.StrEnum):
     NO_EMAIL_FOR_SHAPE = "no_email_for_shape"
     """The shape only sends email and the lead has no email address."""
     NO_LINKEDIN_FOR_SHAPE = "no_linkedin_for_shape"
-    """The shape only uses LinkedIn and the lead has no LinkedIn profile."""
+    """The lead has no LinkedIn profile and the shape reaches it only on LinkedIn (its only
+    email, if any, is the fallback of a connection request)."""
     ALREADY_CONNECTED = "already_connected"
     """The shape's only steps the lead could get are connection requests, and the lead is
     already connected."""
@@ -295,6 +296,18 @@ def _exclusion(shape: SendShape, lead: Lead, channels: frozenset[Channel]) -> Ex
             message=(
                 f"{who} is not a LinkedIn connection yet, and {what} only writes LinkedIn "
                 "messages to existing connections."
+            ),
+        )
+    if Channel.EMAIL in channels:
+        # The lead has an address, yet nothing was kept: the shape's only email is its
+        # fallback branch, which follows a connection request the lead cannot get.
+        return Exclusion(
+            lead_id=lead.id,
+            shape_key=shape.key,
+            reason=ExclusionReason.NO_LINKEDIN_FOR_SHAPE,
+            message=(
+                f"{who} has no LinkedIn profile URL, and {what} only emails as the fallback "
+                "of a LinkedIn connection request."
             ),
         )
     if Channel.EMAIL in shape.channels:

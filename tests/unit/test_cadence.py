@@ -344,8 +344,14 @@ def test_every_lead_with_a_channel_the_shape_uses_gets_a_step_or_a_connection_re
         assert isinstance(result, Exclusion)
         return
     if isinstance(result, Exclusion):
-        # The only way: every step on the lead's channels is a request to a connected lead,
-        # or a message for connections to a lead that is not one.
+        if result.reason is ExclusionReason.NO_LINKEDIN_FOR_SHAPE:
+            # A lead with only an address, on a shape whose only email is the fallback of a
+            # connection request it cannot get.
+            assert Channel.LINKEDIN not in lead_channels(lead)
+            assert all(s.is_fallback for s in shape.steps if s.channel is Channel.EMAIL)
+            return
+        # Otherwise the only way: every step on the lead's channels is a request to a
+        # connected lead, or a message for connections to a lead that is not one.
         assert result.reason in {ExclusionReason.ALREADY_CONNECTED, ExclusionReason.NOT_CONNECTED}
         assert Channel.EMAIL not in lead_channels(lead) & shape.channels
         if result.reason is ExclusionReason.ALREADY_CONNECTED:
@@ -363,7 +369,8 @@ def test_a_lead_that_is_not_connected_on_a_plain_shape_is_never_excluded_if_reac
     if lead.linkedin_connected or shape.for_connected_leads:
         return
     result = resolve_cadence(shape, lead)
-    assert isinstance(result, Cadence) == bool(lead_channels(lead) & shape.channels)
+    # Reachable: a step on one of its channels (a fallback email only after a request it gets).
+    assert isinstance(result, Cadence) == any(reachable(s, shape, lead) for s in shape.steps)
 
 
 @given(any_shapes, leads())
